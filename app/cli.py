@@ -1,0 +1,181 @@
+"""The `gram` command line: thin commands over `core/`. Each docstring is the command's --help."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from core.errors import GramError
+from core.settings import Settings, get_settings
+from storage.database import Database
+
+SHOWN_ERRORS = 50
+
+
+class GramGroup(click.Group):
+    """Turns GramError into a clean message and exit status 1 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except GramError as error:
+            raise click.ClickException(str(error)) from error
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _database(ctx: click.Context) -> Database:
+    if "db" not in ctx.obj:
+        ctx.obj["db"] = Database(_settings(ctx).database_url)
+        ctx.call_on_close(ctx.obj["db"].dispose)
+    return ctx.obj["db"]
+
+
+@click.group(cls=GramGroup)
+@click.option("--home", type=click.Path(path_type=Path), help="Data folder (default: GRAM_HOME).")
+@click.option("--db-url", help="SQLAlchemy database URL (default: GRAM_DB_URL, else SQLite in the data folder).")
+@click.version_option(package_name="gram-studio")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, db_url: str | None) -> None:
+    """GRAM Studio: judge preference pairs with a GRAM-R² reward model, review, adapt."""
+    overrides = {k: v for k, v in {"home": home, "db_url": db_url}.items() if v is not None}
+    settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
+    ctx.obj = {"settings": settings}
+
+
+def _parse_mapping(items: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        target, sep, source = item.partition("=")
+        if not sep or not target or not source:
+            raise click.BadParameter(f"'{item}' is not field=column", param_hint="--map")
+        mapping[target.strip()] = source.strip()
+    return mapping
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dataset", help="Dataset to add to (created if new; default: the first file's name).")
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN",
+              help="Read FIELD from COLUMN, overriding detection (repeatable), e.g. --map prompt=question.")
+@click.option("--format", "format_name", help="Skip detection and read as this format.")
+@click.option("--allow-empty", is_flag=True, help="Keep pairs with an empty response (rejected by default).")
+@click.option("--report", type=click.Path(path_type=Path), help="Write every rejected row to this file.")
+@click.pass_context
+def import_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    dataset: str | None,
+    mappings: tuple[str, ...],
+    format_name: str | None,
+    allow_empty: bool,
+    report: Path | None,
+) -> None:
+    """Import preference pairs from files: JSONL, JSON, CSV, Parquet, Arrow, or a datasets folder.
+
+    Recognised without being told: pairwise {prompt, response_a, response_b, label}; TRL
+    preference {prompt, chosen, rejected} (text or messages) and its implicit-prompt form;
+    Anthropic HH transcripts; N-response rankings; LLMBar, PandaLM and BIG-bench files; and
+    GRAM Studio's own full dump. Importing the same rows again adds nothing.
+    """
+    from core.data.importer import import_files
+
+    settings = _settings(ctx)
+    with _database(ctx).session() as session:
+        result = import_files(
+            session,
+            list(paths),
+            dataset=dataset,
+            mapping=_parse_mapping(mappings),
+            format_name=format_name,
+            allow_empty=allow_empty,
+            max_bytes=int(settings.max_import_mb * 2**20),
+            max_chars=settings.max_field_chars,
+        )
+    for file in result.files:
+        click.echo(f"{file.path}: {file.format}, {file.rows} rows -> {file.pairs} pairs")
+    for error in result.errors[:SHOWN_ERRORS]:
+        click.echo(f"rejected {error}", err=True)
+    if len(result.errors) > SHOWN_ERRORS or (report and result.errors):
+        report = report or settings.home / "import-reports" / (
+            f"{result.dataset}-{datetime.now():%Y%m%d-%H%M%S}.txt"
+        )
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text("".join(f"{error}\n" for error in result.errors), encoding="utf-8")
+        click.echo(f"all {len(result.errors)} rejected rows are listed in {report}", err=True)
+    click.echo(result.summary())
+
+
+@cli.command("export")
+@click.argument("dataset")
+@click.option("--format", "fmt", type=click.Choice(["dpo", "sft", "jsonl"]), required=True,
+              help="dpo: TRL prompt/chosen/rejected; sft: GRAM-R² rationale SFT; jsonl: full dump.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output file (.jsonl or .parquet).")
+@click.option("--include-reference", is_flag=True,
+              help="dpo: also use the source's reference label where no person reviewed the pair.")
+@click.option("--conversational", is_flag=True, help="dpo: TRL's conversational (messages) form.")
+@click.pass_context
+def export_command(
+    ctx: click.Context, dataset: str, fmt: str, out: Path, include_reference: bool, conversational: bool
+) -> None:
+    """Export a dataset as TRL DPO rows, GRAM-R² SFT rows, or a full dump that `gram import` reads."""
+    from core.data.exporter import export_rows, write_rows
+
+    with _database(ctx).session() as session:
+        result = export_rows(
+            session, dataset, fmt,  # type: ignore[arg-type]
+            include_reference=include_reference, conversational=conversational,
+        )
+    write_rows(result.rows, out)
+    click.echo(f"wrote {out}: {result.summary()}")
+
+
+@cli.command("datasets")
+@click.pass_context
+def datasets_command(ctx: click.Context) -> None:
+    """List datasets with their counts: pairs, judged, reviewed."""
+    from core.datasets import list_datasets
+
+    with _database(ctx).session() as session:
+        summaries = list_datasets(session)
+    if not summaries:
+        click.echo("no datasets yet: `gram import FILE` or start the studio to load the demo")
+        return
+    width = max(len(s.name) for s in summaries)
+    click.echo(f"{'dataset':<{width}}  {'pairs':>7}  {'judged':>7}  {'reviewed':>8}  created")
+    for s in summaries:
+        click.echo(
+            f"{s.name:<{width}}  {s.pairs:>7}  {s.judged:>7}  {s.reviewed:>8}  {s.created_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@cli.command("demo")
+@click.pass_context
+def demo_command(ctx: click.Context) -> None:
+    """Load the demo dataset (LLMBar Natural and part of PandaLM) into an empty store."""
+    from core.demo import seed_demo
+
+    with _database(ctx).session() as session:
+        report = seed_demo(session, _settings(ctx))
+    click.echo(report.summary() if report else "the store already has datasets; demo not loaded")
+
+
+@cli.command("prepare-model")
+@click.pass_context
+def prepare_model_command(ctx: click.Context) -> None:
+    """Convert the embedded model once into a local checkpoint (done on first use anyway)."""
+    from core.embedded import embedded_checkpoint
+
+    click.echo(embedded_checkpoint(_settings(ctx).models_dir))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Judgments and reviews to and from plain JSON, for the full dump and its re-import.
+
+One list of fields per record, used in both directions, so a dump and a restore cannot drift.
+Database ids do not travel: a review names its judgment by position in the pair's list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from core.data.records import LABELS
+from core.errors import GramError
+from storage.models import Judgment, Review, ReviewEvent
+
+JUDGMENT_FIELDS = (
+    "model",
+    "backend",
+    "protocol",
+    "origin",
+    "label",
+    "confidence",
+    "prob_a",
+    "rationale",
+    "orders",
+    "consistent",
+    "votes",
+    "raw_output",
+    "parse_error",
+    "timings",
+)
+REVIEW_FIELDS = ("label", "rationale", "tags", "note", "reviewer", "version")
+EVENT_FIELDS = ("action", "before", "after", "reviewer")
+
+
+def _time_out(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite returns naive datetimes; they were written in UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _time_in(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def dump_judgment(judgment: Judgment) -> dict[str, Any]:
+    data = {name: getattr(judgment, name) for name in JUDGMENT_FIELDS}
+    data["created_at"] = _time_out(judgment.created_at)
+    return data
+
+
+def dump_review(review: Review, judgments: list[Judgment]) -> dict[str, Any]:
+    data = {name: getattr(review, name) for name in REVIEW_FIELDS}
+    data["updated_at"] = _time_out(review.updated_at)
+    ids = [j.id for j in judgments]
+    data["judgment_index"] = ids.index(review.judgment_id) if review.judgment_id in ids else None
+    event_ids = [e.id for e in review.events]
+    data["events"] = [
+        {
+            **{name: getattr(event, name) for name in EVENT_FIELDS},
+            "created_at": _time_out(event.created_at),
+            "target_index": (
+                event_ids.index(event.target_event_id)
+                if event.target_event_id in event_ids
+                else None
+            ),
+        }
+        for event in review.events
+    ]
+    return data
+
+
+def restore_judgment(data: dict[str, Any]) -> Judgment:
+    unknown = set(data) - set(JUDGMENT_FIELDS) - {"created_at"}
+    if unknown:
+        raise GramError(f"unknown judgment fields {sorted(unknown)}")
+    if data.get("label") not in (None, "A", "B"):
+        raise GramError(f"judgment label must be A or B (got {data.get('label')!r})")
+    if not data.get("model") or not data.get("backend"):
+        raise GramError("a judgment needs 'model' and 'backend'")
+    judgment = Judgment(**{name: data[name] for name in JUDGMENT_FIELDS if name in data})
+    judgment.created_at = _time_in(data.get("created_at")) or judgment.created_at
+    return judgment
+
+
+def restore_review(data: dict[str, Any], judgments: list[Judgment]) -> Review:
+    if data.get("label") not in (None, *LABELS):
+        raise GramError(f"review label must be A, B or tie (got {data.get('label')!r})")
+    review = Review(**{name: data[name] for name in REVIEW_FIELDS if name in data})
+    review.updated_at = _time_in(data.get("updated_at")) or review.updated_at
+    index = data.get("judgment_index")
+    if index is not None:
+        if not isinstance(index, int) or not 0 <= index < len(judgments):
+            raise GramError(f"review names judgment {index!r}, which the pair does not have")
+        review.judgment = judgments[index]
+    events: list[ReviewEvent] = []
+    for item in data.get("events") or []:
+        event = ReviewEvent(**{name: item[name] for name in EVENT_FIELDS if name in item})
+        event.created_at = _time_in(item.get("created_at")) or event.created_at
+        target = item.get("target_index")
+        if target is not None:
+            if not isinstance(target, int) or not 0 <= target < len(events):
+                raise GramError(f"review event names event {target!r}, which comes later or is absent")
+            event.target_event = events[target]
+        events.append(event)
+    review.events = events
+    return review

@@ -1,0 +1,169 @@
+"""Export a dataset as training data (TRL DPO, GRAM-R² rationale SFT) or as a full dump.
+
+- dpo: TRL preference rows {prompt, chosen, rejected} from pairs whose label a person set or
+  confirmed (with include_reference, also pairs with only a reference label). Ties are skipped.
+- sft: TRL prompt-completion rows in conversational form: the exact GRAM-R² user message, and
+  the reply "<think>rationale</think><answer>label</answer>". The rationale is the person's
+  edited one, else the model's when the person kept the model's label.
+- jsonl: every pair with its judgments, review and review history; `gram import` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from core.data.dump import dump_judgment, dump_review
+from core.datasets import get_dataset
+from core.errors import GramError
+from core.prompting import gram_r2_user_message, rationale_target
+from storage.models import Pair, Review
+
+ExportFormat = Literal["dpo", "sft", "jsonl"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("dpo", "sft", "jsonl")
+
+
+@dataclass
+class ExportResult:
+    rows: list[dict[str, Any]]
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> pairs
+
+    def summary(self) -> str:
+        skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.most_common())
+        return f"{len(self.rows)} rows" + (f"; skipped {skipped}" if skipped else "")
+
+
+def _pairs(session: Session, dataset_id: int) -> Iterator[Pair]:
+    query = (
+        select(Pair)
+        .where(Pair.dataset_id == dataset_id)
+        .order_by(Pair.id)
+        .options(
+            selectinload(Pair.judgments),
+            selectinload(Pair.review).selectinload(Review.events),
+        )
+        .execution_options(yield_per=500)
+    )
+    yield from session.scalars(query)
+
+
+def _prompt_messages(pair: Pair) -> list[dict[str, str]]:
+    return pair.conversation or [{"role": "user", "content": pair.prompt}]
+
+
+def dpo_row(pair: Pair, label: str, conversational: bool) -> dict[str, Any]:
+    chosen, rejected = (
+        (pair.response_a, pair.response_b) if label == "A" else (pair.response_b, pair.response_a)
+    )
+    if conversational:
+        return {
+            "prompt": _prompt_messages(pair),
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}],
+        }
+    return {"prompt": pair.prompt, "chosen": chosen, "rejected": rejected}
+
+
+def sft_row(pair: Pair, rationale: str, label: str) -> dict[str, Any]:
+    user = gram_r2_user_message(pair.prompt, pair.response_a, pair.response_b)
+    return {
+        "prompt": [{"role": "user", "content": user}],
+        "completion": [{"role": "assistant", "content": rationale_target(rationale, label)}],
+    }
+
+
+def confirmed_rationale(pair: Pair) -> str | None:
+    """The person's rationale, else the model's when its label is the one the person chose."""
+    review = pair.review
+    if review is None or review.label is None:
+        return None
+    if review.rationale:
+        return review.rationale
+    candidates = [j for j in pair.judgments if j.id == review.judgment_id] or pair.judgments[::-1]
+    for judgment in candidates:
+        if judgment.label == review.label and judgment.rationale:
+            return judgment.rationale
+    return None
+
+
+def dump_row(pair: Pair) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    if pair.external_id is not None:
+        row["id"] = pair.external_id
+    row.update(
+        prompt=pair.prompt,
+        response_a=pair.response_a,
+        response_b=pair.response_b,
+        label=pair.reference_label,
+        source=pair.source,
+        meta=pair.meta,
+    )
+    if pair.conversation:
+        row["conversation"] = pair.conversation
+    row["judgments"] = [dump_judgment(j) for j in pair.judgments]
+    row["review"] = dump_review(pair.review, pair.judgments) if pair.review else None
+    return row
+
+
+def export_rows(
+    session: Session,
+    dataset: str,
+    fmt: ExportFormat,
+    *,
+    include_reference: bool = False,
+    conversational: bool = False,
+) -> ExportResult:
+    if fmt not in EXPORT_FORMATS:
+        raise GramError(f"unknown export format '{fmt}'; use one of {', '.join(EXPORT_FORMATS)}")
+    result = ExportResult([])
+    for pair in _pairs(session, get_dataset(session, dataset).id):
+        if fmt == "jsonl":
+            result.rows.append(dump_row(pair))
+            continue
+        label = pair.review.label if pair.review else None
+        if label is None and include_reference and fmt == "dpo":
+            label = pair.reference_label
+        if label is None:
+            result.skipped["without a person's label"] += 1
+        elif label == "tie":
+            result.skipped["tied"] += 1
+        elif fmt == "dpo":
+            result.rows.append(dpo_row(pair, label, conversational))
+        else:
+            rationale = confirmed_rationale(pair)
+            if rationale is None:
+                result.skipped["without a rationale for the chosen label"] += 1
+            else:
+                result.rows.append(sft_row(pair, rationale, label))
+    return result
+
+
+def to_hf_dataset(rows: list[dict[str, Any]]):  # -> datasets.Dataset (imported lazily: slow)
+    """The rows as a `datasets.Dataset`, ready for TRL's trainers."""
+    import datasets
+
+    return datasets.Dataset.from_list(rows)
+
+
+def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Write JSON lines (.jsonl/.json) or Parquet (.parquet), atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    suffix = out.suffix.lower()
+    if suffix == ".parquet":
+        to_hf_dataset(rows).to_parquet(str(tmp))
+    elif suffix in (".jsonl", ".json"):
+        with tmp.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        raise GramError(f"{out}: write .jsonl or .parquet")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,202 @@
+"""Import preference data into a dataset: read, recognise, convert, de-duplicate, store.
+
+Every file is read and converted before the database is touched, so a file that cannot be
+parsed changes nothing. Rows that cannot be used are reported (file, row, field, reason) and the
+valid rows are kept. A pair already in the dataset (same content hash) is counted, not added.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.data.dump import restore_judgment, restore_review
+from core.data.formats import FORMATS_BY_NAME, Format, RowContext, detect
+from core.data.readers import RawRow, read_rows
+from core.data.records import PairRecord, RowError, RowRejected
+from core.errors import GramError, InputFileError
+from storage.models import Dataset, Pair
+
+DETECTION_SAMPLE = 200  # rows whose columns decide the format
+
+
+@dataclass
+class FileReport:
+    path: str
+    format: str
+    rows: int
+    pairs: int  # pairs converted (rankings give several per row)
+
+
+@dataclass
+class ParsedFiles:
+    records: list[PairRecord]
+    files: list[FileReport]
+    errors: list[RowError]
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    files: list[FileReport]
+    imported: int
+    duplicates: int
+    errors: list[RowError]
+    labels: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(self.labels.items()))
+        return (
+            f"dataset '{self.dataset}': imported {self.imported} pairs ({labels or 'no labels'}), "
+            f"{self.duplicates} already present, {len(self.errors)} rows rejected"
+        )
+
+
+def parse_files(
+    paths: Sequence[Path],
+    *,
+    mapping: dict[str, str] | None = None,
+    format_name: str | None = None,
+    allow_empty: bool = False,
+    max_bytes: int,
+    max_chars: int,
+) -> ParsedFiles:
+    """Read and convert `paths`; raises InputFileError if any file is unusable as a whole."""
+    result = ParsedFiles([], [], [])
+    for path in paths:
+        rows = read_rows(path, max_bytes)
+        if mapping:
+            _apply_mapping(path, rows, mapping)
+        fmt = _choose_format(path, rows, format_name)
+        ctx = RowContext(source=path.stem, max_chars=max_chars, allow_empty=allow_empty)
+        converted = 0
+        for raw in rows:
+            if raw.error is not None or raw.data is None:
+                result.errors.append(
+                    RowError(str(path), raw.row, raw.error_field, raw.error or "unreadable row")
+                )
+                continue
+            row_ctx = RowContext(ctx.source, ctx.max_chars, ctx.allow_empty, raw.file_meta or None)
+            try:
+                records = fmt.convert(raw.data, row_ctx)
+            except RowRejected as rejected:
+                result.errors.append(RowError(str(path), raw.row, rejected.field, rejected.reason))
+                continue
+            result.records.extend(records)
+            converted += len(records)
+        result.files.append(FileReport(str(path), fmt.name, len(rows), converted))
+    return result
+
+
+def _apply_mapping(path: Path, rows: list[RawRow], mapping: dict[str, str]) -> None:
+    """Rename source columns to the names a format expects (`--map prompt=question`)."""
+    columns = {key for raw in rows if raw.data for key in raw.data}
+    missing = sorted(source for source in mapping.values() if source not in columns)
+    if missing:
+        raise InputFileError(
+            str(path), f"--map names columns {missing} that the file lacks; it has {sorted(columns)}"
+        )
+    for raw in rows:
+        if raw.data:
+            for target, source in mapping.items():
+                if source in raw.data:
+                    raw.data[target] = raw.data.pop(source)
+
+
+def _choose_format(path: Path, rows: list[RawRow], format_name: str | None) -> Format:
+    if format_name:
+        if format_name not in FORMATS_BY_NAME:
+            raise GramError(f"unknown format '{format_name}'; known: {', '.join(FORMATS_BY_NAME)}")
+        return FORMATS_BY_NAME[format_name]
+    sample = [raw.data for raw in rows if raw.data is not None and raw.error is None]
+    if not sample:
+        raise InputFileError(str(path), "no readable rows")
+    columns = {key for data in sample[:DETECTION_SAMPLE] for key in data}
+    fmt = detect(columns)
+    if fmt is None:
+        known = "; ".join(f"{f.name}: {f.description}" for f in FORMATS_BY_NAME.values())
+        raise InputFileError(
+            str(path),
+            f"cannot recognise the format from columns {sorted(columns)}. Known formats: {known}. "
+            "Rename columns with --map (e.g. --map prompt=question).",
+        )
+    return fmt
+
+
+def store_records(
+    session: Session, dataset_name: str, records: list[PairRecord], *, source: str = ""
+) -> tuple[Dataset, int, int, Counter[str]]:
+    """Add `records` to the dataset (created if new); returns (dataset, added, duplicates, labels)."""
+    dataset = session.scalar(select(Dataset).where(Dataset.name == dataset_name))
+    if dataset is None:
+        dataset = Dataset(name=dataset_name, source=source)
+        session.add(dataset)
+        session.flush()
+    seen = set(session.scalars(select(Pair.content_hash).where(Pair.dataset_id == dataset.id)))
+    added, duplicates, labels = 0, 0, Counter[str]()
+    for record in records:
+        digest = record.content_hash()
+        if digest in seen:
+            duplicates += 1
+            continue
+        seen.add(digest)
+        pair = Pair(
+            dataset_id=dataset.id,
+            prompt=record.prompt,
+            conversation=record.conversation,
+            response_a=record.response_a,
+            response_b=record.response_b,
+            reference_label=record.label,
+            source=record.source,
+            external_id=record.external_id,
+            meta=record.meta,
+            content_hash=digest,
+        )
+        judgments = [restore_judgment(item) for item in record.judgments]
+        pair.judgments = judgments
+        if record.review is not None:
+            pair.review = restore_review(record.review, judgments)
+        session.add(pair)
+        added += 1
+        labels[record.label or "none"] += 1
+        if added % 2000 == 0:
+            session.flush()
+    session.flush()
+    return dataset, added, duplicates, labels
+
+
+def import_files(
+    session: Session,
+    paths: Sequence[Path],
+    *,
+    dataset: str | None = None,
+    mapping: dict[str, str] | None = None,
+    format_name: str | None = None,
+    allow_empty: bool = False,
+    max_bytes: int,
+    max_chars: int,
+) -> ImportReport:
+    """Import `paths` into `dataset` (default: the first file's name). The caller commits."""
+    if not paths:
+        raise GramError("nothing to import: give at least one file")
+    parsed = parse_files(
+        paths,
+        mapping=mapping,
+        format_name=format_name,
+        allow_empty=allow_empty,
+        max_bytes=max_bytes,
+        max_chars=max_chars,
+    )
+    name = dataset or Path(paths[0]).stem
+    if not parsed.records:
+        # Nothing valid: report the rejections without creating an empty dataset.
+        return ImportReport(name, parsed.files, 0, 0, parsed.errors)
+    ds, added, duplicates, labels = store_records(
+        session, name, parsed.records, source=", ".join(str(p) for p in paths)
+    )
+    return ImportReport(ds.name, parsed.files, added, duplicates, parsed.errors, dict(labels))

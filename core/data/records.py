@@ -1,0 +1,78 @@
+"""The records that cross module lines when pairs come in or go out of the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Label = Literal["A", "B", "tie"]
+LABELS: tuple[Label, ...] = ("A", "B", "tie")
+
+ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
+
+
+def render_conversation(messages: list[dict[str, str]]) -> str:
+    """A multi-turn prompt as one transcript, for search, display and the judge's {user_input}."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return messages[0]["content"]
+    return "\n\n".join(
+        f"{ROLE_NAMES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages
+    )
+
+
+def stable_coin(*parts: str) -> bool:
+    """A deterministic coin flip from content, used to place a chosen response at A or B."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).digest()
+    return digest[0] % 2 == 0
+
+
+@dataclass
+class RowError:
+    """Why one input row was rejected: shown to the user as 'file: row N, field F: reason'."""
+
+    file: str
+    row: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", field '{self.field}'" if self.field else "")
+        return f"{self.file}: {where}: {self.reason}"
+
+
+class RowRejected(Exception):
+    """Raised by a format converter for a row it cannot use; becomes a RowError."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+@dataclass
+class PairRecord:
+    """One pair as read from a file, before it is stored (or after, on export)."""
+
+    prompt: str
+    response_a: str
+    response_b: str
+    label: Label | None = None
+    conversation: list[dict[str, str]] | None = None
+    source: str = ""
+    external_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    # Present only when reading a full GRAM Studio dump (`gram export --format jsonl`).
+    judgments: list[dict[str, Any]] = field(default_factory=list)
+    review: dict[str, Any] | None = None
+
+    def content_hash(self) -> str:
+        """Identity for de-duplication: the source's row id (when it has one) and the content.
+
+        The id matters: PandaLM, for one, holds separately annotated rows whose text is
+        identical; the content matters so that a changed pair is not mistaken for an old one.
+        """
+        key = [self.external_id, self.prompt, self.conversation, self.response_a, self.response_b]
+        payload = json.dumps(key, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()

