@@ -35,7 +35,7 @@ def _database(ctx: click.Context) -> Database:
     return ctx.obj["db"]
 
 
-@click.group(cls=GramGroup)
+@click.group(name="gram", cls=GramGroup)
 @click.option("--home", type=click.Path(path_type=Path), help="Data folder (default: GRAM_HOME).")
 @click.option("--db-url", help="SQLAlchemy database URL (default: GRAM_DB_URL, else SQLite in the data folder).")
 @click.version_option(package_name="gram-studio")

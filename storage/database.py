@@ -54,6 +54,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back down to `revision` ("base": empty)."""
+    command.downgrade(alembic_config(engine), revision)
+
+
 class Database:
     """An engine, migrated, and the session factory bound to it."""
 

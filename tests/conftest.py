@@ -1,0 +1,124 @@
+"""Shared fixtures: a data folder and SQLite store per test, the real data, the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from core.settings import Settings, get_settings
+from storage.database import Database
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def gram_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data folder (GRAM_HOME) and therefore its own database."""
+    home = tmp_path / "gram-home"
+    monkeypatch.setenv("GRAM_HOME", str(home))
+    monkeypatch.delenv("GRAM_DB_URL", raising=False)
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(gram_home: Path) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded model, converted once for the whole test session."""
+    from core.embedded import embedded_checkpoint
+
+    return embedded_checkpoint(tmp_path_factory.mktemp("models"))
+
+
+def _postgres_binaries() -> tuple[str, str] | None:
+    import glob
+    import shutil
+
+    for folder in [None, *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]:
+        initdb = shutil.which("initdb", path=folder)
+        postgres = shutil.which("postgres", path=folder)
+        if initdb and postgres:
+            return initdb, postgres
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL: GRAM_TEST_POSTGRES_URL, else a throwaway local server."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    pytest.importorskip("psycopg")
+    if url := os.environ.get("GRAM_TEST_POSTGRES_URL"):
+        yield url
+        return
+    binaries = _postgres_binaries()
+    if binaries is None:
+        pytest.skip("no PostgreSQL here: install it or set GRAM_TEST_POSTGRES_URL")
+    initdb, postgres = binaries
+    # PostgreSQL refuses to run as root; run it as the postgres user then.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="gram-pg-"))
+    if as_user:
+        shutil.chown(folder, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "gram"], check=True, capture_output=True)
+    server = subprocess.Popen(
+        [*as_user, postgres, "-D", str(data), "-p", str(port), "-k", str(folder), "-c", "listen_addresses=127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"postgresql+psycopg://gram@127.0.0.1:{port}/postgres"
+    try:
+        import psycopg
+
+        for _ in range(100):
+            try:
+                psycopg.connect(f"host=127.0.0.1 port={port} user=gram dbname=postgres").close()
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the test PostgreSQL server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""Reviews: changes with history, undo and redo, and no lost update between two reviewers."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from core.data.importer import import_files
+from core.demo import demo_paths
+from core.errors import ConflictError, GramError, NotFoundError
+from core.reviews import history, redo, save_review, undo
+from storage.database import Database
+from storage.models import Judgment, Pair
+
+
+@pytest.fixture
+def pair_id(db: Database) -> int:
+    with db.session() as session:
+        import_files(session, [demo_paths()[0]], dataset="demo", max_bytes=2**30, max_chars=200_000)
+    with db.session() as session:
+        pair = session.query(Pair).order_by(Pair.id).first()
+        session.add(Judgment(pair=pair, model="m", backend="transformers", label="B", rationale="model says B"))
+        return pair.id
+
+
+def test_edits_undo_and_redo_with_a_complete_history(session: Session, pair_id: int) -> None:
+    save_review(session, pair_id, reviewer="ana", label="A")
+    save_review(session, pair_id, reviewer="ana", rationale="A answers the question.", tags=["checked"])
+    review = undo(session, pair_id, reviewer="ana")
+    assert (review.label, review.rationale, review.tags) == ("A", None, [])
+    review = undo(session, pair_id, reviewer="ana")
+    assert review.label is None
+    with pytest.raises(GramError, match="nothing to undo"):
+        undo(session, pair_id, reviewer="ana")
+    review = redo(session, pair_id, reviewer="ana")
+    assert review.label == "A"
+    review = redo(session, pair_id, reviewer="ana")
+    assert (review.rationale, review.tags) == ("A answers the question.", ["checked"])
+    with pytest.raises(GramError, match="nothing to redo"):
+        redo(session, pair_id, reviewer="ana")
+    # A new edit after an undo drops the redo branch, as in any editor.
+    undo(session, pair_id, reviewer="ana")
+    save_review(session, pair_id, reviewer="ana", note="rewritten")
+    with pytest.raises(GramError, match="nothing to redo"):
+        redo(session, pair_id, reviewer="ana")
+    actions = [e.action for e in history(session, pair_id)]
+    assert actions == ["edit", "edit", "undo", "undo", "redo", "redo", "undo", "edit"]
+    assert review.version == len(actions)
+
+
+def test_a_review_never_changes_the_model_judgment(session: Session, pair_id: int) -> None:
+    save_review(session, pair_id, reviewer="ana", label="A", rationale="my own words")
+    judgment = session.query(Judgment).filter_by(pair_id=pair_id).one()
+    assert (judgment.label, judgment.rationale) == ("B", "model says B")
+
+
+def test_concurrent_edits_of_one_pair_conflict_instead_of_overwriting(db: Database, pair_id: int) -> None:
+    with db.session() as first:
+        version = save_review(first, pair_id, reviewer="ana", label="A").version
+    with db.session() as ana, db.session() as bo:
+        save_review(bo, pair_id, reviewer="bo", note="bo was here", expected_version=version)
+        bo.commit()
+        with pytest.raises(ConflictError, match="changed by bo"):
+            save_review(ana, pair_id, reviewer="ana", label="B", expected_version=version)
+
+
+def test_bad_reviews_are_refused(session: Session, pair_id: int) -> None:
+    with pytest.raises(GramError, match="A, B or tie"):
+        save_review(session, pair_id, reviewer="ana", label="C")
+    with pytest.raises(GramError, match="no fields"):
+        save_review(session, pair_id, reviewer="ana", stars=5)
+    with pytest.raises(NotFoundError):
+        save_review(session, 10**9, reviewer="ana", label="A")

@@ -1,0 +1,69 @@
+"""The store: migrations build the schema the models describe, on SQLite (and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from storage.database import Database, downgrade, make_engine, migrate
+from storage.models import Base, Dataset, Judgment, Pair
+
+
+def test_migrations_build_the_models_schema_from_scratch(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        tables = set(inspect(connection).get_table_names())
+    assert diff == []
+    assert {"datasets", "pairs", "judgments", "reviews", "review_events", "model_versions", "jobs"} <= tables
+
+
+def test_migrate_is_idempotent_and_downgrades(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    migrate(engine)
+    migrate(engine)  # a second start changes nothing
+    downgrade(engine, "base")
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {"alembic_version"}
+    migrate(engine)
+    with engine.connect() as connection:
+        assert "pairs" in inspect(connection).get_table_names()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_foreign_keys_are_enforced_and_cascade(db: Database) -> None:
+    with db.session() as session:
+        with pytest.raises(IntegrityError):
+            session.add(Pair(dataset_id=999, prompt="p", response_a="a", response_b="b", content_hash="h"))
+            session.flush()
+        session.rollback()
+        dataset = Dataset(name="d")
+        pair = Pair(dataset=dataset, prompt="p", response_a="a", response_b="b", content_hash="h")
+        session.add_all([dataset, pair, Judgment(pair=pair, model="m", backend="transformers")])
+    with db.session() as session:
+        session.execute(text("DELETE FROM datasets"))
+    with db.session() as session:
+        assert session.query(Pair).count() == 0
+        assert session.query(Judgment).count() == 0
+
+
+def test_a_pair_is_stored_once_per_dataset(db: Database) -> None:
+    with db.sessionmaker() as session:
+        dataset = Dataset(name="d")
+        session.add(dataset)
+        session.flush()
+        for _ in range(2):
+            session.add(Pair(dataset_id=dataset.id, prompt="p", response_a="a", response_b="b", content_hash="same"))
+        with pytest.raises(IntegrityError):
+            session.flush()
