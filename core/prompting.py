@@ -7,8 +7,11 @@ core/prompts/NOTICE). They are sent as one user message through the model's chat
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from importlib.resources import files
+from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{(user_input|response_1|response_2|input|response_a|response_b)\}")
 
@@ -43,3 +46,99 @@ def label_only_user_message(prompt: str, response_a: str, response_b: str) -> st
 def rationale_target(rationale: str, label: str) -> str:
     """The assistant reply a GRAM-R² model is trained to write: rationale, then the label."""
     return f"<think>\n{rationale.strip()}\n</think>\n<answer>\n{label}\n</answer>"
+
+
+# --- fitting a task into the model's context ---------------------------------------------------
+
+TRUNCATION_MARK = " […]"
+
+
+def fit_to_budget(
+    count: Callable[[str], int],
+    cut: Callable[[str, int, bool], str],
+    prompt: str,
+    response_a: str,
+    response_b: str,
+    budget: int,
+) -> tuple[str, str, str, bool]:
+    """Shorten the three texts to `budget` tokens in all; returns them and whether any was cut.
+
+    The rule: if they do not fit, every text longer than a common cap c is cut to c tokens,
+    with c the largest cap that fits (so short texts are never cut and long ones share the
+    room equally). The prompt keeps its end (the latest turn and the question); a response
+    keeps its beginning. A cut text ends or starts with " […]". Both responses always stay in,
+    and the answer slot is outside the budget, so it always fits.
+    """
+    texts = [prompt, response_a, response_b]
+    lengths = [count(t) for t in texts]
+    if sum(lengths) <= budget:
+        return prompt, response_a, response_b, False
+    room = max(budget - 3 * count(TRUNCATION_MARK), 3)
+    cap, remaining, left = room // 3, room, sorted(lengths)
+    for index, length in enumerate(left):  # water-filling: small texts give their slack away
+        share = remaining // (len(left) - index)
+        if length <= share:
+            remaining -= length
+        else:
+            cap = share
+            break
+    fitted = [
+        t if n <= cap else cut(t, cap, i == 0)
+        for i, (t, n) in enumerate(zip(texts, lengths, strict=True))
+    ]
+    return fitted[0], fitted[1], fitted[2], True
+
+
+def tokenizer_cutter(tokenizer: Any) -> tuple[Callable[[str], int], Callable[[str, int, bool], str]]:
+    """Token counting and cutting with a Hugging Face tokenizer (for fit_to_budget)."""
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    def cut(text: str, tokens: int, keep_end: bool) -> str:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if keep_end:
+            return TRUNCATION_MARK.lstrip() + " " + tokenizer.decode(ids[-tokens:])
+        return tokenizer.decode(ids[:tokens]) + TRUNCATION_MARK
+
+    return count, cut
+
+
+# --- where the label token goes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelSlot:
+    """A text whose next token is the label, and the ids of the tokens 'A' and 'B' there."""
+
+    text: str
+    token_a: int
+    token_b: int
+
+
+@lru_cache(maxsize=4096)
+def _slot_tokens(tokenizer: Any, ending: str) -> tuple[int, int, int] | None:
+    """For a text with this ending: (chars to drop from the end, id of A, id of B), or None."""
+    for drop in range(0, len(ending) - len(ending.rstrip()) + 1):
+        head, tail = ending[: len(ending) - drop], ending[len(ending) - drop :]
+        base = tokenizer.encode(head, add_special_tokens=False)
+        ids = []
+        for letter in "AB":
+            full = tokenizer.encode(head + tail + letter, add_special_tokens=False)
+            if full[: len(base)] != base or len(full) != len(base) + 1:
+                break
+            ids.append(full[-1])
+        if len(ids) == 2:
+            return drop, ids[0], ids[1]
+    return None
+
+
+def label_slot(tokenizer: Any, text: str) -> LabelSlot:
+    """The scoring point after `text`. If the text ends in whitespace that the tokenizer merges
+    into the label (SmolLM2 reads '#Preferred: A' as '#Preferred:' + ' A'), the whitespace
+    moves into the label token, so the score matches how a trained model saw its answer."""
+    found = _slot_tokens(tokenizer, text[-24:])
+    if found is None:
+        raise ValueError(f"cannot find single label tokens after {text[-20:]!r}")
+    drop, token_a, token_b = found
+    return LabelSlot(text[: len(text) - drop] if drop else text, token_a, token_b)

@@ -1,0 +1,58 @@
+"""The one interface every inference backend implements: generate text, and score the label.
+
+A backend gets finished prompt strings (the chat template already applied by `chat_prompt`,
+so every backend sends the same tokens) and returns completions, or the log-probabilities of
+the tokens 'A' and 'B' at a label slot. Everything GRAM-specific lives in core/judge.py.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.models import ModelSpec
+from core.prompting import LabelSlot
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    n: int = 1  # completions per prompt (voting@k)
+    seed: int = 0
+    stop: tuple[str, ...] = ("</answer>",)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: int  # generated tokens
+
+
+class Backend(ABC):
+    name: str = ""
+    tokenizer: Any
+    max_model_len: int
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def chat_prompt(self, user_message: str) -> str:
+        """One user message through the model's own chat template, generation prompt added."""
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
+        )
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        """`sampling.n` completions for each prompt, in the prompts' order."""
+
+    @abstractmethod
+    def label_logprobs(self, slots: Sequence[LabelSlot]) -> list[tuple[float, float]]:
+        """(log P(A), log P(B)) of the next token after each slot's text, over the vocabulary."""
+
+    def close(self) -> None:
+        """Free the model (engines with worker processes must stop them)."""

@@ -1,0 +1,97 @@
+"""transformers backend: batched, length-sorted, left-padded generation; CPU or GPU (bf16)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from core.backends.base import Backend, Completion, Sampling
+from core.errors import ModelError
+from core.models import ModelSpec
+from core.prompting import LabelSlot
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+
+    def __init__(self, spec: ModelSpec, *, batch_size: int = 8, device: str | None = None, **_: Any) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        super().__init__(spec)
+        self.batch_size = batch_size
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # bf16 on GPU; fp32 on CPU, where bf16 matmuls are slower on most cores.
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec.path)
+            model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=dtype)
+        except OSError as error:
+            raise ModelError(f"cannot load model '{spec.path}': {error}") from None
+        if spec.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.adapter)
+        self.model = model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"  # generation continues at the right edge
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.max_model_len = int(getattr(model.config, "max_position_embeddings", 4096))
+
+    def _batches(self, prompts: Sequence[str]) -> Iterator[list[int]]:
+        """Indices of `prompts` in batches of similar length (longest first: fails fast on OOM)."""
+        lengths = [len(self.tokenizer.encode(p, add_special_tokens=False)) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size]
+
+    def _encode(self, texts: list[str]) -> dict[str, Any]:
+        # The chat template already holds the special tokens.
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        import torch
+
+        results: list[list[Completion]] = [[] for _ in prompts]
+        stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        for indices in self._batches(prompts):
+            inputs = self._encode([prompts[i] for i in indices])
+            torch.manual_seed(sampling.seed)
+            sample = sampling.temperature > 0
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **inputs,
+                    max_new_tokens=sampling.max_new_tokens,
+                    do_sample=sample,
+                    temperature=sampling.temperature if sample else None,
+                    top_p=sampling.top_p if sample else None,
+                    top_k=None,
+                    num_return_sequences=sampling.n,
+                    stop_strings=list(sampling.stop) or None,
+                    tokenizer=self.tokenizer,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+            for row, ids in enumerate(new_tokens):
+                length = next((k for k, t in enumerate(ids) if t in stop_ids), len(ids))
+                text = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+                results[indices[row // sampling.n]].append(Completion(text, length))
+        return results
+
+    def label_logprobs(self, slots: Sequence[LabelSlot]) -> list[tuple[float, float]]:
+        import torch
+
+        results: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
+        for indices in self._batches([s.text for s in slots]):
+            inputs = self._encode([slots[i].text for i in indices])
+            # Left padding: positions must count from each row's first real token, as
+            # generate() does, or padded rows would score differently from unpadded ones.
+            positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            for row, i in enumerate(indices):
+                slot = slots[i]
+                results[i] = (logprobs[row, slot.token_a].item(), logprobs[row, slot.token_b].item())
+        return results

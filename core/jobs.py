@@ -1,0 +1,69 @@
+"""Job records: long work reports progress to the store, where the CLI and the studio read it.
+
+A job checks `cancel_requested` between steps and stops cleanly; one that was killed keeps
+status 'running' with an old heartbeat and is resumed by running the same work again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import GramError, NotFoundError
+from storage.models import Job, utcnow
+
+RESUMABLE = ("queued", "running", "failed", "cancelled")
+
+
+class JobCancelled(GramError):
+    """Someone asked the job to stop."""
+
+
+def create_job(session: Session, kind: str, config: dict[str, Any], dataset_id: int | None = None) -> Job:
+    job = Job(kind=kind, config=config, dataset_id=dataset_id, status="queued")
+    session.add(job)
+    session.flush()
+    return job
+
+
+def find_resumable(session: Session, kind: str, config: dict[str, Any], dataset_id: int | None) -> Job | None:
+    """The latest unfinished job of the same kind, dataset and configuration."""
+    query = (
+        select(Job)
+        .where(Job.kind == kind, Job.dataset_id == dataset_id, Job.status.in_(RESUMABLE))
+        .order_by(Job.id.desc())
+    )
+    return next((job for job in session.scalars(query) if job.config == config), None)
+
+
+def mark_running(job: Job, total: int) -> None:
+    job.status, job.total, job.error, job.cancel_requested = "running", total, None, False
+    job.started_at = job.started_at or utcnow()
+    job.heartbeat_at = utcnow()
+
+
+def report_progress(job: Job, done: int, line: str | None = None) -> None:
+    """Record progress; raises JobCancelled if a cancel was requested meanwhile."""
+    job.done = done
+    job.progress = done / job.total if job.total else 1.0
+    job.heartbeat_at = utcnow()
+    if line:
+        job.log = (job.log + line + "\n")[-20_000:]
+    if job.cancel_requested:
+        raise JobCancelled(f"job {job.id} was cancelled")
+
+
+def finish(job: Job, status: str, *, error: str | None = None, result: dict[str, Any] | None = None) -> None:
+    job.status, job.error, job.finished_at = status, error, utcnow()
+    if result is not None:
+        job.result = result
+
+
+def request_cancel(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"no job with id {job_id}")
+    job.cancel_requested = True
+    return job

@@ -1,0 +1,305 @@
+"""Turn pairs into GRAM-R² judgments: rationale, label, confidence, position consistency, votes.
+
+The generative path: the rationale protocol's prompt, a generated reply, the parsed verdict,
+and then one scoring pass at the answer slot (the reply up to '<answer>\\n') that gives the
+confidence: P(label) with the softmax over the two tokens A and B. When the reply has no usable
+label, the slot is forced after its rationale ('</think>\\n<answer>\\n') and the more likely
+letter is taken, with the problem recorded.
+
+The fast path (`score_pairs`): GRAM's label-only prompt, no generation, one forward pass per
+order, P(A better) = [P_AB(A) + P_BA(B)] / 2.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.backends.base import Backend, Sampling
+from core.prompting import (
+    LabelSlot,
+    fit_to_budget,
+    gram_r2_user_message,
+    label_only_user_message,
+    label_slot,
+    tokenizer_cutter,
+)
+from core.verdict import parse_verdict
+
+Order = Literal["AB", "BA"]
+SLOT_MARGIN = 16  # tokens kept free for the answer slot and re-tokenisation at cut points
+
+
+@dataclass(frozen=True)
+class PairText:
+    prompt: str
+    response_a: str
+    response_b: str
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    both_orders: bool = False
+    votes: int = 1  # voting@k: k sampled replies per order
+    temperature: float = 0.75  # used only when votes > 1 (the authors' value)
+    max_new_tokens: int = 512
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.votes < 1:
+            raise ValueError("votes must be at least 1")
+
+
+@dataclass
+class Sample:
+    """One reply in one order, in the pair's own terms (label A means the pair's A)."""
+
+    label: str  # parsed, or forced at the slot when `problem` says so
+    prob_a: float  # P(pair's A better) at the answer slot
+    rationale: str | None
+    raw_output: str
+    problem: str | None
+    forced: bool
+    tokens: int
+
+
+@dataclass
+class PairJudgment:
+    label: str
+    confidence: float
+    prob_a: float
+    rationale: str | None
+    orders: list[dict[str, Any]]
+    consistent: bool | None
+    votes: dict[str, Any] | None
+    raw_output: str
+    parse_error: str | None
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """The fields of a storage Judgment."""
+        return {
+            "label": self.label,
+            "confidence": self.confidence,
+            "prob_a": self.prob_a,
+            "rationale": self.rationale,
+            "orders": self.orders,
+            "consistent": self.consistent,
+            "votes": self.votes,
+            "raw_output": self.raw_output,
+            "parse_error": self.parse_error,
+            "timings": self.timings,
+        }
+
+
+def two_way(logprob_a: float, logprob_b: float) -> float:
+    """P(A) with the softmax taken over the two label tokens only."""
+    top = max(logprob_a, logprob_b)
+    ea, eb = math.exp(logprob_a - top), math.exp(logprob_b - top)
+    return ea / (ea + eb)
+
+
+def _presented(pair: PairText, order: Order) -> tuple[str, str, str]:
+    return (
+        (pair.prompt, pair.response_a, pair.response_b)
+        if order == "AB"
+        else (pair.prompt, pair.response_b, pair.response_a)
+    )
+
+
+class PromptBuilder:
+    """Chat prompts for a backend, fitted into its context by the stated truncation rule."""
+
+    def __init__(self, backend: Backend, reserved: int) -> None:
+        self.backend = backend
+        self.count, self.cut = tokenizer_cutter(backend.tokenizer)
+        self.reserved = reserved
+        self._overhead: dict[str, int] = {}
+
+    def build(self, protocol: str, prompt: str, first: str, second: str) -> tuple[str, bool]:
+        message = gram_r2_user_message if protocol == "gram-r2" else label_only_user_message
+        if protocol not in self._overhead:
+            empty = self.backend.chat_prompt(message("", "", ""))
+            self._overhead[protocol] = len(self.backend.tokenizer.encode(empty, add_special_tokens=False))
+        budget = self.backend.max_model_len - self._overhead[protocol] - self.reserved - SLOT_MARGIN
+        prompt, first, second, cut = fit_to_budget(self.count, self.cut, prompt, first, second, budget)
+        return self.backend.chat_prompt(message(prompt, first, second)), cut
+
+
+def answer_slot(reply: str, has_label: bool) -> str:
+    """The reply up to where the label goes: through '<answer>\\n', or forced after the rationale."""
+    at = reply.lower().rfind("<answer>")
+    if has_label and at >= 0:
+        return reply[: at + len("<answer>")] + "\n"
+    head = (reply[:at] if at >= 0 else reply).rstrip()
+    if "</think>" not in head.lower():
+        head += "\n</think>"
+    return head + "\n<answer>\n"
+
+
+def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptions = JudgeOptions()) -> list[PairJudgment]:
+    """Judge `pairs` with the rationale protocol; one PairJudgment per pair, in order."""
+    orders: list[Order] = ["AB", "BA"] if options.both_orders else ["AB"]
+    builder = PromptBuilder(backend, reserved=options.max_new_tokens)
+    jobs = [(i, order) for i in range(len(pairs)) for order in orders]
+    prompts, truncated = [], []
+    for i, order in jobs:
+        text, cut = builder.build("gram-r2", *_presented(pairs[i], order))
+        prompts.append(text)
+        truncated.append(cut)
+    sampling = Sampling(
+        max_new_tokens=options.max_new_tokens,
+        temperature=options.temperature if options.votes > 1 else 0.0,
+        n=options.votes,
+        seed=options.seed,
+    )
+    started = time.perf_counter()
+    completions = backend.generate(prompts, sampling)
+    generated = time.perf_counter()
+
+    slots: list[LabelSlot] = []
+    verdicts = []
+    for prompt, replies in zip(prompts, completions, strict=True):
+        for reply in replies:
+            verdict = parse_verdict(reply.text)
+            verdicts.append((verdict, reply))
+            slots.append(label_slot(backend.tokenizer, prompt + answer_slot(reply.text, verdict.ok)))
+    logprobs = backend.label_logprobs(slots)
+    scored = time.perf_counter()
+
+    samples: dict[tuple[int, Order], list[Sample]] = {}
+    k = 0
+    for (i, order), replies in zip(jobs, completions, strict=True):
+        for _ in replies:
+            verdict, reply = verdicts[k]
+            p_first = two_way(*logprobs[k])
+            k += 1
+            label = verdict.label or ("A" if p_first >= 0.5 else "B")
+            if order == "BA":  # back to the pair's own terms
+                label, p_first = ("B" if label == "A" else "A"), 1.0 - p_first
+            problem = verdict.problem
+            if not verdict.ok:
+                problem = f"{problem}; label read from the answer slot"
+            samples.setdefault((i, order), []).append(
+                Sample(label, p_first, verdict.rationale, reply.text, problem, not verdict.ok, reply.tokens)
+            )
+
+    per_pair_time = {
+        "generate_s": (generated - started) / max(len(pairs), 1),
+        "score_s": (scored - generated) / max(len(pairs), 1),
+    }
+    return [
+        _combine(
+            [(order, samples[(i, order)]) for order in orders],
+            options,
+            truncated=any(truncated[j] for j, (p, _) in enumerate(jobs) if p == i),
+            timings=per_pair_time,
+        )
+        for i in range(len(pairs))
+    ]
+
+
+def _combine(
+    by_order: list[tuple[Order, list[Sample]]],
+    options: JudgeOptions,
+    *,
+    truncated: bool,
+    timings: dict[str, float],
+) -> PairJudgment:
+    order_results = []
+    for order, samples in by_order:
+        prob_a = sum(s.prob_a for s in samples) / len(samples)
+        counts = Counter(s.label for s in samples if not s.forced)
+        if counts:
+            label = max(counts, key=lambda lab: (counts[lab], prob_a if lab == "A" else 1 - prob_a))
+        else:
+            label = "A" if prob_a >= 0.5 else "B"
+        chosen = next((s for s in samples if s.label == label and not s.forced), samples[0])
+        order_results.append(
+            {
+                "order": order,
+                "label": label,
+                "prob_a": prob_a,
+                "confidence": prob_a if label == "A" else 1 - prob_a,
+                "rationale": chosen.rationale,
+                "raw_output": chosen.raw_output,
+                "problem": chosen.problem,
+                "tokens": sum(s.tokens for s in samples),
+            }
+        )
+    prob_a = sum(r["prob_a"] for r in order_results) / len(order_results)
+    labels = [r["label"] for r in order_results]
+    consistent = labels[0] == labels[1] if len(labels) == 2 else None
+    if consistent is False:
+        label = "A" if prob_a >= 0.5 else "B"  # the orders disagree: the averaged probability decides
+    else:
+        label = labels[0]
+    main = next(r for r in order_results if r["label"] == label)
+    votes = None
+    if options.votes > 1:
+        all_samples = [s for _, samples in by_order for s in samples]
+        tally = Counter("invalid" if s.forced else s.label for s in all_samples)
+        votes = {"A": tally["A"], "B": tally["B"], "invalid": tally["invalid"], "k": len(all_samples)}
+        votes["share"] = votes[label] / len(all_samples)
+    problems = [f"{r['order']}: {r['problem']}" for r in order_results if r["problem"]]
+    if truncated:
+        problems.append("input truncated to fit the context")
+    return PairJudgment(
+        label=label,
+        confidence=prob_a if label == "A" else 1 - prob_a,
+        prob_a=prob_a,
+        rationale=main["rationale"],
+        orders=order_results,
+        consistent=consistent,
+        votes=votes,
+        raw_output=main["raw_output"],
+        parse_error="; ".join(problems) or None,
+        timings={**timings, "tokens": sum(r["tokens"] for r in order_results)},
+    )
+
+
+@dataclass(frozen=True)
+class FastScore:
+    prob_a: float  # swap-averaged P(A better than B)
+    label: str
+    confidence: float
+    orders: list[dict[str, Any]]
+    consistent: bool | None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "confidence": self.confidence,
+            "prob_a": self.prob_a,
+            "orders": self.orders,
+            "consistent": self.consistent,
+        }
+
+
+def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
+    """GRAM's label-only fast path: no generation, one forward pass per order."""
+    orders: list[Order] = ["AB", "BA"] if both_orders else ["AB"]
+    builder = PromptBuilder(backend, reserved=0)
+    slots = [
+        label_slot(backend.tokenizer, builder.build("label-only", *_presented(pair, order))[0])
+        for pair in pairs
+        for order in orders
+    ]
+    logprobs = backend.label_logprobs(slots)
+    scores = []
+    for i in range(len(pairs)):
+        per_order = []
+        for j, order in enumerate(orders):
+            p_first = two_way(*logprobs[i * len(orders) + j])
+            prob_a = p_first if order == "AB" else 1.0 - p_first
+            per_order.append({"order": order, "prob_a": prob_a, "label": "A" if prob_a >= 0.5 else "B"})
+        prob_a = sum(o["prob_a"] for o in per_order) / len(per_order)
+        label = "A" if prob_a >= 0.5 else "B"
+        consistent = per_order[0]["label"] == per_order[1]["label"] if both_orders else None
+        scores.append(FastScore(prob_a, label, max(prob_a, 1 - prob_a), per_order, consistent))
+    return scores
+

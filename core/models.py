@@ -1,0 +1,25 @@
+"""Which model a judge runs: a base model (the embedded one, a hub id, a folder) and an adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.embedded import CHECKPOINT_NAME, embedded_checkpoint
+from core.settings import EMBEDDED_MODEL, Settings
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # shown to people and stored on judgments
+    path: str  # what from_pretrained / vLLM load: a folder or a hub id
+    adapter: str | None = None  # a LoRA adapter folder, if any
+
+
+def resolve_model(settings: Settings, model: str | None = None, adapter: str | None = None) -> ModelSpec:
+    """The spec for `model` (default: the settings'); 'embedded' is converted on first use."""
+    model = model or settings.model
+    if model == EMBEDDED_MODEL:
+        return ModelSpec(CHECKPOINT_NAME, str(embedded_checkpoint(settings.models_dir)), adapter)
+    name = Path(model).name if Path(model).exists() else model
+    return ModelSpec(name, model, adapter)

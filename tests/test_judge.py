@@ -1,0 +1,111 @@
+"""The judge on the real embedded model: both paths agree with a plain transformers computation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.backends.transformers_backend import TransformersBackend
+from core.demo import demo_paths
+from core.judge import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs, two_way
+from core.models import ModelSpec
+from core.prompting import gram_r2_user_message, label_only_user_message, label_slot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend(embedded_model_dir: Path) -> Iterator[TransformersBackend]:
+    backend = TransformersBackend(ModelSpec("smollm2", str(embedded_model_dir)), batch_size=4)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[PairText]:
+    rows = [json.loads(line) for line in demo_paths()[0].read_text().splitlines()]
+    rows.sort(key=lambda r: len(r["prompt"]) + len(r["response_a"]) + len(r["response_b"]))
+    # Three short pairs of different lengths, so batches are padded.
+    return [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in (rows[0], rows[5], rows[12])]
+
+
+def reference_p_a(backend: TransformersBackend, text: str) -> float:
+    """P(A) over {A, B} after `text`: one unpadded forward pass, nothing shared with the backend."""
+    import torch
+
+    slot = label_slot(backend.tokenizer, text)
+    ids = backend.tokenizer(slot.text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = backend.model(input_ids=ids).logits[0, -1].float()
+    pair = torch.softmax(logits[[slot.token_a, slot.token_b]], dim=0)
+    return pair[0].item()
+
+
+def test_fast_path_matches_a_plain_forward_pass(backend: TransformersBackend, pairs: list[PairText]) -> None:
+    scores = score_pairs(backend, pairs, both_orders=True)
+    for pair, score in zip(pairs, scores, strict=True):
+        ab = backend.chat_prompt(label_only_user_message(pair.prompt, pair.response_a, pair.response_b))
+        ba = backend.chat_prompt(label_only_user_message(pair.prompt, pair.response_b, pair.response_a))
+        p_ab, p_ba = reference_p_a(backend, ab), reference_p_a(backend, ba)
+        assert score.orders[0]["prob_a"] == pytest.approx(p_ab, abs=2e-4)
+        assert score.orders[1]["prob_a"] == pytest.approx(1 - p_ba, abs=2e-4)
+        assert score.prob_a == pytest.approx((p_ab + 1 - p_ba) / 2, abs=2e-4)
+        assert score.label == ("A" if score.prob_a >= 0.5 else "B")
+        assert score.consistent == ((p_ab >= 0.5) == (1 - p_ba >= 0.5))
+
+
+def test_generative_path_confidence_matches_a_plain_forward_pass(
+    backend: TransformersBackend, pairs: list[PairText]
+) -> None:
+    results = judge_pairs(backend, pairs[:2], JudgeOptions(both_orders=True, max_new_tokens=24))
+    for pair, result in zip(pairs[:2], results, strict=True):
+        assert [o["order"] for o in result.orders] == ["AB", "BA"]
+        for order in result.orders:
+            first, second = (
+                (pair.response_a, pair.response_b) if order["order"] == "AB" else (pair.response_b, pair.response_a)
+            )
+            prompt = backend.chat_prompt(gram_r2_user_message(pair.prompt, first, second))
+            reply = order["raw_output"]
+            has_label = order["problem"] is None or "label read" not in order["problem"]
+            p_first = reference_p_a(backend, prompt + answer_slot(reply, has_label))
+            expected = p_first if order["order"] == "AB" else 1 - p_first
+            assert order["prob_a"] == pytest.approx(expected, abs=2e-4)
+            assert order["tokens"] <= 24
+        assert result.prob_a == pytest.approx(sum(o["prob_a"] for o in result.orders) / 2)
+        assert result.confidence == pytest.approx(result.prob_a if result.label == "A" else 1 - result.prob_a)
+        assert result.consistent == (result.orders[0]["label"] == result.orders[1]["label"])
+        # 24 tokens cannot hold a whole GRAM reply: the problem is reported, not raised.
+        assert result.parse_error and "label read from the answer slot" in result.parse_error
+
+
+def test_voting_samples_k_replies_per_order(backend: TransformersBackend, pairs: list[PairText]) -> None:
+    (result,) = judge_pairs(backend, pairs[:1], JudgeOptions(votes=3, max_new_tokens=8, seed=1))
+    assert result.votes is not None and result.votes["k"] == 3
+    assert result.votes["A"] + result.votes["B"] + result.votes["invalid"] == 3
+    assert result.consistent is None and len(result.orders) == 1
+
+
+def test_long_inputs_are_cut_to_fit_the_context(backend: TransformersBackend, pairs: list[PairText]) -> None:
+    long_pair = PairText("Summarise: " + "lorem ipsum " * 400, pairs[0].response_a, "dolor sit amet " * 500)
+    limit = backend.max_model_len
+    backend.max_model_len = 700
+    try:
+        (result,) = judge_pairs(backend, [long_pair], JudgeOptions(max_new_tokens=8))
+        (score,) = score_pairs(backend, [long_pair])
+    finally:
+        backend.max_model_len = limit
+    assert "input truncated to fit the context" in (result.parse_error or "")
+    assert 0.0 < score.prob_a < 1.0
+    prompt_tokens = len(backend.tokenizer.encode(
+        backend.chat_prompt(gram_r2_user_message(long_pair.prompt, long_pair.response_a, long_pair.response_b)),
+        add_special_tokens=False,
+    ))
+    assert prompt_tokens > 700  # it really was too long
+
+
+def test_two_way_softmax() -> None:
+    assert two_way(0.0, 0.0) == 0.5
+    assert two_way(-1000.0, -1001.0) == pytest.approx(0.7310585786)  # 1 / (1 + e^-1), no underflow

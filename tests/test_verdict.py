@@ -1,0 +1,62 @@
+"""parse_verdict against a table of replies, well-formed and broken."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.verdict import parse_verdict
+
+GOOD = """<think>
+Feedback:
+Response A explains the idiom correctly. Response B confuses it with a different one.
+
+Comparision:
+A is accurate; B is not.
+
+Conclusion:
+A is better.
+</think>
+<answer>
+A
+</answer>"""
+
+
+def test_a_well_formed_reply_gives_label_rationale_and_sections() -> None:
+    verdict = parse_verdict(GOOD)
+    assert verdict.ok and verdict.label == "A" and verdict.problem is None
+    assert verdict.rationale is not None and verdict.rationale.startswith("Feedback:")
+    assert verdict.feedback == "Response A explains the idiom correctly. Response B confuses it with a different one."
+    assert verdict.comparison == "A is accurate; B is not."
+    assert verdict.conclusion == "A is better."
+
+
+@pytest.mark.parametrize(
+    "text, label, problem",
+    [
+        # cut off by the stop string or the token limit after the letter: still a label
+        (GOOD.removesuffix("\n</answer>"), "A", None),
+        ("<think>\nFeedback: x\nComparison: y\nConclusion: z\n</think>\n<answer>B</answer>", "B", None),
+        ("<think>Feedback: fine\nConclusion: B wins</think><answer> b </answer>", "B", None),
+        ("<answer>\nResponse B\n</answer>", "B", "no <think> rationale before the answer"),
+        ("<think>I like B more.</think>\n<answer>B</answer>", "B", "rationale lacks Feedback/Comparision/Conclusion sections"),
+        ("<think>\nFeedback: x\n<answer>\nA\n</answer>", "A", None),  # </think> forgotten
+        # no label
+        ("", None, "empty output"),
+        ("   \n", None, "empty output"),
+        ("<think>\nFeedback:\nResponse A is", None, "output cut off before <answer>"),
+        ("I think B is better.", None, "no <think> or <answer> in output"),
+        ("<think>Feedback: x</think>\n<answer>\nA or B\n</answer>", None, "<answer> holds both letters: 'A or B'"),
+        ("<think>Feedback: x</think>\n<answer>\n\n</answer>", None, "<answer> holds no single letter: ''"),
+        ("<think>Feedback: x</think>\n<answer>\nC\n</answer>", None, "<answer> holds no single letter: 'C'"),
+        ("<think>Feedback: x</think><answer>A</answer><answer>B</answer>", None, "conflicting answers ['A', 'B']"),
+    ],
+)
+def test_replies_good_and_broken(text: str, label: str | None, problem: str | None) -> None:
+    verdict = parse_verdict(text)
+    assert (verdict.label, verdict.problem) == (label, problem)
+
+
+def test_the_authors_split_bug_is_not_copied() -> None:
+    # Splitting on </answer> and taking the last part gives '' for every well-formed reply.
+    assert GOOD.split("</answer>")[-1].strip() == ""
+    assert parse_verdict(GOOD).label == "A"
