@@ -164,6 +164,121 @@ def demo_command(ctx: click.Context) -> None:
     click.echo(report.summary() if report else "the store already has datasets; demo not loaded")
 
 
+def _judge_options(func):  # type: ignore[no-untyped-def]
+    """The options every command that runs the model shares."""
+    options = [
+        click.option("--model", help="'embedded', a Hugging Face id or a folder (default: GRAM_MODEL)."),
+        click.option("--adapter", type=click.Path(path_type=Path), help="A LoRA adapter folder to apply."),
+        click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), help="Default: GRAM_BACKEND."),
+        click.option("--batch-size", type=int, default=8, show_default=True),
+        click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Longest rationale."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load_backend(ctx: click.Context, model: str | None, adapter: Path | None, backend: str | None, batch_size: int):  # type: ignore[no-untyped-def]
+    from core.backends import load_backend
+    from core.models import resolve_model
+
+    settings = _settings(ctx)
+    spec = resolve_model(settings, model, str(adapter) if adapter else None)
+    loaded = load_backend(backend or settings.backend, spec, batch_size=batch_size)
+    ctx.call_on_close(loaded.close)
+    return loaded
+
+
+@cli.command("judge")
+@click.argument("dataset")
+@_judge_options
+@click.option("--both-orders", is_flag=True, help="Judge each pair in both orders and flag disagreements.")
+@click.option("--votes", type=int, default=1, show_default=True, help="voting@k: k sampled rationales per order.")
+@click.option("--fast", is_flag=True, help="GRAM's label-only protocol: no rationale, two forward passes.")
+@click.option("--limit", type=int, help="Judge at most this many pairs.")
+@click.pass_context
+def judge_command(
+    ctx: click.Context, dataset: str, model: str | None, adapter: Path | None, backend: str | None,
+    batch_size: int, max_new_tokens: int, both_orders: bool, votes: int, fast: bool, limit: int | None,
+) -> None:
+    """Judge a dataset's pairs with the model, storing each judgment as it completes.
+
+    Pairs this model already judged are skipped, so an interrupted run resumes where it stopped.
+    """
+    from core.judge import JudgeOptions
+    from core.judging import JudgeRun, run_judging
+
+    loaded = _load_backend(ctx, model, adapter, backend, batch_size)
+    run = JudgeRun(
+        dataset=dataset,
+        protocol="label-only" if fast else "gram-r2",
+        options=JudgeOptions(both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens),
+        limit=limit,
+        batch_size=batch_size,
+    )
+    job = run_judging(_database(ctx), loaded, run)
+    click.echo(f"job {job.id} {job.status}: {job.done}/{job.total} pairs judged by {loaded.spec.name}")
+
+
+@cli.command("evaluate")
+@click.argument("dataset", required=False)
+@click.option("--file", "file", type=click.Path(path_type=Path), help="Evaluate on a file instead of a dataset (nothing is stored).")
+@_judge_options
+@click.option("--fast", is_flag=True, help="Use the label-only fast path.")
+@click.option("--both-orders", is_flag=True, help="Generative path: judge both orders (the fast path always does).")
+@click.option("--limit", type=int, help="Use the first N pairs with a reference label.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def evaluate_command(
+    ctx: click.Context, dataset: str | None, file: Path | None, model: str | None, adapter: Path | None,
+    backend: str | None, batch_size: int, max_new_tokens: int, fast: bool, both_orders: bool,
+    limit: int | None, as_json: bool,
+) -> None:
+    """Accuracy against reference labels (ties left out), per source, position consistency, ECE.
+
+    On a dataset, pairs not yet judged by the model are judged (and stored) first.
+    The last line of the plain output is `accuracy=<float> n=<int>`.
+    """
+    import json as json_module
+
+    from core.evaluation import Scored, evaluate, stored_scores
+    from core.judge import JudgeOptions, PairText, judge_pairs, score_pairs
+    from core.judging import JudgeRun, run_judging
+
+    if (dataset is None) == (file is None):
+        raise click.UsageError("give a DATASET or --file PATH (one of them)")
+    loaded = _load_backend(ctx, model, adapter, backend, batch_size)
+    options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens)
+    protocol = "label-only" if fast else "gram-r2"
+    if dataset is not None:
+        run = JudgeRun(dataset, protocol, options, limit=limit, batch_size=batch_size, labelled_only=True)
+        job = run_judging(_database(ctx), loaded, run)
+        with _database(ctx).session() as session:
+            items = stored_scores(session, job.dataset_id, loaded.spec.name, protocol, limit=limit)
+    else:
+        from core.data.importer import parse_files
+
+        settings = _settings(ctx)
+        parsed = parse_files([file], max_bytes=int(settings.max_import_mb * 2**20), max_chars=settings.max_field_chars)
+        labelled = [r for r in parsed.records if r.label in ("A", "B")][:limit]
+        texts = [PairText(r.prompt, r.response_a, r.response_b) for r in labelled]
+        results = (
+            [s.record() for s in score_pairs(loaded, texts)]
+            if fast
+            else [j.record() for j in judge_pairs(loaded, texts, options)]
+        )
+        items = [
+            Scored(r.label, res["label"], res["confidence"], res["prob_a"], res["consistent"], r.source)
+            for r, res in zip(labelled, results, strict=True)
+        ]
+        items += [Scored(r.label, None, None, None, None) for r in parsed.records if r.label not in ("A", "B")]
+    report = evaluate(items)
+    if as_json:
+        click.echo(json_module.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo("\n".join(report.lines()))
+
+
 @cli.command("prepare-model")
 @click.pass_context
 def prepare_model_command(ctx: click.Context) -> None:

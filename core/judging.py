@@ -89,6 +89,8 @@ def run_judging(
         for start in range(0, len(pending), run.batch_size):
             ids = pending[start : start + run.batch_size]
             with db.session() as session:
+                if session.get(Job, job_id).cancel_requested:  # asked while the last batch ran
+                    raise JobCancelled(f"job {job_id} was cancelled")
                 pairs = [session.get(Pair, i) for i in ids]
                 texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
             records = _judge(backend, run, texts)
@@ -106,8 +108,8 @@ def run_judging(
                 elapsed = time.perf_counter() - started
                 rate = (done - already) / elapsed if elapsed else 0.0
                 report_progress(job, done, f"{done}/{job.total} pairs, {rate:.2f} pairs/s, {tokens / elapsed if elapsed else 0:.1f} tokens/s")
-                if on_batch:
-                    on_batch(job)
+            if on_batch:  # after the commit: observers see the stored batch
+                on_batch(job)
             bar.update(len(ids))
             bar.set_postfix(tokens_per_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
     except JobCancelled:

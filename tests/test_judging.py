@@ -1,0 +1,108 @@
+"""The judging job and `gram judge` / `gram evaluate`, on the real model and a real store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from app.cli import cli
+from core.backends.transformers_backend import TransformersBackend
+from core.data.importer import import_files
+from core.judge import JudgeOptions
+from core.judging import JudgeRun, run_judging
+from core.models import ModelSpec
+from storage.database import Database
+from storage.models import Job, Judgment
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+SHORT = JudgeOptions(max_new_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def backend(embedded_model_dir: Path) -> Iterator[TransformersBackend]:
+    yield TransformersBackend(ModelSpec("smollm2", str(embedded_model_dir)), batch_size=2)
+
+
+@pytest.fixture
+def small(db: Database, tmp_path: Path) -> Path:
+    """Seven short real pairs (TRL rows from LLMBar), imported as dataset 'small'."""
+    rows = [json.loads(line) for line in (FIXTURES / "trl_standard.jsonl").read_text().splitlines()]
+    rows.sort(key=lambda r: len(r["prompt"]) + len(r["chosen"]) + len(r["rejected"]))
+    path = tmp_path / "small.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows[:7]))
+    with db.session() as session:
+        assert import_files(session, [path], dataset="small", max_bytes=2**30, max_chars=10**5).imported == 7
+    return path
+
+
+def judgment_counts(db: Database) -> list[int]:
+    with db.session() as session:
+        query = select(func.count(Judgment.id)).group_by(Judgment.pair_id)
+        return list(session.scalars(query))
+
+
+def test_a_crashed_job_resumes_without_judging_a_pair_twice(db: Database, backend: TransformersBackend, small: Path) -> None:
+    run = JudgeRun("small", options=SHORT, batch_size=2)
+    batches = []
+
+    def crash_after_two_batches(job: Job) -> None:
+        batches.append(job.done)
+        if len(batches) == 2:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_judging(db, backend, run, show_progress=False, on_batch=crash_after_two_batches)
+    # Each batch was committed with its progress before the crash.
+    assert judgment_counts(db) == [1] * 4
+    with db.session() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.status, job.done) == ("failed", 4) and "power cut" in job.error
+    resumed = run_judging(db, backend, run, show_progress=False)
+    assert resumed.id == job.id and resumed.status == "succeeded" and resumed.done == 7
+    assert judgment_counts(db) == [1] * 7
+    with db.session() as session:
+        stored = session.scalars(select(Judgment)).all()
+        assert all(j.label in ("A", "B") and 0.5 <= j.confidence <= 1 for j in stored)
+        assert all(j.raw_output is not None and j.job_id == job.id for j in stored)
+    # Nothing left to judge: a new run judges nothing.
+    assert run_judging(db, backend, run, show_progress=False).total == 0
+
+
+def test_a_cancelled_job_stops_after_the_current_batch(db: Database, backend: TransformersBackend, small: Path) -> None:
+    def cancel(job: Job) -> None:
+        with db.session() as other:  # as the studio would, from another session
+            other.get(Job, job.id).cancel_requested = True
+
+    job = run_judging(db, backend, JudgeRun("small", options=SHORT, batch_size=3), show_progress=False, on_batch=cancel)
+    assert (job.status, job.done) == ("cancelled", 3)
+    assert sum(judgment_counts(db)) == 3
+
+
+def test_limit_and_fast_protocol(db: Database, backend: TransformersBackend, small: Path) -> None:
+    job = run_judging(db, backend, JudgeRun("small", protocol="label-only", limit=3), show_progress=False)
+    assert job.done == 3
+    with db.session() as session:
+        stored = session.scalars(select(Judgment)).all()
+        assert {j.protocol for j in stored} == {"label-only"} and all(j.consistent is not None for j in stored)
+        assert all(len(j.orders) == 2 for j in stored)
+
+
+def test_gram_judge_and_evaluate_commands(small: Path, embedded_model_dir: Path) -> None:
+    runner = CliRunner()
+    model = ["--model", str(embedded_model_dir), "--max-new-tokens", "8", "--batch-size", "4"]
+    result = runner.invoke(cli, ["judge", "small", *model, "--limit", "2"], catch_exceptions=False)
+    assert "2/2 pairs judged" in result.output
+    result = runner.invoke(cli, ["evaluate", "small", "--fast", *model], catch_exceptions=False)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("accuracy=") and last.endswith(" n=7")
+    assert "position consistency:" in result.output and "ECE:" in result.output
+    result = runner.invoke(cli, ["evaluate", "--file", str(small), "--fast", "--json", *model], catch_exceptions=False)
+    figures = json.loads(result.output[result.output.index("{"):])
+    assert figures["n"] == 7 and 0.0 <= figures["accuracy"] <= 1.0 and figures["consistency_n"] == 7
+    assert sum(b["count"] for b in figures["reliability"]) == 7
