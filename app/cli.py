@@ -172,6 +172,9 @@ def _judge_options(func):  # type: ignore[no-untyped-def]
         click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), help="Default: GRAM_BACKEND."),
         click.option("--batch-size", type=int, default=8, show_default=True),
         click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Longest rationale."),
+        click.option("--guided/--free", default=None,
+                     help="Guided: the judge writes the format's headers and the model fills each section "
+                          "(default for the untrained embedded model, which does not write the format itself)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -184,9 +187,24 @@ def _load_backend(ctx: click.Context, model: str | None, adapter: Path | None, b
 
     settings = _settings(ctx)
     spec = resolve_model(settings, model, str(adapter) if adapter else None)
-    loaded = load_backend(backend or settings.backend, spec, batch_size=batch_size)
+    name = backend or settings.backend
+    options: dict[str, object] = {"batch_size": batch_size}
+    if name == "openai":
+        if not settings.openai_base_url:
+            raise GramError("the openai backend needs GRAM_OPENAI_BASE_URL (e.g. http://gpu-host:8000)")
+        options.update(base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+    loaded = load_backend(name, spec, **options)
     ctx.call_on_close(loaded.close)
     return loaded
+
+
+def _guided(loaded, guided: bool | None) -> bool:  # type: ignore[no-untyped-def]
+    """Guided unless told: only the untrained embedded model needs it."""
+    from core.embedded import CHECKPOINT_NAME
+
+    if guided is not None:
+        return guided
+    return loaded.spec.name == CHECKPOINT_NAME and loaded.spec.adapter is None
 
 
 @cli.command("judge")
@@ -199,7 +217,8 @@ def _load_backend(ctx: click.Context, model: str | None, adapter: Path | None, b
 @click.pass_context
 def judge_command(
     ctx: click.Context, dataset: str, model: str | None, adapter: Path | None, backend: str | None,
-    batch_size: int, max_new_tokens: int, both_orders: bool, votes: int, fast: bool, limit: int | None,
+    batch_size: int, max_new_tokens: int, guided: bool | None, both_orders: bool, votes: int, fast: bool,
+    limit: int | None,
 ) -> None:
     """Judge a dataset's pairs with the model, storing each judgment as it completes.
 
@@ -212,7 +231,9 @@ def judge_command(
     run = JudgeRun(
         dataset=dataset,
         protocol="label-only" if fast else "gram-r2",
-        options=JudgeOptions(both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens),
+        options=JudgeOptions(
+            both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens, guided=_guided(loaded, guided)
+        ),
         limit=limit,
         batch_size=batch_size,
     )
@@ -231,8 +252,8 @@ def judge_command(
 @click.pass_context
 def evaluate_command(
     ctx: click.Context, dataset: str | None, file: Path | None, model: str | None, adapter: Path | None,
-    backend: str | None, batch_size: int, max_new_tokens: int, fast: bool, both_orders: bool,
-    limit: int | None, as_json: bool,
+    backend: str | None, batch_size: int, max_new_tokens: int, guided: bool | None, fast: bool,
+    both_orders: bool, limit: int | None, as_json: bool,
 ) -> None:
     """Accuracy against reference labels (ties left out), per source, position consistency, ECE.
 
@@ -248,7 +269,7 @@ def evaluate_command(
     if (dataset is None) == (file is None):
         raise click.UsageError("give a DATASET or --file PATH (one of them)")
     loaded = _load_backend(ctx, model, adapter, backend, batch_size)
-    options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens)
+    options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=_guided(loaded, guided))
     protocol = "label-only" if fast else "gram-r2"
     if dataset is not None:
         run = JudgeRun(dataset, protocol, options, limit=limit, batch_size=batch_size, labelled_only=True)
@@ -277,6 +298,49 @@ def evaluate_command(
         click.echo(json_module.dumps(report.as_dict(), indent=2))
     else:
         click.echo("\n".join(report.lines()))
+
+
+@cli.command("rank")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_judge_options
+@click.option("--method", type=click.Choice(["best-of-n", "knockout", "sort"]), default="knockout", show_default=True,
+              help="best-of-n and knockout find the best (n-1 comparisons); sort ranks all.")
+@click.option("--generative", is_flag=True, help="Compare with rationales (slow) instead of the fast path.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the rankings here (JSONL); default: print them.")
+@click.pass_context
+def rank_command(
+    ctx: click.Context, file: Path, model: str | None, adapter: Path | None, backend: str | None,
+    batch_size: int, max_new_tokens: int, guided: bool | None, method: str, generative: bool, out: Path | None,
+) -> None:
+    """Rank the responses of each JSONL row {prompt, responses: [...]} with pairwise comparisons."""
+    import json as json_module
+
+    from core.judge import JudgeOptions
+    from core.ranking import METHODS, backend_comparator
+
+    loaded = _load_backend(ctx, model, adapter, backend, batch_size)
+    compare = backend_comparator(
+        loaded,
+        fast=not generative,
+        options=JudgeOptions(both_orders=True, max_new_tokens=max_new_tokens, guided=_guided(loaded, guided)),
+    )
+    lines = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json_module.loads(line)
+        if not isinstance(row.get("prompt"), str) or not isinstance(row.get("responses"), list) or len(row["responses"]) < 2:
+            raise GramError(f"{file}: row {number}: needs 'prompt' (text) and 'responses' (a list of 2 or more)")
+        ranking = METHODS[method](row["prompt"], row["responses"], compare)
+        lines.append(json_module.dumps({
+            "prompt": row["prompt"], "method": method, "ranking": ranking.order,
+            "best": row["responses"][ranking.order[0]], "comparisons": ranking.comparisons, "rounds": ranking.rounds,
+        }, ensure_ascii=False))
+    if out:
+        out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        click.echo(f"wrote {len(lines)} rankings to {out}")
+    else:
+        click.echo("\n".join(lines))
 
 
 @cli.command("prepare-model")

@@ -16,10 +16,10 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from core.backends.base import Backend, Sampling
+from core.backends.base import Backend, Completion, Sampling
 from core.prompting import (
     LabelSlot,
     fit_to_budget,
@@ -48,6 +48,10 @@ class JudgeOptions:
     temperature: float = 0.75  # used only when votes > 1 (the authors' value)
     max_new_tokens: int = 512
     seed: int = 0
+    # Guided: the judge writes the format's headers and the model fills each section; the label
+    # is then taken at the answer slot. For models that do not write the format on their own
+    # (the untrained embedded model); a trained GRAM-R² model does not need it.
+    guided: bool = False
 
     def __post_init__(self) -> None:
         if self.votes < 1:
@@ -141,6 +145,46 @@ def answer_slot(reply: str, has_label: bool) -> str:
     return head + "\n<answer>\n"
 
 
+# The format's headers, and each section's share of the token budget.
+GUIDED_SECTIONS = (("<think>\nFeedback:", 0.5), ("\n\nComparision:", 0.25), ("\n\nConclusion:", 0.25))
+SECTION_STOPS = ("\n\n", "</think>", "<answer>", "Comparision:", "Comparison:", "Conclusion:")
+
+
+def _section_text(text: str) -> str:
+    """A generated section, cut at the first stop marker (backends keep the stop string)."""
+    cut = min((text.find(stop) for stop in SECTION_STOPS if stop in text), default=len(text))
+    return text[:cut].strip()
+
+
+def guided_generate(backend: Backend, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+    """Fill the GRAM-R² format section by section; each reply ends at the answer slot.
+
+    The first section is sampled `sampling.n` times per prompt; each sample then continues on
+    its own, so voting still sees k different rationales.
+    """
+    replies: list[list[tuple[str, int]]] = [[] for _ in prompts]
+    states: list[tuple[int, str, int]] = []  # (prompt index, reply so far, tokens)
+    for number, (header, share) in enumerate(GUIDED_SECTIONS):
+        budget = max(int(sampling.max_new_tokens * share), 1)
+        if number == 0:
+            outputs = backend.generate(
+                [p + header for p in prompts], replace(sampling, max_new_tokens=budget, stop=SECTION_STOPS)
+            )
+            states = [(i, header + " " + _section_text(c.text), c.tokens) for i, out in enumerate(outputs) for c in out]
+            continue
+        outputs = backend.generate(
+            [prompts[i] + reply + header for i, reply, _ in states],
+            replace(sampling, n=1, max_new_tokens=budget, stop=SECTION_STOPS),
+        )
+        states = [
+            (i, reply + header + " " + _section_text(out[0].text), used + out[0].tokens)
+            for (i, reply, used), out in zip(states, outputs, strict=True)
+        ]
+    for i, reply, used in states:
+        replies[i].append((reply + "\n</think>\n<answer>\n", used))
+    return [[Completion(text, used) for text, used in group] for group in replies]
+
+
 def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptions = JudgeOptions()) -> list[PairJudgment]:
     """Judge `pairs` with the rationale protocol; one PairJudgment per pair, in order."""
     orders: list[Order] = ["AB", "BA"] if options.both_orders else ["AB"]
@@ -158,7 +202,10 @@ def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptio
         seed=options.seed,
     )
     started = time.perf_counter()
-    completions = backend.generate(prompts, sampling)
+    if options.guided:
+        completions = guided_generate(backend, prompts, sampling)
+    else:
+        completions = backend.generate(prompts, sampling)
     generated = time.perf_counter()
 
     slots: list[LabelSlot] = []
@@ -178,6 +225,9 @@ def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptio
             verdict, reply = verdicts[k]
             p_first = two_way(*logprobs[k])
             k += 1
+            if options.guided:  # the model wrote the sections; the slot gives the label
+                reply = Completion(reply.text + ("A" if p_first >= 0.5 else "B") + "\n</answer>", reply.tokens)
+                verdict = parse_verdict(reply.text)
             label = verdict.label or ("A" if p_first >= 0.5 else "B")
             if order == "BA":  # back to the pair's own terms
                 label, p_first = ("B" if label == "A" else "A"), 1.0 - p_first
@@ -229,6 +279,7 @@ def _combine(
                 "raw_output": chosen.raw_output,
                 "problem": chosen.problem,
                 "tokens": sum(s.tokens for s in samples),
+                "guided": options.guided,
             }
         )
     prob_a = sum(r["prob_a"] for r in order_results) / len(order_results)

@@ -18,8 +18,11 @@ def version_for(session: Session, spec: ModelSpec) -> ModelVersion:
     version = session.scalars(query).first()
     if version is None:
         any_active = session.scalar(select(ModelVersion.id).where(ModelVersion.is_active))
+        name = spec.name if spec.adapter is None else f"{spec.name}+{spec.adapter}"
+        taken = set(session.scalars(select(ModelVersion.name).where(ModelVersion.name.startswith(name))))
+        suffix = next(n for n in range(1, len(taken) + 2) if (f"{name}-{n}" if n > 1 else name) not in taken)
         version = ModelVersion(
-            name=spec.name if spec.adapter is None else f"{spec.name}+{spec.adapter}",
+            name=f"{name}-{suffix}" if suffix > 1 else name,
             base_model=spec.path,
             adapter_path=spec.adapter,
             is_active=any_active is None,

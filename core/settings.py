@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     backend: Literal["transformers", "vllm", "openai"] = Field(
         default="transformers", description="Inference backend."
     )
+    openai_base_url: str | None = Field(
+        default=None,
+        description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
+    )
+    openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
     max_import_mb: float = Field(
         default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB."
     )

@@ -12,7 +12,8 @@ from core.backends.transformers_backend import TransformersBackend
 from core.demo import demo_paths
 from core.judge import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs, two_way
 from core.models import ModelSpec
-from core.prompting import gram_r2_user_message, label_only_user_message, label_slot
+from core.prompting import gram_r2_user_message, label_only_user_message
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +34,7 @@ def pairs() -> list[PairText]:
 
 
 def reference_p_a(backend: TransformersBackend, text: str) -> float:
-    """P(A) over {A, B} after `text`: one unpadded forward pass, nothing shared with the backend."""
-    import torch
-
-    slot = label_slot(backend.tokenizer, text)
-    ids = backend.tokenizer(slot.text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    with torch.inference_mode():
-        logits = backend.model(input_ids=ids).logits[0, -1].float()
-    pair = torch.softmax(logits[[slot.token_a, slot.token_b]], dim=0)
-    return pair[0].item()
+    return helpers.reference_p_a(backend.tokenizer, backend.model, text)
 
 
 def test_fast_path_matches_a_plain_forward_pass(backend: TransformersBackend, pairs: list[PairText]) -> None:
@@ -109,3 +102,18 @@ def test_long_inputs_are_cut_to_fit_the_context(backend: TransformersBackend, pa
 def test_two_way_softmax() -> None:
     assert two_way(0.0, 0.0) == 0.5
     assert two_way(-1000.0, -1001.0) == pytest.approx(0.7310585786)  # 1 / (1 + e^-1), no underflow
+
+
+def test_guided_replies_parse_and_keep_the_slot_confidence(backend: TransformersBackend, pairs: list[PairText]) -> None:
+    from core.verdict import parse_verdict
+
+    (result,) = judge_pairs(backend, pairs[:1], JudgeOptions(max_new_tokens=48, guided=True))
+    (order,) = result.orders
+    verdict = parse_verdict(result.raw_output)
+    assert verdict.ok and verdict.problem is None and result.parse_error is None
+    assert verdict.label == result.label and order["guided"] is True
+    assert verdict.feedback is not None and verdict.comparison is not None and verdict.conclusion is not None
+    assert result.rationale == verdict.rationale
+    prompt = backend.chat_prompt(gram_r2_user_message(pairs[0].prompt, pairs[0].response_a, pairs[0].response_b))
+    assert order["prob_a"] == pytest.approx(reference_p_a(backend, prompt + answer_slot(result.raw_output, True)), abs=2e-4)
+    assert 0 < order["tokens"] <= 48

@@ -1,0 +1,153 @@
+"""vLLM, offline and as `vllm serve` behind the openai backend, against plain transformers.
+
+Both engines start worker processes and take about a minute to start on 2 cores, so each
+runs once per module. Skipped where vLLM is not installed (`scripts/setup.sh --test` installs
+vLLM's CPU build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.backends.base import Backend
+from core.errors import ModelError
+from core.judge import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs
+from core.models import ModelSpec
+from core.prompting import gram_r2_user_message, label_only_user_message
+from storage.database import Database
+from tests import helpers
+from tests.conftest import FIXTURES
+
+pytest.importorskip("vllm")
+pytestmark = pytest.mark.slow
+# fp32 on CPUs without native bf16 (this one), bf16 elsewhere: allow for the latter.
+TOLERANCE = 0.02
+
+
+@pytest.fixture(scope="module")
+def reference(embedded_model_dir: Path):  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32).eval()
+    return tokenizer, model
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[PairText]:
+    rows = [json.loads(line) for line in (FIXTURES / "trl_standard.jsonl").read_text().splitlines()]
+    rows.sort(key=lambda r: len(r["prompt"]) + len(r["chosen"]) + len(r["rejected"]))
+    return [PairText(r["prompt"], r["chosen"], r["rejected"]) for r in rows[:3]]
+
+
+def check_against_reference(backend: Backend, reference, pairs: list[PairText]) -> None:  # type: ignore[no-untyped-def]
+    tokenizer, model = reference
+    for pair, score in zip(pairs, score_pairs(backend, pairs), strict=True):
+        ab = backend.chat_prompt(label_only_user_message(pair.prompt, pair.response_a, pair.response_b))
+        assert score.orders[0]["prob_a"] == pytest.approx(helpers.reference_p_a(tokenizer, model, ab), abs=TOLERANCE)
+    for pair, result in zip(pairs, judge_pairs(backend, pairs, JudgeOptions(max_new_tokens=16)), strict=True):
+        (order,) = result.orders
+        prompt = backend.chat_prompt(gram_r2_user_message(pair.prompt, pair.response_a, pair.response_b))
+        has_label = "label read" not in (order["problem"] or "")
+        expected = helpers.reference_p_a(tokenizer, model, prompt + answer_slot(order["raw_output"], has_label))
+        assert order["prob_a"] == pytest.approx(expected, abs=TOLERANCE)
+        assert 0 < order["tokens"] <= 16 and order["raw_output"]
+
+
+def test_vllm_offline_engine(embedded_model_dir: Path, reference, pairs: list[PairText], db: Database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from core.backends.vllm_backend import VLLMBackend
+    from core.data.importer import import_files
+    from core.judging import JudgeRun, run_judging
+    from storage.models import Judgment
+
+    backend = VLLMBackend(ModelSpec("smollm2", str(embedded_model_dir)), max_model_len=4096)
+    try:
+        check_against_reference(backend, reference, pairs)
+        # voting@k through vLLM's n, and a judging job that stores vLLM's judgments.
+        (voted,) = judge_pairs(backend, pairs[:1], JudgeOptions(votes=3, max_new_tokens=8))
+        assert voted.votes is not None and voted.votes["k"] == 3
+        with db.session() as session:
+            import_files(session, [FIXTURES / "trl_standard.jsonl"], dataset="d", max_bytes=2**30, max_chars=10**5)
+        job = run_judging(db, backend, JudgeRun("d", options=JudgeOptions(both_orders=True, max_new_tokens=8), limit=4), show_progress=False)
+        assert (job.status, job.done) == ("succeeded", 4)
+        with db.session() as session:
+            stored = session.query(Judgment).all()
+            assert len(stored) == 4 and {j.backend for j in stored} == {"vllm"}
+            assert all(j.consistent is not None and len(j.orders) == 2 for j in stored)
+    finally:
+        backend.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
+    """A real `vllm serve` of the embedded model on loopback."""
+    port = free_port()
+    cores = sorted(os.sched_getaffinity(0))
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": f"{cores[0]}-{cores[-1]}", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    # The server `vllm serve` runs. The `vllm` command itself fails in vllm-cpu 0.32.0: it asks
+    # for the version of a distribution named "vllm", and this one is named "vllm-cpu".
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(embedded_model_dir),
+        "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "4096", "--enforce-eager",
+        "--dtype", "float32", "--gpu-memory-utilization", "0.3", "--served-model-name", "smollm2",
+    ]
+    log = open(Path(embedded_model_dir).parent / "vllm-serve.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            if server.poll() is not None:
+                pytest.fail(f"vllm serve exited: {Path(log.name).read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        else:
+            pytest.fail("vllm serve did not start in 10 minutes")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_openai_backend_against_vllm_serve(vllm_serve: str, embedded_model_dir: Path, reference, pairs: list[PairText]) -> None:  # type: ignore[no-untyped-def]
+    from core.backends.openai_backend import OpenAIBackend
+
+    backend = OpenAIBackend(ModelSpec("smollm2", str(embedded_model_dir)), base_url=vllm_serve, concurrency=4)
+    try:
+        assert backend.served_model == "smollm2" and backend.max_model_len == 4096
+        check_against_reference(backend, reference, pairs)
+    finally:
+        backend.close()
+
+
+def test_openai_backend_retries_then_says_what_failed(embedded_model_dir: Path) -> None:
+    from core.backends.openai_backend import OpenAIBackend
+
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match=r"failed after 2 tries"):
+        OpenAIBackend(ModelSpec("m", str(embedded_model_dir)), base_url=f"http://127.0.0.1:{free_port()}", retries=1)
+    assert time.perf_counter() - started >= 1.0  # it waited before the retry
