@@ -117,3 +117,23 @@ def test_guided_replies_parse_and_keep_the_slot_confidence(backend: Transformers
     prompt = backend.chat_prompt(gram_r2_user_message(pairs[0].prompt, pairs[0].response_a, pairs[0].response_b))
     assert order["prob_a"] == pytest.approx(reference_p_a(backend, prompt + answer_slot(result.raw_output, True)), abs=2e-4)
     assert 0 < order["tokens"] <= 48
+
+
+def test_a_lora_adapter_on_top_changes_the_scores(
+    backend: TransformersBackend, pairs: list[PairText], embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32)
+    # Random (not zero) LoRA weights: an adapter that must visibly change the model.
+    config = LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(base, config).save_pretrained(tmp_path / "adapter")
+    adapted = TransformersBackend(
+        ModelSpec("smollm2", str(embedded_model_dir), adapter=str(tmp_path / "adapter")), batch_size=4
+    )
+    plain = [s.prob_a for s in score_pairs(backend, pairs)]
+    changed = [s.prob_a for s in score_pairs(adapted, pairs)]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(plain, changed, strict=True))

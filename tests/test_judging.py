@@ -106,3 +106,19 @@ def test_gram_judge_and_evaluate_commands(small: Path, embedded_model_dir: Path)
     figures = json.loads(result.output[result.output.index("{"):])
     assert figures["n"] == 7 and 0.0 <= figures["accuracy"] <= 1.0 and figures["consistency_n"] == 7
     assert sum(b["count"] for b in figures["reliability"]) == 7
+
+
+def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedded_model_dir: Path) -> None:
+    from core.verdict import parse_verdict
+
+    runner = CliRunner()
+    runner.invoke(cli, ["demo"], catch_exceptions=False)
+    args = ["judge", "demo", "--model", str(embedded_model_dir), "--max-new-tokens", "24", "--limit", "1"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert "1/1 pairs judged" in result.output
+    with db.session() as session:
+        (judgment,) = session.scalars(select(Judgment)).all()
+        verdict = parse_verdict(judgment.raw_output)
+        assert verdict.ok and verdict.label == judgment.label and judgment.parse_error is None
+        assert judgment.rationale == verdict.rationale and verdict.feedback and verdict.conclusion
+        assert judgment.orders[0]["guided"] is True  # the untrained embedded model is guided by default
