@@ -242,11 +242,12 @@ def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptio
         "generate_s": (generated - started) / max(len(pairs), 1),
         "score_s": (scored - generated) / max(len(pairs), 1),
     }
+    cut_pairs = {i for (i, _), cut in zip(jobs, truncated, strict=True) if cut}
     return [
         _combine(
             [(order, samples[(i, order)]) for order in orders],
             options,
-            truncated=any(truncated[j] for j, (p, _) in enumerate(jobs) if p == i),
+            truncated=i in cut_pairs,
             timings=per_pair_time,
         )
         for i in range(len(pairs))
