@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings, get_settings
 from storage.database import Database
+from tests.helpers import free_port, wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -77,10 +78,8 @@ def postgres_server() -> Iterator[str]:
     """A PostgreSQL server URL: GRAM_TEST_POSTGRES_URL, else a throwaway local server."""
     import os
     import shutil
-    import socket
     import subprocess
     import tempfile
-    import time
 
     pytest.importorskip("psycopg")
     if url := os.environ.get("GRAM_TEST_POSTGRES_URL"):
@@ -95,9 +94,7 @@ def postgres_server() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="gram-pg-"))
     if as_user:
         shutil.chown(folder, "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     data = folder / "data"
     subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "gram"], check=True, capture_output=True)
     server = subprocess.Popen(
@@ -109,14 +106,14 @@ def postgres_server() -> Iterator[str]:
     try:
         import psycopg
 
-        for _ in range(100):
+        def accepts() -> bool:
             try:
                 psycopg.connect(f"host=127.0.0.1 port={port} user=gram dbname=postgres").close()
-                break
+                return True
             except psycopg.OperationalError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the test PostgreSQL server did not start")
+                return False
+
+        wait_for(accepts, seconds=30, what="the test PostgreSQL server", process=server, interval=0.1)
         yield url
     finally:
         server.terminate()

@@ -3,49 +3,41 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def studio(gram_home: Path, embedded_model_dir: Path) -> Iterator[str]:
     port = free_port()
     # The model flag takes the session's converted checkpoint, so this start converts nothing.
+    log = gram_home.parent / "launch.log"
     process = subprocess.Popen(
         [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), "--auth", "ana:secret"],
         cwd=ROOT,
         env={**os.environ, "GRAM_HOME": str(gram_home)},
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        text=True,
     )
     url = f"http://127.0.0.1:{port}/"
+
+    def serving() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        for _ in range(240):
-            if process.poll() is not None:
-                pytest.fail(f"launch.py exited: {process.stdout.read() if process.stdout else ''}")
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the studio did not start within 120 s")
+        wait_for(serving, seconds=120, what=f"launch.py (log: {log})", process=process)
         yield url
     finally:
         process.terminate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from core.models import ModelSpec
 from core.prompting import gram_r2_user_message, label_only_user_message
 from storage.database import Database
 from tests import helpers
+from tests.helpers import free_port, wait_for
 from tests.conftest import FIXTURES
 
 pytest.importorskip("vllm")
@@ -89,12 +89,6 @@ def test_vllm_offline_engine(embedded_model_dir: Path, reference, pairs: list[Pa
         backend.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
     """A real `vllm serve` of the embedded model on loopback."""
@@ -111,18 +105,15 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
     log = open(Path(embedded_model_dir).parent / "vllm-serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"{url}/v1/models", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            if server.poll() is not None:
-                pytest.fail(f"vllm serve exited: {Path(log.name).read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(1)
-        else:
-            pytest.fail("vllm serve did not start in 10 minutes")
+        wait_for(serving, seconds=600, what=f"vllm serve (log: {log.name})", process=server, interval=1)
         yield url
     finally:
         server.terminate()
