@@ -16,7 +16,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.backends.base import Backend, Completion, Sampling
@@ -85,19 +85,8 @@ class PairJudgment:
     timings: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """The fields of a storage Judgment."""
-        return {
-            "label": self.label,
-            "confidence": self.confidence,
-            "prob_a": self.prob_a,
-            "rationale": self.rationale,
-            "orders": self.orders,
-            "consistent": self.consistent,
-            "votes": self.votes,
-            "raw_output": self.raw_output,
-            "parse_error": self.parse_error,
-            "timings": self.timings,
-        }
+        """The fields of a storage Judgment (every field of this record is one)."""
+        return asdict(self)
 
 
 def two_way(logprob_a: float, logprob_b: float) -> float:
@@ -323,13 +312,8 @@ class FastScore:
     consistent: bool | None
 
     def record(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "confidence": self.confidence,
-            "prob_a": self.prob_a,
-            "orders": self.orders,
-            "consistent": self.consistent,
-        }
+        """The fields of a storage Judgment (every field of this record is one)."""
+        return asdict(self)
 
 
 def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
