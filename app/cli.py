@@ -93,7 +93,7 @@ def import_command(
             mapping=_parse_mapping(mappings),
             format_name=format_name,
             allow_empty=allow_empty,
-            max_bytes=int(settings.max_import_mb * 2**20),
+            max_bytes=settings.max_import_bytes,
             max_chars=settings.max_field_chars,
         )
     for file in result.files:
@@ -199,12 +199,9 @@ def _load_backend(ctx: click.Context, model: str | None, adapter: Path | None, b
 
 
 def _guided(loaded, guided: bool | None) -> bool:  # type: ignore[no-untyped-def]
-    """Guided unless told: only the untrained embedded model needs it."""
-    from core.embedded import CHECKPOINT_NAME
+    from core.models import guided_by_default
 
-    if guided is not None:
-        return guided
-    return loaded.spec.name == CHECKPOINT_NAME and loaded.spec.adapter is None
+    return guided_by_default(loaded.spec) if guided is None else guided
 
 
 @cli.command("judge")
@@ -262,8 +259,8 @@ def evaluate_command(
     """
     import json as json_module
 
-    from core.evaluation import Scored, evaluate, stored_scores
-    from core.judge import JudgeOptions, PairText, judge_pairs, score_pairs
+    from core.evaluation import evaluate, evaluate_records, stored_scores
+    from core.judge import JudgeOptions
     from core.judging import JudgeRun, run_judging
 
     if (dataset is None) == (file is None):
@@ -280,19 +277,8 @@ def evaluate_command(
         from core.data.importer import parse_files
 
         settings = _settings(ctx)
-        parsed = parse_files([file], max_bytes=int(settings.max_import_mb * 2**20), max_chars=settings.max_field_chars)
-        labelled = [r for r in parsed.records if r.label in ("A", "B")][:limit]
-        texts = [PairText(r.prompt, r.response_a, r.response_b) for r in labelled]
-        results = (
-            [s.record() for s in score_pairs(loaded, texts)]
-            if fast
-            else [j.record() for j in judge_pairs(loaded, texts, options)]
-        )
-        items = [
-            Scored(r.label, res["label"], res["confidence"], res["prob_a"], res["consistent"], r.source)
-            for r, res in zip(labelled, results, strict=True)
-        ]
-        items += [Scored(r.label, None, None, None, None) for r in parsed.records if r.label not in ("A", "B")]
+        parsed = parse_files([file], max_bytes=settings.max_import_bytes, max_chars=settings.max_field_chars)
+        items = evaluate_records(loaded, parsed.records, fast=fast, options=options, limit=limit)
     report = evaluate(items)
     if as_json:
         click.echo(json_module.dumps(report.as_dict(), indent=2))

@@ -29,6 +29,6 @@ def seed_demo(session: Session, settings: Settings) -> ImportReport | None:
         session,
         demo_paths(),
         dataset=DEMO_DATASET,
-        max_bytes=int(settings.max_import_mb * 2**20),
+        max_bytes=settings.max_import_bytes,
         max_chars=settings.max_field_chars,
     )

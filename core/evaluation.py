@@ -143,3 +143,18 @@ def stored_scores(session: Any, dataset_id: int, model: str, protocol: str, *, l
     )
     items += [Scored(ref, None, None, None, None) for ref in others]
     return items
+
+
+def evaluate_records(backend: Any, records: Sequence[Any], *, fast: bool, options: Any, limit: int | None = None) -> list[Scored]:
+    """Judge the first `limit` A/B-labelled PairRecords in memory (nothing stored); the others
+    (ties, unlabelled) are returned unscored, to be counted."""
+    from core.judge import PairText, judge_pairs, score_pairs
+
+    labelled = [r for r in records if r.label in ("A", "B")][:limit]
+    texts = [PairText(r.prompt, r.response_a, r.response_b) for r in labelled]
+    results = score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
+    items = [
+        Scored(r.label, res.label, res.confidence, res.prob_a, res.consistent, r.source)
+        for r, res in zip(labelled, results, strict=True)
+    ]
+    return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in ("A", "B")]

@@ -23,3 +23,9 @@ def resolve_model(settings: Settings, model: str | None = None, adapter: str | N
         return ModelSpec(CHECKPOINT_NAME, str(embedded_checkpoint(settings.models_dir)), adapter)
     name = Path(model).name if Path(model).exists() else model
     return ModelSpec(name, model, adapter)
+
+
+def guided_by_default(spec: ModelSpec) -> bool:
+    """Whether the judge should guide this model through the GRAM-R² format: only the untrained
+    embedded model, which does not write the format on its own."""
+    return spec.name == CHECKPOINT_NAME and spec.adapter is None

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     )
 
     @property
+    def max_import_bytes(self) -> int:
+        return int(self.max_import_mb * 2**20)
+
+    @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.home / 'gram.db'}"
 
