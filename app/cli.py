@@ -167,7 +167,8 @@ def demo_command(ctx: click.Context) -> None:
 def _judge_options(func):  # type: ignore[no-untyped-def]
     """The options every command that runs the model shares."""
     options = [
-        click.option("--model", help="'embedded', a Hugging Face id or a folder (default: GRAM_MODEL)."),
+        click.option("--model", help="'embedded', a Hugging Face id or a folder "
+                     "(default: the active model version, else GRAM_MODEL)."),
         click.option("--adapter", type=click.Path(path_type=Path), help="A LoRA adapter folder to apply."),
         click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), help="Default: GRAM_BACKEND."),
         click.option("--batch-size", type=int, default=8, show_default=True),
@@ -183,10 +184,11 @@ def _judge_options(func):  # type: ignore[no-untyped-def]
 
 def _load_backend(ctx: click.Context, model: str | None, adapter: Path | None, backend: str | None, batch_size: int):  # type: ignore[no-untyped-def]
     from core.backends import load_backend
-    from core.models import resolve_model
+    from core.model_versions import current_spec
 
     settings = _settings(ctx)
-    spec = resolve_model(settings, model, str(adapter) if adapter else None)
+    with _database(ctx).session() as session:
+        spec = current_spec(session, settings, model, str(adapter) if adapter else None)
     name = backend or settings.backend
     options: dict[str, object] = {"batch_size": batch_size}
     if name == "openai":
@@ -327,6 +329,185 @@ def rank_command(
         click.echo(f"wrote {len(lines)} rankings to {out}")
     else:
         click.echo("\n".join(lines))
+
+
+def _train_options(func):  # type: ignore[no-untyped-def]
+    """Fine-tuning settings shared by adapt and selftrain (defaults: core.training.TrainConfig)."""
+    from core.training import TrainConfig
+
+    d = TrainConfig()
+    options = [
+        click.option("--method", type=click.Choice(["lora", "full"]), default=d.method, show_default=True),
+        click.option("--objective", type=click.Choice(["rationale", "label-only", "both"]), default=d.objective,
+                     show_default=True, help="Rationale targets, GRAM's label-only targets, or both."),
+        click.option("--epochs", type=float, default=d.epochs, show_default=True),
+        click.option("--max-steps", type=int, default=d.max_steps, show_default=True, help="> 0 overrides --epochs."),
+        click.option("--lr", "learning_rate", type=float, default=d.learning_rate, show_default=True),
+        click.option("--train-batch-size", "batch_size", type=int, default=d.batch_size, show_default=True),
+        click.option("--grad-accum", type=int, default=d.grad_accum, show_default=True),
+        click.option("--max-length", type=int, default=d.max_length, show_default=True, help="Tokens per example."),
+        click.option("--lora-r", type=int, default=d.lora_r, show_default=True),
+        click.option("--save-steps", type=int, default=d.save_steps, show_default=True,
+                     help="Checkpoint (and validate) every N steps; a killed job resumes from the last one."),
+        click.option("--no-swap", "swap", flag_value=False, default=True, help="No swap augmentation."),
+        click.option("--seed", type=int, default=d.seed, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _train_config(method: str, objective: str, epochs: float, max_steps: int, learning_rate: float, batch_size: int,
+                  grad_accum: int, max_length: int, lora_r: int, save_steps: int, swap: bool, seed: int):  # type: ignore[no-untyped-def]
+    from core.training import TrainConfig
+
+    return TrainConfig(
+        method=method, objective=objective, epochs=epochs, max_steps=max_steps, learning_rate=learning_rate,
+        batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, lora_r=lora_r, lora_alpha=2 * lora_r,
+        save_steps=save_steps, swap_augment=swap, seed=seed,
+    )
+
+
+def _print_adaptation(job) -> None:  # type: ignore[no-untyped-def]
+    result = job.result or {}
+    if job.status != "succeeded":
+        click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+        return
+    before, after = result["before"]["figures"], result["after"]["figures"]
+    click.echo(f"held-out reviewed pairs: {after.get('n', 0)}   (trained on {result['train_pairs']})")
+    click.echo(f"{'':22}{'before':>10}{'after':>10}")
+    for name in ("accuracy", "position_consistency", "ece"):
+        values = [f"{x:10.3f}" if isinstance(x, float) else f"{'-':>10}" for x in (before.get(name), after.get(name))]
+        click.echo(f"{name:22}{values[0]}{values[1]}")
+    click.echo(f"fixed: {result['fixed']}")
+    click.echo(f"broken: {result['broken']}")
+    click.echo(f"new model version: {result['version']} (inactive; `gram models activate {result['version']}`)")
+
+
+@cli.command("adapt")
+@click.argument("dataset")
+@click.option("--holdout", type=float, default=0.25, show_default=True,
+              help="Share of reviewed pairs held out for the before/after figures (a fixed split).")
+@click.option("--prove/--no-prove", default=True, show_default=True,
+              help="Write rationales for corrected labels that have none (else they train label-only).")
+@_train_options
+@click.pass_context
+def adapt_command(ctx: click.Context, dataset: str, holdout: float, prove: bool, **train: object) -> None:
+    """Fine-tune the active model on the dataset's reviewed pairs; report before/after on held-out ones.
+
+    Runs as a job: progress goes to the store; a killed run resumes when the same command is run again.
+    The result is a new model version, inactive until `gram models activate`.
+    """
+    from core.adaptation import AdaptConfig, run_adaptation, start_adaptation
+
+    settings = _settings(ctx)
+    config = AdaptConfig(dataset=dataset, holdout_fraction=holdout, prove_missing=prove, train=_train_config(**train))
+    job_id = start_adaptation(_database(ctx), settings, config)
+    _print_adaptation(run_adaptation(_database(ctx), settings, job_id))
+
+
+@cli.command("selftrain")
+@click.argument("dataset")
+@click.option("--iterations", type=int, default=1, show_default=True)
+@click.option("--pairs", "pairs_per_iteration", type=int, default=64, show_default=True,
+              help="Fresh unreviewed pairs labelled per iteration.")
+@click.option("--votes", type=int, default=4, show_default=True, help="Sampled labelling runs per pair.")
+@click.option("--threshold", type=float, default=0.7, show_default=True, help="Lowest confidence kept.")
+@click.option("--proofs", "proof_samples", type=int, default=4, show_default=True, help="Proofs sampled per label.")
+@click.option("--max-rationale-tokens", type=int, default=256, show_default=True, help="The 'too long' rule.")
+@click.option("--label-max-tokens", type=int, default=256, show_default=True, help="Longest labelling rationale.")
+@click.option("--proof-max-tokens", type=int, default=256, show_default=True)
+@click.option("--prover", help="Proving model (id or folder); default: the current model.")
+@_train_options
+@click.pass_context
+def selftrain_command(
+    ctx: click.Context, dataset: str, iterations: int, pairs_per_iteration: int, votes: int, threshold: float,
+    proof_samples: int, max_rationale_tokens: int, label_max_tokens: int, proof_max_tokens: int,
+    prover: str | None, **train: object,
+) -> None:
+    """GRAM-R²'s self-training: pseudo-label unreviewed pairs, keep confident ones with proofs, retrain.
+
+    Each iteration's figures (kept/dropped per filter, pseudo-label accuracy where references exist)
+    are printed and stored; the pseudo-labels are stored as judgments to browse and correct.
+    """
+    import json as json_module
+
+    from core.selftrain import SelfTrainConfig, run_selftrain, start_selftrain
+
+    settings = _settings(ctx)
+    config = SelfTrainConfig(
+        dataset=dataset, iterations=iterations, pairs_per_iteration=pairs_per_iteration, votes=votes,
+        threshold=threshold, proof_samples=proof_samples, max_rationale_tokens=max_rationale_tokens,
+        label_max_tokens=label_max_tokens, proof_max_tokens=proof_max_tokens, prover=prover,
+        train=_train_config(**train),
+    )
+    job = run_selftrain(_database(ctx), settings, start_selftrain(_database(ctx), settings, config))
+    for number, it in enumerate((job.result or {}).get("iterations", []), start=1):
+        shown = {k: v for k, v in it.items() if k != "examples"}
+        click.echo(f"iteration {number}: {json_module.dumps(shown)}")
+    click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+
+
+@cli.group("models", invoke_without_command=True)
+@click.pass_context
+def models_group(ctx: click.Context) -> None:
+    """List model versions (the active one marked *); subcommands activate and roll back."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlalchemy import select
+
+    from storage.models import ModelVersion
+
+    with _database(ctx).session() as session:
+        for v in session.scalars(select(ModelVersion).order_by(ModelVersion.id)):
+            after = (v.metrics or {}).get("after", {})
+            accuracy = f"  held-out accuracy {after['accuracy']:.3f}" if after.get("n") else ""
+            parent = f"  parent {v.parent_id}" if v.parent_id else ""
+            click.echo(f"{'*' if v.is_active else ' '} {v.id:4} {v.name}{parent}{accuracy}")
+
+
+@models_group.command("activate")
+@click.argument("version")
+@click.pass_context
+def activate_command(ctx: click.Context, version: str) -> None:
+    """Make VERSION (name or id) the model used when no --model is given."""
+    from core.model_versions import activate, get_version
+
+    with _database(ctx).session() as session:
+        click.echo(f"active: {activate(session, get_version(session, version)).name}")
+
+
+@models_group.command("rollback")
+@click.pass_context
+def rollback_command(ctx: click.Context) -> None:
+    """Re-activate the active version's parent."""
+    from core.model_versions import rollback
+
+    with _database(ctx).session() as session:
+        click.echo(f"active: {rollback(session).name}")
+
+
+@cli.command("worker")
+@click.argument("job_id", type=int)
+@click.pass_context
+def worker_command(ctx: click.Context, job_id: int) -> None:
+    """Run (or resume) a queued training job by id: how the studio runs training outside its own process."""
+    from core.workers import run_job
+
+    job = run_job(_database(ctx), _settings(ctx), job_id, show_progress=True)
+    click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+
+
+@cli.command("cancel")
+@click.argument("job_id", type=int)
+@click.pass_context
+def cancel_command(ctx: click.Context, job_id: int) -> None:
+    """Ask a running job to stop (it stops after its current step)."""
+    from core.jobs import request_cancel
+
+    with _database(ctx).session() as session:
+        request_cancel(session, job_id)
+    click.echo(f"cancel requested for job {job_id}")
 
 
 @cli.command("prepare-model")

@@ -20,18 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.backends.base import Backend, Completion, Sampling
-from core.prompting import (
-    LabelSlot,
-    fit_to_budget,
-    gram_r2_user_message,
-    label_only_user_message,
-    label_slot,
-    tokenizer_cutter,
-)
+from core.prompting import LabelSlot, PromptBuilder, label_slot
 from core.verdict import parse_verdict
 
 Order = Literal["AB", "BA"]
-SLOT_MARGIN = 16  # tokens kept free for the answer slot and re-tokenisation at cut points
 
 
 @dataclass(frozen=True)
@@ -104,25 +96,6 @@ def _presented(pair: PairText, order: Order) -> tuple[str, str, str]:
     )
 
 
-class PromptBuilder:
-    """Chat prompts for a backend, fitted into its context by the stated truncation rule."""
-
-    def __init__(self, backend: Backend, reserved: int) -> None:
-        self.backend = backend
-        self.count, self.cut = tokenizer_cutter(backend.tokenizer)
-        self.reserved = reserved
-        self._overhead: dict[str, int] = {}
-
-    def build(self, protocol: str, prompt: str, first: str, second: str) -> tuple[str, bool]:
-        message = gram_r2_user_message if protocol == "gram-r2" else label_only_user_message
-        if protocol not in self._overhead:
-            empty = self.backend.chat_prompt(message("", "", ""))
-            self._overhead[protocol] = len(self.backend.tokenizer.encode(empty, add_special_tokens=False))
-        budget = self.backend.max_model_len - self._overhead[protocol] - self.reserved - SLOT_MARGIN
-        prompt, first, second, cut = fit_to_budget(self.count, self.cut, prompt, first, second, budget)
-        return self.backend.chat_prompt(message(prompt, first, second)), cut
-
-
 def answer_slot(reply: str, has_label: bool) -> str:
     """The reply up to where the label goes: through '<answer>\\n', or forced after the rationale."""
     at = reply.lower().rfind("<answer>")
@@ -177,7 +150,7 @@ def guided_generate(backend: Backend, prompts: Sequence[str], sampling: Sampling
 def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptions = JudgeOptions()) -> list[PairJudgment]:
     """Judge `pairs` with the rationale protocol; one PairJudgment per pair, in order."""
     orders: list[Order] = ["AB", "BA"] if options.both_orders else ["AB"]
-    builder = PromptBuilder(backend, reserved=options.max_new_tokens)
+    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=options.max_new_tokens)
     jobs = [(i, order) for i in range(len(pairs)) for order in orders]
     prompts, truncated = [], []
     for i, order in jobs:
@@ -319,7 +292,7 @@ class FastScore:
 def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
     """GRAM's label-only fast path: no generation, one forward pass per order."""
     orders: list[Order] = ["AB", "BA"] if both_orders else ["AB"]
-    builder = PromptBuilder(backend, reserved=0)
+    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
     slots = [
         label_slot(backend.tokenizer, builder.build("label-only", *_presented(pair, order))[0])
         for pair in pairs

@@ -20,9 +20,14 @@ def resolve_model(settings: Settings, model: str | None = None, adapter: str | N
     """The spec for `model` (default: the settings'); 'embedded' is converted on first use."""
     model = model or settings.model
     if model == EMBEDDED_MODEL:
-        return ModelSpec(CHECKPOINT_NAME, str(embedded_checkpoint(settings.models_dir)), adapter)
+        return ModelSpec(_with_adapter(CHECKPOINT_NAME, adapter), str(embedded_checkpoint(settings.models_dir)), adapter)
     name = Path(model).name if Path(model).exists() else model
-    return ModelSpec(name, model, adapter)
+    return ModelSpec(_with_adapter(name, adapter), model, adapter)
+
+
+def _with_adapter(name: str, adapter: str | None) -> str:
+    # Judgments are stored under the spec's name: an adapter makes it a different judge.
+    return f"{name}+{Path(adapter).name}" if adapter else name
 
 
 def guided_by_default(spec: ModelSpec) -> bool:

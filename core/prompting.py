@@ -104,6 +104,43 @@ def tokenizer_cutter(tokenizer: Any) -> tuple[Callable[[str], int], Callable[[st
     return count, cut
 
 
+def chat_prompt(tokenizer: Any, user_message: str) -> str:
+    """One user message through the model's own chat template, generation prompt added."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
+    )
+
+
+SLOT_MARGIN = 16  # tokens kept free for the answer slot and re-tokenisation at cut points
+
+
+class PromptBuilder:
+    """Chat prompts for a model, fitted into its context by the stated truncation rule.
+
+    `reserved` tokens stay free after the prompt: the reply to generate (judging) or the
+    target to learn (training)."""
+
+    def __init__(self, tokenizer: Any, context_len: int, reserved: int) -> None:
+        self.tokenizer = tokenizer
+        self.context_len = context_len
+        self.reserved = reserved
+        self.count, self.cut = tokenizer_cutter(tokenizer)
+        self._overhead: dict[str, int] = {}
+
+    def build(
+        self, protocol: str, prompt: str, first: str, second: str, *, reserved: int | None = None, suffix: str = ""
+    ) -> tuple[str, bool]:
+        """The chat prompt for `protocol` ('gram-r2' or 'label-only'), and whether a text was cut.
+        `suffix` is appended to the user message (the proving step states the label there)."""
+        message = gram_r2_user_message if protocol == "gram-r2" else label_only_user_message
+        if protocol not in self._overhead:
+            self._overhead[protocol] = self.count(chat_prompt(self.tokenizer, message("", "", "")))
+        room = (self.reserved if reserved is None else reserved) + (self.count(suffix) if suffix else 0)
+        budget = self.context_len - self._overhead[protocol] - room - SLOT_MARGIN
+        prompt, first, second, cut = fit_to_budget(self.count, self.cut, prompt, first, second, budget)
+        return chat_prompt(self.tokenizer, message(prompt, first, second) + suffix), cut
+
+
 # --- where the label token goes ------------------------------------------------------------------
 
 

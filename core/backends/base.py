@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import ModelError
 from core.models import ModelSpec
-from core.prompting import LabelSlot
+from core.prompting import LabelSlot, chat_prompt
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,7 @@ class Backend(ABC):
 
     def chat_prompt(self, user_message: str) -> str:
         """One user message through the model's own chat template, generation prompt added."""
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_message}], tokenize=False, add_generation_prompt=True
-        )
+        return chat_prompt(self.tokenizer, user_message)
 
     @abstractmethod
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
@@ -53,6 +52,10 @@ class Backend(ABC):
     @abstractmethod
     def label_logprobs(self, slots: Sequence[LabelSlot]) -> list[tuple[float, float]]:
         """(log P(A), log P(B)) of the next token after each slot's text, over the vocabulary."""
+
+    def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Summed log P(continuation | prefix) for each (prefix, continuation): the proof score's terms."""
+        raise ModelError(f"the {self.name} backend cannot score continuations; use the transformers backend")
 
     def close(self) -> None:
         """Free the model (engines with worker processes must stop them)."""

@@ -95,3 +95,24 @@ class TransformersBackend(Backend):
                 slot = slots[i]
                 results[i] = (logprobs[row, slot.token_a].item(), logprobs[row, slot.token_b].item())
         return results
+
+    def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        import torch
+
+        results = [0.0] * len(pairs)
+        for indices in self._batches([prefix + continuation for prefix, continuation in pairs]):
+            texts = [pairs[i][0] + pairs[i][1] for i in indices]
+            inputs = self._encode(texts)
+            positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logprobs = torch.log_softmax(self.model(**inputs, position_ids=positions).logits.float(), dim=-1)
+            width = inputs["input_ids"].shape[1]
+            for row, i in enumerate(indices):
+                prefix, continuation = pairs[i]
+                total = len(self.tokenizer.encode(prefix + continuation, add_special_tokens=False))
+                # The continuation's tokens: those after the prefix's (a merge at the seam goes to it).
+                start = width - total + len(self.tokenizer.encode(prefix, add_special_tokens=False))
+                ids = inputs["input_ids"][row, start:]
+                picked = logprobs[row, start - 1 : width - 1].gather(-1, ids.unsqueeze(-1))
+                results[i] = float(picked.sum())
+        return results

@@ -1,0 +1,42 @@
+"""Training jobs run in a worker process, never in the web server's.
+
+`spawn_worker` starts `python -m app.cli worker JOB_ID` with the same data folder and database;
+the worker runs (or resumes) the job by its kind, writing progress to the job record that the
+studio and `gram` read. A killed worker leaves the job 'running' with an old heartbeat; running
+the job again resumes it from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from core.settings import Settings
+from storage.database import Database
+from storage.models import Job
+
+
+def run_job(db: Database, settings: Settings, job_id: int, *, show_progress: bool = True) -> Job:
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        kind = job.kind if job is not None else None
+    if kind == "adapt":
+        from core.adaptation import run_adaptation
+
+        return run_adaptation(db, settings, job_id, show_progress=show_progress)
+    if kind == "selftrain":
+        from core.selftrain import run_selftrain
+
+        return run_selftrain(db, settings, job_id, show_progress=show_progress)
+    raise ValueError(f"job {job_id} is not a training job (kind {kind!r})")
+
+
+def spawn_worker(settings: Settings, job_id: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the worker process for `job_id`; its output goes to `log_file` (default: the job's log file)."""
+    log_file = log_file or settings.home / "jobs" / f"{job_id}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "app.cli", "--home", str(settings.home), "--db-url", settings.database_url,
+               "worker", str(job_id)]
+    with log_file.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])

@@ -1,0 +1,244 @@
+"""Training: the loss, the training rows, a real adaptation on CPU, the frozen split, self-training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.adaptation import (
+    AdaptConfig,
+    ReviewedPair,
+    assert_no_leak,
+    content_key,
+    is_held_out,
+    plan_adaptation,
+    run_adaptation,
+    start_adaptation,
+)
+from core.errors import GramError
+from core.judge import PairText
+from core.model_versions import activate, active_version, get_version, spec_of, version_for
+from core.models import ModelSpec
+from core.reviews import save_review
+from core.training import TrainConfig, TrainExample, gram_loss, swap_rationale, training_rows
+from storage.database import Database
+from storage.models import Dataset, Job, Judgment, Pair, Review
+
+RATIONALE = (
+    "Feedback: Response A gives the capital. Response B names a different city.\n"
+    "Comparision: Response A is correct and Response B is not.\n"
+    "Conclusion: Response A is better."
+)
+
+
+def test_gram_loss_adds_the_smoothed_two_way_cross_entropy_at_the_last_label_token() -> None:
+    vocab, a, b = 6, 2, 3
+    logits = torch.randn(1, 5, vocab)
+    labels = torch.tensor([[-100, 4, a, b, 5]])  # reply: token 4, an 'A' in the text, the label 'B', end
+    token_nll = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:])
+    at = 2  # the logits predicting labels[3] (the last A/B token)
+    two_way = logits[0, at, [a, b]]
+    smoothed = -(0.95 * torch.log_softmax(two_way, -1)[1] + 0.05 * torch.log_softmax(two_way, -1)[0])
+    got = gram_loss(logits, labels, a, b, label_weight=2.0, smoothing=0.1)
+    assert math.isclose(got.item(), (token_nll + 2.0 * smoothed).item(), rel_tol=1e-5)
+    assert math.isclose(gram_loss(logits, labels, a, b, 0.0, 0.1).item(), token_nll.item(), rel_tol=1e-6)
+
+
+def test_swap_rationale_swaps_named_responses_only() -> None:
+    assert swap_rationale("Response A is better than response B; A plus B.") == (
+        "Response B is better than response A; A plus B."
+    )
+
+
+def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    example = TrainExample(1, "What is the capital of France?", "Paris.", "Lyon.", "A", RATIONALE)
+    rows = training_rows([example], tokenizer, TrainConfig(objective="both", max_length=1024))
+    assert [r["completion"][-11:] if len(r["completion"]) > 1 else r["completion"] for r in rows] == [
+        "A\n</answer>", "A", "B\n</answer>", "B",
+    ]
+    assert "Response B gives the capital" in rows[2]["completion"]  # swapped names in the swapped order
+    assert rows[2]["prompt"].index("Lyon.") < rows[2]["prompt"].index("Paris.")
+    assert all(r["prompt"].endswith("<|im_start|>assistant\n") for r in rows)
+    with pytest.raises(GramError, match="too short"):
+        training_rows([example], tokenizer, TrainConfig(objective="rationale", max_length=300))
+
+
+def _review(session: Session, pairs: list[Pair], rationale_every: int = 0) -> None:
+    for i, pair in enumerate(pairs):
+        rationale = None
+        if rationale_every and i % rationale_every == 0:
+            rationale = RATIONALE.replace("Response A is better", f"Response {pair.reference_label} is better")
+        save_review(session, pair.id, reviewer="tester", label=pair.reference_label, rationale=rationale)
+
+
+def _short_pairs(session: Session, n: int) -> list[Pair]:
+    """Labelled demo pairs, shortest first (training on CPU is slow)."""
+    pairs = session.scalars(select(Pair).where(Pair.reference_label.in_(("A", "B")))).all()
+    return sorted(pairs, key=lambda p: len(p.prompt) + len(p.response_a) + len(p.response_b))[:n]
+
+
+def test_held_out_split_is_frozen_and_guarded(session: Session) -> None:
+    dataset = Dataset(name="d", source="test")
+    session.add(dataset)
+    session.flush()
+    for i in range(40):
+        session.add(Pair(dataset_id=dataset.id, prompt=f"q{i}", response_a="a", response_b="b",
+                         reference_label="A", content_hash=f"h{i}", source="t"))
+    session.flush()
+    pairs = session.scalars(select(Pair).order_by(Pair.id)).all()
+    _review(session, pairs[:20])
+    first = plan_adaptation(session, "d", 0.25)
+    _review(session, pairs[20:])
+    second = plan_adaptation(session, "d", 0.25)
+    assert first.held_out and first.train
+    # More reviews never move a pair across the split.
+    assert {p.pair_id for p in first.held_out} <= {p.pair_id for p in second.held_out}
+    assert not {p.pair_id for p in second.train} & {p.pair_id for p in second.held_out}
+    # A pair and its swap (or a duplicate under another id) share one side.
+    assert content_key("q", "a", "b") == content_key("q", "b", "a")
+    held = first.held_out[0]
+    twin = ReviewedPair(999, PairText(held.text.prompt, held.text.response_b, held.text.response_a), "B", None,
+                        content_key(held.text.prompt, held.text.response_b, held.text.response_a))
+    assert is_held_out(twin.key, 0.25)
+    with pytest.raises(GramError, match="held-out pairs would be trained on"):
+        assert_no_leak([*first.train, twin], first.held_out)
+
+
+def test_adaptation_trains_saves_and_changes_the_models_answers(db: Database, settings, embedded_model_dir: Path) -> None:
+    from core.demo import seed_demo
+    from core.training import latest_checkpoint
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    with db.session() as session:
+        seed_demo(session, settings)
+        chosen = _short_pairs(session, 10)
+        _review(session, chosen, rationale_every=4)
+        base = version_for(session, spec_of_embedded(settings))
+        activate(session, base)
+        reviews_before = {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))}
+
+    train = TrainConfig(objective="label-only", max_steps=6, batch_size=4, learning_rate=1e-3, max_length=320,
+                        save_steps=3, val_fraction=0.0)
+    config = AdaptConfig(dataset="demo", holdout_fraction=0.3, prove_missing=False, train=train)
+    job = run_adaptation(db, settings, start_adaptation(db, settings, config), show_progress=False)
+    assert job.status == "succeeded", job.error
+    result = job.result
+    losses = [loss for _, loss in result["training"]["losses"]]
+    assert len(losses) == 6 and sum(losses[-2:]) < sum(losses[:2])  # the loss falls
+
+    with db.session() as session:
+        version = get_version(session, result["version_id"])
+        assert not version.is_active and active_version(session).id == base.id  # activation is a choice
+        assert version.parent_id == base.id and version.training_job_id == job.id
+        assert Path(version.adapter_path, "adapter_config.json").exists()
+        assert latest_checkpoint(settings.home / "jobs" / str(job.id)) is not None
+        held_ids = set(version.config["held_out_pair_ids"])
+        assert held_ids and held_ids == {r["pair_id"] for r in result["after"]["rows"]}
+        assert not held_ids & set(version.config["train_pair_ids"])  # the frozen split is not trained on
+        assert {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))} == reviews_before
+        spec = spec_of(version)
+
+    before = {r["pair_id"]: r["prob_a"] for r in result["before"]["rows"]}
+    after = {r["pair_id"]: r["prob_a"] for r in result["after"]["rows"]}
+    assert max(abs(before[i] - after[i]) for i in before) > 1e-3  # the adapter changes the answers
+    # The stored version loads back through the judge's backend and gives the job's numbers.
+    from core.backends import load_backend
+    from core.judge import score_pairs
+
+    with db.session() as session:
+        held = [session.get(Pair, i) for i in sorted(held_ids)]
+        texts = [PairText(p.prompt, p.response_a, p.response_b) for p in held]
+    backend = load_backend("transformers", spec)
+    reloaded = score_pairs(backend, texts)
+    assert [round(s.prob_a, 4) for s in reloaded] == [round(after[i], 4) for i in sorted(held_ids)]
+
+
+def spec_of_embedded(settings) -> ModelSpec:  # noqa: ANN001
+    from core.models import resolve_model
+
+    return resolve_model(settings)
+
+
+def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded_model_dir: Path) -> None:
+    from core.demo import seed_demo
+    from core.proving import rule_check
+    from core.selftrain import SelfTrainConfig, run_selftrain, start_selftrain
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    with db.session() as session:
+        seed_demo(session, settings)
+        shortest = _short_pairs(session, 8)
+        _review(session, shortest[4:])  # 4 reviewed pairs train too; the 4 shortest others are unlabelled
+        unlabelled = {p.id for p in shortest[:4]}
+        # Keep the batch to the 4 shortest: other pairs count as reviewed for this test.
+        for pair in session.scalars(select(Pair).where(Pair.id.not_in(unlabelled | {p.id for p in shortest[4:]}))):
+            save_review(session, pair.id, reviewer="tester", label="tie")
+    config = SelfTrainConfig(
+        dataset="demo", pairs_per_iteration=4, votes=2, threshold=0.5, label_max_tokens=24, proof_samples=2,
+        proof_max_tokens=48, max_rationale_tokens=40, holdout_fraction=0.0, batch_size=4,
+        train=TrainConfig(objective="both", max_steps=1, batch_size=2, max_length=640, val_fraction=0.0),
+    )
+    job = run_selftrain(db, settings, start_selftrain(db, settings, config), show_progress=False)
+    assert job.status == "succeeded", job.error
+    figures = job.result["iterations"][0]
+    with db.session() as session:
+        judged = session.scalars(select(Judgment).where(Judgment.origin == "selftrain")).all()
+        assert {j.pair_id for j in judged} == unlabelled
+        dropped = {}
+        for j in judged:
+            reason = j.votes["dropped_by"]
+            if reason:
+                dropped[reason] = dropped.get(reason, 0) + 1
+            assert j.votes["k"] == 2 and j.votes["iteration"] == 1
+            if j.confidence < 0.5:
+                assert reason == "confidence"
+            else:  # the proof was checked by the rules; recheck with the stored proof
+                tokens = len(_tokenizer(embedded_model_dir).encode(j.rationale, add_special_tokens=False))
+                assert reason == rule_check(j.rationale, j.label, tokens=tokens, max_tokens=40)
+                assert j.votes["proof_score"] <= 0
+        assert figures["labelled"] == 4 and figures["dropped"] == dropped
+        assert figures["kept"] == 4 - sum(dropped.values())
+        pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(unlabelled)))}
+        right = sum(j.label == pairs[j.pair_id].reference_label for j in judged)
+        assert figures["pseudo_label_accuracy_all"] == {"n": 4, "accuracy": right / 4}
+        version = get_version(session, figures["version_id"])
+        assert version.adapter_path and version.metrics["kept"] == figures["kept"]
+        assert session.get(Job, job.id).status == "succeeded"
+
+
+def _tokenizer(folder: Path):  # noqa: ANN202
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_proof_selection_score_on_known_log_probabilities() -> None:
+    from core.proving import Proof, proof_score, select_proof
+
+    # Score = -log p(z|s,l) / log p(z): likely given the task, unlikely on its own, wins.
+    assert proof_score(-10.0, -40.0) == pytest.approx(-0.25)
+    assert proof_score(-30.0, -40.0) == pytest.approx(-0.75)
+    generic = Proof("generic", proof_score(-8.0, -9.0), -8.0, -9.0)  # as likely without the task: -0.89
+    specific = Proof("specific", proof_score(-12.0, -60.0), -12.0, -60.0)  # -0.2
+    assert select_proof([generic, specific]) is specific
+    assert proof_score(0.0, 0.0) == float("-inf")
+
+
+def test_rule_checks() -> None:
+    from core.proving import rule_check
+
+    assert rule_check(RATIONALE, "A", tokens=50, max_tokens=100) is None
+    assert rule_check(RATIONALE, "A", tokens=150, max_tokens=100) == "too long"
+    assert rule_check(RATIONALE, "B", tokens=50, max_tokens=100) == "does not support the label"
+    assert rule_check("Response A is better.", "A", tokens=5, max_tokens=100) == "format"
+    assert rule_check(RATIONALE + "\n<answer>A</answer>", "A", tokens=50, max_tokens=100) == "format"
