@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.adaptation import (
@@ -27,7 +27,7 @@ from core.models import ModelSpec
 from core.reviews import save_review
 from core.training import TrainConfig, TrainExample, gram_loss, swap_rationale, training_rows
 from storage.database import Database
-from storage.models import Dataset, Job, Judgment, Pair, Review
+from storage.models import Dataset, Job, Judgment, ModelVersion, Pair, Review
 
 RATIONALE = (
     "Feedback: Response A gives the capital. Response B names a different city.\n"
@@ -242,3 +242,61 @@ def test_rule_checks() -> None:
     assert rule_check(RATIONALE, "B", tokens=50, max_tokens=100) == "does not support the label"
     assert rule_check("Response A is better.", "A", tokens=5, max_tokens=100) == "format"
     assert rule_check(RATIONALE + "\n<answer>A</answer>", "A", tokens=50, max_tokens=100) == "format"
+
+
+def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, settings, embedded_model_dir: Path) -> None:
+    """A real `gram adapt` process is killed (SIGKILL) after its first checkpoint, then resumed by a worker."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from core.demo import seed_demo
+    from core.training import latest_checkpoint
+    from tests.helpers import wait_for
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    with db.session() as session:
+        seed_demo(session, settings)
+        _review(session, _short_pairs(session, 8), rationale_every=3)
+        base = activate(session, version_for(session, spec_of_embedded(settings)))
+        reviews_before = {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))}
+    command = [sys.executable, "-m", "app.cli", "adapt", "demo", "--no-prove", "--objective", "label-only",
+               "--max-steps", "8", "--save-steps", "2", "--max-length", "320", "--train-batch-size", "2",
+               "--holdout", "0.3"]
+    env = {**os.environ, "GRAM_HOME": str(settings.home)}
+    root = Path(__file__).resolve().parents[1]
+    first = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def job() -> Job | None:
+        with db.session() as session:
+            return session.scalars(select(Job).where(Job.kind == "adapt")).first()
+
+    def checkpointed() -> bool:
+        found = job()
+        return found is not None and latest_checkpoint(settings.home / "jobs" / str(found.id)) is not None and found.done >= 3
+
+    wait_for(checkpointed, seconds=600, what="the adaptation's first checkpoint", process=first, interval=1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = job()
+    assert killed.status == "running" and "before" in killed.result  # the finished stage is kept
+    with db.session() as session:
+        assert active_version(session).id == base.id
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 1  # no half-made version
+        assert {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))} == reviews_before
+    assert not (settings.models_dir / "adapters" / f"adapt-job-{killed.id}").exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "app.cli", "worker", str(killed.id)], env=env, cwd=root,
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    done = job()
+    assert done.status == "succeeded", done.error
+    training = done.result["training"]
+    assert training["resumed_from"] and training["steps"] == 8
+    resumed_at = int(training["resumed_from"].rsplit("-", 1)[1])
+    assert resumed_at >= 2 and [step for step, _ in training["losses"]] == list(range(resumed_at + 1, 9))
+    with db.session() as session:
+        assert active_version(session).id == base.id  # the new version waits to be activated
+        assert get_version(session, done.result["version_id"]).parent_id == base.id
