@@ -23,12 +23,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--model", help="'embedded', a Hugging Face id, or a local folder (GRAM_MODEL).")
     parser.add_argument("--backend", choices=["transformers", "vllm", "openai"], help="Inference backend (GRAM_BACKEND).")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", help="Require this login.")
+    parser.add_argument("--auth", metavar="USER:PASSWORD", action="append",
+                        help="Require a login; repeat for several people (each review records its reviewer).")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from app.studio import StudioContext, build_studio
+    from app.pages import ensure_version
+    from app.studio import HEAD, StudioContext, build_studio
 
     args = parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
@@ -38,19 +40,18 @@ def main(argv: list[str] | None = None) -> None:
         report = seed_demo(session, settings)
     if report:
         print(f"loaded the demo data: {report.summary()}")
-    model_path = (
-        str(embedded_checkpoint(settings.models_dir))
-        if settings.model == EMBEDDED_MODEL
-        else settings.model
-    )
-    auth = None
-    if args.auth:
-        user, sep, password = args.auth.partition(":")
-        if not sep:
+    if settings.model == EMBEDDED_MODEL:
+        embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
+    auth = []
+    for item in args.auth or []:
+        user, sep, password = item.partition(":")
+        if not sep or not user:
             raise SystemExit("--auth takes USER:PASSWORD")
-        auth = (user, password)
-    studio = build_studio(StudioContext(settings=settings, db=db, model_path=model_path))
-    studio.launch(server_name=args.host, server_port=args.port, auth=auth)
+        auth.append((user, password))
+    ctx = StudioContext(settings=settings, db=db, backend_name=settings.backend)
+    ensure_version(ctx)
+    studio = build_studio(ctx)
+    studio.launch(server_name=args.host, server_port=args.port, auth=auth or None, head=HEAD)
 
 
 if __name__ == "__main__":

@@ -158,3 +158,48 @@ def evaluate_records(backend: Any, records: Sequence[Any], *, fast: bool, option
         for r, res in zip(labelled, results, strict=True)
     ]
     return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in ("A", "B")]
+
+
+@dataclass
+class DatasetReport:
+    """A model's stored verdicts on a dataset, against the source's labels and people's labels."""
+
+    model: str
+    against_reference: Evaluation
+    against_reviews: Evaluation
+    confusion: dict[str, dict[str, int]]  # reference label -> model label -> pairs
+    people_model_agreement: float | None  # share of reviewed (A/B) pairs where the model agrees
+    agreement_n: int
+
+
+def dataset_report(session: Any, dataset_id: int, model: str) -> DatasetReport:
+    """Figures from the latest stored judgment of `model` (any protocol) on each pair."""
+    from sqlalchemy import select
+
+    from storage.models import Judgment, Pair, Review
+
+    rows = session.execute(
+        select(Pair.id, Pair.reference_label, Pair.source, Judgment, Review.label)
+        .join(Judgment, Judgment.pair_id == Pair.id)
+        .outerjoin(Review, Review.pair_id == Pair.id)
+        .where(Pair.dataset_id == dataset_id, Judgment.model == model)
+        .order_by(Judgment.id)
+    ).all()
+    latest = {pair_id: (reference, source, judgment, reviewed) for pair_id, reference, source, judgment, reviewed in rows}
+    by_reference, by_review, confusion = [], [], defaultdict(lambda: defaultdict(int))
+    agree = []
+    for reference, source, j, reviewed in latest.values():
+        by_reference.append(Scored(reference, j.label, j.confidence, j.prob_a, j.consistent, source))
+        confusion[reference or "none"][j.label or "none"] += 1
+        if reviewed is not None:
+            by_review.append(Scored(reviewed, j.label, j.confidence, j.prob_a, j.consistent, source))
+            if reviewed in ("A", "B"):
+                agree.append(reviewed == j.label)
+    return DatasetReport(
+        model=model,
+        against_reference=evaluate(by_reference),
+        against_reviews=evaluate(by_review),
+        confusion={k: dict(v) for k, v in confusion.items()},
+        people_model_agreement=sum(agree) / len(agree) if agree else None,
+        agreement_n=len(agree),
+    )

