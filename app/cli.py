@@ -375,6 +375,8 @@ def _print_adaptation(job) -> None:  # type: ignore[no-untyped-def]
         return
     before, after = result["before"]["figures"], result["after"]["figures"]
     click.echo(f"held-out reviewed pairs: {after.get('n', 0)}   (trained on {result['train_pairs']})")
+    if not after.get("n"):
+        click.echo("no held-out reviewed pairs yet, so no before/after figures: review more pairs")
     click.echo(f"{'':22}{'before':>10}{'after':>10}")
     for name in ("accuracy", "position_consistency", "ece"):
         values = [f"{x:10.3f}" if isinstance(x, float) else f"{'-':>10}" for x in (before.get(name), after.get(name))]

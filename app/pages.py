@@ -298,6 +298,8 @@ def adapt_result(job: Job | None) -> tuple[pd.DataFrame, str]:
         [{"figure": name.replace("_", " "), "before": _rounded(before.get(name)), "after": _rounded(after.get(name))}
          for name in ("accuracy", "position_consistency", "ece", "n")]
     )
+    if not after.get("n"):
+        table = pd.DataFrame([{"figure": "held-out pairs", "before": 0, "after": 0}])
     lists = (f"New version **{r['version']}** (inactive). Fixed: {r['fixed'] or 'none'} · broken: {r['broken'] or 'none'}"
              f" · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}.")
     return table, lists

@@ -45,6 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--min-new-tokens", type=int, default=0,
+                        help="Make every rationale at least this long (the base model stops sooner than a "
+                             "trained GRAM-R² model, whose rationales run to hundreds of tokens).")
     parser.add_argument("--transformers-batches", default="1,8,32")
     parser.add_argument("--vllm-batches", default="32", help="vLLM schedules its own batches; this is the request size.")
     parser.add_argument("--skip-vllm", action="store_true")
@@ -52,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pairs = demo_pairs(args.pairs)
-    options = JudgeOptions(max_new_tokens=args.max_new_tokens)
+    options = JudgeOptions(max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens)
     spec = resolve_model(get_settings())
     rows: list[dict[str, object]] = []
 
@@ -78,7 +81,7 @@ def main() -> None:
 
     base = next(r for r in rows if r["backend"] == "transformers" and r["batch"] == 1 and r["path"] == "generative")
     base_fast = next(r for r in rows if r["backend"] == "transformers" and r["batch"] == 1 and r["path"] == "fast")
-    print(f"\n{args.pairs} pairs, max {args.max_new_tokens} new tokens, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, {date.today()}")
+    print(f"\n{args.pairs} pairs, {args.min_new_tokens}-{args.max_new_tokens} new tokens, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, {date.today()}")
     print("| backend | batch | path | pairs/s | generated tokens/s | vs transformers batch 1 |")
     print("|---|---|---|---|---|---|")
     for r in rows:

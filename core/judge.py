@@ -44,6 +44,9 @@ class JudgeOptions:
     # is then taken at the answer slot. For models that do not write the format on their own
     # (the untrained embedded model); a trained GRAM-R² model does not need it.
     guided: bool = False
+    # Generate at least this many tokens per reply: benchmarks use it to time a rationale of
+    # GRAM's length with a model that would stop sooner. Not for judging.
+    min_new_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.votes < 1:
@@ -130,13 +133,13 @@ def guided_generate(backend: Backend, prompts: Sequence[str], sampling: Sampling
         budget = max(int(sampling.max_new_tokens * share), 1)
         if number == 0:
             outputs = backend.generate(
-                [p + header for p in prompts], replace(sampling, max_new_tokens=budget, stop=SECTION_STOPS)
+                [p + header for p in prompts], replace(sampling, max_new_tokens=budget, min_new_tokens=min(sampling.min_new_tokens, budget), stop=SECTION_STOPS)
             )
             states = [(i, header + " " + _section_text(c.text), c.tokens) for i, out in enumerate(outputs) for c in out]
             continue
         outputs = backend.generate(
             [prompts[i] + reply + header for i, reply, _ in states],
-            replace(sampling, n=1, max_new_tokens=budget, stop=SECTION_STOPS),
+            replace(sampling, n=1, max_new_tokens=budget, min_new_tokens=min(sampling.min_new_tokens, budget), stop=SECTION_STOPS),
         )
         states = [
             (i, reply + header + " " + _section_text(out[0].text), used + out[0].tokens)
@@ -162,6 +165,7 @@ def judge_pairs(backend: Backend, pairs: Sequence[PairText], options: JudgeOptio
         temperature=options.temperature if options.votes > 1 else 0.0,
         n=options.votes,
         seed=options.seed,
+        min_new_tokens=options.min_new_tokens,
     )
     started = time.perf_counter()
     if options.guided:

@@ -146,6 +146,15 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     assert "3/3" in ui.text("#judge-progress")
     ui.shot("judged")
 
+    # The evaluation page reads the stored judgments.
+    ui.tab("Evaluate")
+    ui.choose("eval-dataset", "e2e")
+    ui.page.wait_for_timeout(500)
+    ui.page.click("#eval-run")
+    ui.wait_text("#eval-summary", "Against reference labels")
+    assert "on 3" in ui.text("#eval-summary") and "reference" in ui.text("#eval-confusion")
+    ui.shot("evaluated")
+
     # Review with the keyboard: edit the rationale (e, Ctrl+Enter), change the label (b).
     ui.open_dataset("e2e")
     pair_id = _first_pair_id(ui)

@@ -25,6 +25,7 @@ class Sampling:
     n: int = 1  # completions per prompt (voting@k)
     seed: int = 0
     stop: tuple[str, ...] = ("</answer>",)
+    min_new_tokens: int = 0  # generate at least this many (benchmarks: a full-length rationale)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class OpenAIBackend(Backend):
                 "prompt": self._ids(p),
                 "n": sampling.n,
                 "max_tokens": sampling.max_new_tokens,
+                **({"min_tokens": sampling.min_new_tokens} if sampling.min_new_tokens else {}),  # vLLM's extension
                 "temperature": sampling.temperature,
                 "top_p": sampling.top_p,
                 "stop": list(sampling.stop),

@@ -63,6 +63,7 @@ class TransformersBackend(Backend):
                 output = self.model.generate(
                     **inputs,
                     max_new_tokens=sampling.max_new_tokens,
+                    min_new_tokens=sampling.min_new_tokens or None,
                     do_sample=sample,
                     temperature=sampling.temperature if sample else None,
                     top_p=sampling.top_p if sample else None,

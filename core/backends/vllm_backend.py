@@ -100,6 +100,7 @@ class VLLMBackend(Backend):
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             max_tokens=sampling.max_new_tokens,
+            min_tokens=sampling.min_new_tokens,
             stop=list(sampling.stop) or None,
             include_stop_str_in_output=True,
             seed=sampling.seed if sampling.temperature > 0 else None,

@@ -1,0 +1,77 @@
+"""The review queue's filters, sorts and paging, and the evaluation page's figures, on a small store."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.render import rationale_diff, safe_markdown
+from core.evaluation import dataset_report
+from core.queue import QueueFilter, queue_page
+from core.reviews import save_review
+from storage.models import Dataset, Judgment, Pair
+
+
+def _store(session: Session) -> list[int]:
+    """Six pairs: 0 unjudged; 1-4 judged (2 inconsistent, 3 disagreeing); 5 judged twice; 4 reviewed+tagged."""
+    dataset = Dataset(name="q", source="test")
+    session.add(dataset)
+    session.flush()
+    ids = []
+    for i in range(6):
+        pair = Pair(dataset_id=dataset.id, prompt=f"prompt {i} {'needle' if i == 3 else ''}", response_a="a",
+                    response_b="b", reference_label="A", content_hash=str(i), source="t")
+        session.add(pair)
+        session.flush()
+        ids.append(pair.id)
+    confidences = {1: 0.9, 2: 0.6, 3: 0.7, 4: 0.55, 5: 0.99}
+    for i, conf in confidences.items():
+        label = "B" if i == 3 else "A"
+        session.add(Judgment(pair_id=ids[i], model="m", backend="transformers", label=label, confidence=conf,
+                             prob_a=conf if label == "A" else 1 - conf, consistent=i != 2, orders=[], timings={}))
+    session.add(Judgment(pair_id=ids[5], model="m", backend="transformers", label="B", confidence=0.51,
+                         prob_a=0.49, consistent=True, orders=[], timings={}))  # the latest one counts
+    save_review(session, ids[4], reviewer="r", label="B", tags=["hard"])
+    return ids
+
+
+def _ids(session: Session, f: QueueFilter, page: int = 0, size: int = 25) -> tuple[list[int], int]:
+    rows, total = queue_page(session, f, page, size)
+    return [r.pair_id for r in rows], total
+
+
+def test_queue_filters_sorts_and_pages(session: Session) -> None:
+    ids = _store(session)
+    assert _ids(session, QueueFilter("q")) == (ids, 6)
+    assert _ids(session, QueueFilter("q", status="unjudged")) == ([ids[0]], 1)
+    assert _ids(session, QueueFilter("q", status="judged")) == ([ids[1], ids[2], ids[3], ids[5]], 4)
+    assert _ids(session, QueueFilter("q", status="reviewed")) == ([ids[4]], 1)
+    assert _ids(session, QueueFilter("q", inconsistent_only=True)) == ([ids[2]], 1)
+    assert _ids(session, QueueFilter("q", disagreeing_only=True)) == ([ids[3], ids[5]], 2)
+    assert _ids(session, QueueFilter("q", tag="hard")) == ([ids[4]], 1)
+    assert _ids(session, QueueFilter("q", search="needle")) == ([ids[3]], 1)
+    # lowest confidence first (the latest judgment of pair 5 is 0.51), unjudged last
+    assert _ids(session, QueueFilter("q", sort="confidence-asc"))[0] == [ids[5], ids[4], ids[2], ids[3], ids[1], ids[0]]
+    assert _ids(session, QueueFilter("q", sort="confidence-desc"))[0][:2] == [ids[1], ids[3]]
+    assert _ids(session, QueueFilter("q"), page=1, size=4) == ([ids[4], ids[5]], 6)
+    row = queue_page(session, QueueFilter("q", status="reviewed"))[0][0]
+    assert (row.status, row.label, row.reviewed_label, row.agrees) == ("reviewed", "A", "B", True)
+
+
+def test_dataset_report_counts_people_and_references(session: Session) -> None:
+    _store(session)
+    dataset_id = session.query(Dataset.id).filter_by(name="q").scalar()
+    report = dataset_report(session, dataset_id, "m")
+    assert report.against_reference.n == 5 and report.against_reference.accuracy == 3 / 5
+    assert report.confusion == {"A": {"A": 3, "B": 2}}
+    assert report.against_reviews.n == 1 and report.against_reviews.accuracy == 0.0  # pair 4: person B, model A
+    assert (report.people_model_agreement, report.agreement_n) == (0.0, 1)
+
+
+def test_safe_markdown_escapes_html_but_not_code() -> None:
+    text = "<script>x()</script> **bold** `<b>` and\n```\n<img src=x onerror=y>\n```"
+    shown = safe_markdown(text)
+    assert shown.startswith("&lt;script&gt;x()&lt;/script&gt; **bold** `<b>`")
+    assert "```\n<img src=x onerror=y>\n```" in shown  # code is shown literally by Markdown itself
+    assert safe_markdown("") == "*(empty)*"
+    assert "+Conclusion: B" in rationale_diff("Conclusion: A", "Conclusion: B")
+    assert rationale_diff("same", "same ") == ""
