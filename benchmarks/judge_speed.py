@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--min-new-tokens", type=int, default=0,
                         help="Make every rationale at least this long (the base model stops sooner than a "
                              "trained GRAM-R² model, whose rationales run to hundreds of tokens).")
-    parser.add_argument("--transformers-batches", default="1,8,32")
+    parser.add_argument("--transformers-batches", default="1,8,32", help="'none' skips transformers.")
     parser.add_argument("--vllm-batches", default="32", help="vLLM schedules its own batches; this is the request size.")
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--out", type=Path)
@@ -67,7 +67,7 @@ def main() -> None:
             rows.append({"backend": name, "batch": batch, "path": "fast" if fast else "generative", **figures})
             print(json.dumps(rows[-1]), flush=True)
 
-    for batch in [int(b) for b in args.transformers_batches.split(",")]:
+    for batch in [int(b) for b in args.transformers_batches.split(",") if b.strip() not in ("", "none")]:
         backend = load_backend("transformers", spec, batch_size=batch)
         run("transformers", backend, batch)
         backend.close()
@@ -79,8 +79,9 @@ def main() -> None:
             run("vllm", backend, batch)
         backend.close()
 
-    base = next(r for r in rows if r["backend"] == "transformers" and r["batch"] == 1 and r["path"] == "generative")
-    base_fast = next(r for r in rows if r["backend"] == "transformers" and r["batch"] == 1 and r["path"] == "fast")
+    # The baseline is transformers at batch 1 when measured; else the first row of each path.
+    base = next((r for r in rows if r["batch"] == 1 and r["path"] == "generative"), rows[0])
+    base_fast = next((r for r in rows if r["batch"] == 1 and r["path"] == "fast"), rows[1])
     print(f"\n{args.pairs} pairs, {args.min_new_tokens}-{args.max_new_tokens} new tokens, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, {date.today()}")
     print("| backend | batch | path | pairs/s | generated tokens/s | vs transformers batch 1 |")
     print("|---|---|---|---|---|---|")
@@ -96,7 +97,7 @@ def main() -> None:
         metric = "tokens_per_s" if r["path"] == "generative" else "pairs_per_s"
         if key not in best or r[metric] > best[key][metric]:
             best[key] = r
-    if ("vllm", "generative") in best:
+    if ("vllm", "generative") in best and ("transformers", "generative") in best:
         ratio = best[("vllm", "generative")]["tokens_per_s"] / best[("transformers", "generative")]["tokens_per_s"]
         print(f"\nvLLM best / transformers best, generated tokens/s: {ratio:.2f}x")
     for name in ("transformers", "vllm"):
