@@ -30,7 +30,7 @@ from core.backends import load_backend
 from core.datasets import get_dataset
 from core.errors import GramError
 from core.evaluation import Scored, evaluate
-from core.jobs import JobCancelled, create_job, find_resumable, finish, mark_running, report_progress
+from core.jobs import JobCancelled, create_job, find_resumable, finish, mark_running, recorded, report_progress
 from core.judge import PairText, score_pairs
 from core.model_versions import create_version, current_spec, get_version, spec_of, version_for
 from core.models import ModelSpec, guided_by_default
@@ -198,8 +198,7 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             job.result = dict(result)
             report_progress(job, job.done, line)
 
-    status, error = "succeeded", None
-    try:
+    with recorded(db, job_id, lambda: dict(result)):
         if "proofs" not in result:
             stage("proofs", _proofs(parent_spec, plan, config), "proofs written")
         if "before" not in result:
@@ -234,15 +233,6 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             )
             result.update({k: v for k, v in metrics.items() if k not in ("before", "after")},
                           version=version.name, version_id=version.id)
-    except JobCancelled:
-        status = "cancelled"
-    except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        with db.session() as session:
-            job = session.get(Job, job_id)
-            finish(job, status, error=error, result=dict(result))
     with db.session() as session:
         return session.get(Job, job_id)
 

@@ -6,13 +6,18 @@ status 'running' with an old heartbeat and is resumed by running the same work a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import GramError, NotFoundError
 from storage.models import Job, utcnow
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 RESUMABLE = ("queued", "running", "failed", "cancelled")
 
@@ -67,3 +72,23 @@ def request_cancel(session: Session, job_id: int) -> Job:
         raise NotFoundError(f"no job with id {job_id}")
     job.cancel_requested = True
     return job
+
+
+@contextmanager
+def recorded(db: Database, job_id: int, result: Callable[[], dict[str, Any]]) -> Iterator[None]:
+    """Run a job's body and record how it ended: succeeded, cancelled (JobCancelled, swallowed)
+    or failed (re-raised), with `result()` read at the end. A killed process records nothing,
+    so the job stays 'running' and is resumed by running it again."""
+    status, error = "succeeded", None
+    try:
+        yield
+    except JobCancelled:
+        status = "cancelled"
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        with db.session() as session:
+            job = session.get(Job, job_id)
+            if job is not None:
+                finish(job, status, error=error, result=result())

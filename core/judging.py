@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core.backends import Backend
 from core.datasets import get_dataset
-from core.jobs import JobCancelled, create_job, find_resumable, finish, mark_running, report_progress
+from core.jobs import JobCancelled, create_job, find_resumable, mark_running, recorded, report_progress
 from core.judge import JudgeOptions, PairText, judge_pairs, score_pairs
 from core.model_versions import version_for
 from storage.database import Database
@@ -84,45 +84,37 @@ def run_judging(
 
     bar = tqdm(total=already + len(pending), initial=already, unit="pair", desc=f"judging {run.dataset}", disable=not show_progress)
     done, tokens, started = already, 0, time.perf_counter()
-    status, error = "succeeded", None
-    try:
-        for start in range(0, len(pending), run.batch_size):
-            ids = pending[start : start + run.batch_size]
-            with db.session() as session:
-                if session.get(Job, job_id).cancel_requested:  # asked while the last batch ran
-                    raise JobCancelled(f"job {job_id} was cancelled")
-                pairs = [session.get(Pair, i) for i in ids]
-                texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
-            records = _judge(backend, run, texts)
-            with db.session() as session:
-                for pair_id, record in zip(ids, records, strict=True):
-                    session.add(
-                        Judgment(
-                            pair_id=pair_id, model_version_id=version_id, job_id=job_id,
-                            model=backend.spec.name, backend=backend.name, protocol=run.protocol, **record,
+    # `done` and `tokens` are read when the job ends.
+    with recorded(db, job_id, lambda: {"judged": done, "tokens": tokens}):
+        try:
+            for start in range(0, len(pending), run.batch_size):
+                ids = pending[start : start + run.batch_size]
+                with db.session() as session:
+                    if session.get(Job, job_id).cancel_requested:  # asked while the last batch ran
+                        raise JobCancelled(f"job {job_id} was cancelled")
+                    pairs = [session.get(Pair, i) for i in ids]
+                    texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
+                records = _judge(backend, run, texts)
+                with db.session() as session:
+                    for pair_id, record in zip(ids, records, strict=True):
+                        session.add(
+                            Judgment(
+                                pair_id=pair_id, model_version_id=version_id, job_id=job_id,
+                                model=backend.spec.name, backend=backend.name, protocol=run.protocol, **record,
+                            )
                         )
-                    )
-                    tokens += record.get("timings", {}).get("tokens", 0)
-                done += len(ids)
-                job = session.get(Job, job_id)
-                elapsed = time.perf_counter() - started
-                rate = (done - already) / elapsed if elapsed else 0.0
-                report_progress(job, done, f"{done}/{job.total} pairs, {rate:.2f} pairs/s, {tokens / elapsed if elapsed else 0:.1f} tokens/s")
-            if on_batch:  # after the commit: observers see the stored batch
-                on_batch(job)
-            bar.update(len(ids))
-            bar.set_postfix(tokens_per_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
-    except JobCancelled:
-        status = "cancelled"
-    except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        bar.close()
-        with db.session() as session:
-            job = session.get(Job, job_id)
-            if job is not None:
-                finish(job, status, error=error, result={"judged": done, "tokens": tokens})
+                        tokens += record.get("timings", {}).get("tokens", 0)
+                    done += len(ids)
+                    job = session.get(Job, job_id)
+                    elapsed = time.perf_counter() - started
+                    rate = (done - already) / elapsed if elapsed else 0.0
+                    report_progress(job, done, f"{done}/{job.total} pairs, {rate:.2f} pairs/s, {tokens / elapsed if elapsed else 0:.1f} tokens/s")
+                if on_batch:  # after the commit: observers see the stored batch
+                    on_batch(job)
+                bar.update(len(ids))
+                bar.set_postfix(tokens_per_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
+        finally:
+            bar.close()
     with db.session() as session:
         return session.get(Job, job_id)
 

@@ -26,7 +26,7 @@ from core.adaptation import figures, held_out_scores, plan_adaptation
 from core.backends import load_backend
 from core.datasets import get_dataset
 from core.errors import GramError
-from core.jobs import JobCancelled, create_job, find_resumable, finish, mark_running, report_progress
+from core.jobs import create_job, find_resumable, mark_running, recorded, report_progress
 from core.judge import JudgeOptions, PairText, judge_pairs
 from core.model_versions import create_version, current_spec, get_version, spec_of, version_for
 from core.models import ModelSpec, guided_by_default, resolve_model
@@ -155,8 +155,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
     if iterations:  # resume with the model the last finished iteration made
         with db.session() as session:
             current = spec_of(get_version(session, iterations[-1]["version_id"]))
-    status, error = "succeeded", None
-    try:
+    with recorded(db, job_id, lambda: dict(result)):
         for number in range(len(iterations) + 1, config.iterations + 1):
             with db.session() as session:
                 batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration)
@@ -202,14 +201,6 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                 job.result = dict(result)
                 report_progress(job, number, f"iteration {number}: kept {stats['kept']} of {stats['labelled']}")
             current = spec_of(version)
-    except JobCancelled:
-        status = "cancelled"
-    except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        with db.session() as session:
-            finish(session.get(Job, job_id), status, error=error, result=dict(result))
     with db.session() as session:
         return session.get(Job, job_id)
 
