@@ -19,7 +19,6 @@ Several GPUs: run the same code under `accelerate launch` (TRL/transformers hand
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -321,10 +320,3 @@ def _save_atomically(trainer: Any, tokenizer: Any, output_dir: Path, *, merge: b
 def is_adapter(folder: Path) -> bool:
     return (folder / "adapter_config.json").exists()
 
-
-def steps_for(examples: int, config: TrainConfig) -> int:
-    """Optimizer steps a run of `examples` rows takes (for progress before training starts)."""
-    if config.max_steps > 0:
-        return config.max_steps
-    per_epoch = math.ceil(examples / (config.batch_size * config.grad_accum))
-    return math.ceil(per_epoch * config.epochs)
