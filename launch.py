@@ -1,7 +1,7 @@
 """Start GRAM Studio: migrate the store, load the demo data, prepare the model, serve the web app.
 
-    python launch.py [--host 127.0.0.1] [--port 7860] [--model embedded] [--backend transformers]
-                     [--auth user:password]
+python launch.py [--host 127.0.0.1] [--port 7860] [--model embedded] [--backend transformers]
+                 [--auth user:password]
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from core.demo import seed_demo  # noqa: E402
-from core.embedded import embedded_checkpoint  # noqa: E402
+from core.data.demo import seed_demo  # noqa: E402
+from core.model.embedded import embedded_checkpoint  # noqa: E402
 from core.settings import EMBEDDED_MODEL, get_settings  # noqa: E402
+from core.vocab import BackendName  # noqa: E402
 from storage.database import Database  # noqa: E402
 
 
@@ -22,15 +23,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="Interface to bind (default: loopback only).")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--model", help="'embedded', a Hugging Face id, or a local folder (GRAM_MODEL).")
-    parser.add_argument("--backend", choices=["transformers", "vllm", "openai"], help="Inference backend (GRAM_BACKEND).")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", action="append",
-                        help="Require a login; repeat for several people (each review records its reviewer).")
+    parser.add_argument("--backend", choices=list(BackendName), help="Inference backend (GRAM_BACKEND).")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        action="append",
+        help="Require a login; repeat for several people (each review records its reviewer).",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from app.pages import ensure_version
     from app.studio import HEAD, StudioContext, build_studio
+    from core.model.versions import record_current
 
     args = parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
@@ -48,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not user:
             raise SystemExit("--auth takes USER:PASSWORD")
         auth.append((user, password))
-    ctx = StudioContext(settings=settings, db=db, backend_name=settings.backend)
-    ensure_version(ctx)
+    ctx = StudioContext(settings=settings, db=db)
+    with db.session() as session:
+        record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)
     studio.launch(server_name=args.host, server_port=args.port, auth=auth or None, head=HEAD)
 

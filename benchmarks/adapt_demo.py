@@ -26,13 +26,14 @@ def run(size: int, held_out: int, args: argparse.Namespace) -> dict:
     os.environ["GRAM_HOME"] = str(home)
     from sqlalchemy import select
 
-    from core.adaptation import AdaptConfig, content_key, is_held_out, run_adaptation, start_adaptation
-    from core.demo import seed_demo
-    from core.reviews import save_review
+    from core.data.demo import seed_demo
+    from core.data.identity import content_key
+    from core.review.reviews import save_review
     from core.settings import get_settings
-    from core.training import TrainConfig
+    from core.train.adaptation import is_held_out, run_adaptation, start_adaptation
+    from core.train.config import AdaptConfig, TrainConfig
     from storage.database import Database
-    from storage.models import Pair
+    from storage.tables import Pair
 
     get_settings.cache_clear()
     settings = get_settings()
@@ -44,8 +45,15 @@ def run(size: int, held_out: int, args: argparse.Namespace) -> dict:
         chosen = [p for p in labelled if side[p.id]][:held_out] + [p for p in labelled if not side[p.id]][:size]
         for pair in chosen:
             save_review(session, pair.id, reviewer="benchmark", label=pair.reference_label)
-    train = TrainConfig(objective="label-only", max_length=args.max_length, epochs=args.epochs,
-                        learning_rate=args.lr, batch_size=args.batch_size, save_steps=1000, val_fraction=0.0)
+    train = TrainConfig(
+        objective="label-only",
+        max_length=args.max_length,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        save_steps=1000,
+        val_fraction=0.0,
+    )
     config = AdaptConfig(dataset="demo", holdout_fraction=args.holdout, prove_missing=False, train=train)
     started = time.perf_counter()
     job = run_adaptation(db, settings, start_adaptation(db, settings, config), show_progress=False)
@@ -90,10 +98,12 @@ def main() -> None:
     }
     for r in results:
         b, a = r["before"]["figures"], r["after"]["figures"]
-        print(f"{r['reviewed_pairs']:4} reviewed: {r['seconds_per_example']:.1f} s/example, loss {r['first_loss']:.3f}"
-              f" -> {r['last_loss']:.3f}; held-out accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, "
-              f"consistency {b['position_consistency']:.3f} -> {a['position_consistency']:.3f}, "
-              f"ECE {b['ece']:.3f} -> {a['ece']:.3f} (n={a['n']}; fixed {r['fixed']}, broken {r['broken']})")
+        print(
+            f"{r['reviewed_pairs']:4} reviewed: {r['seconds_per_example']:.1f} s/example, loss {r['first_loss']:.3f}"
+            f" -> {r['last_loss']:.3f}; held-out accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, "
+            f"consistency {b['position_consistency']:.3f} -> {a['position_consistency']:.3f}, "
+            f"ECE {b['ece']:.3f} -> {a['ece']:.3f} (n={a['n']}; fixed {r['fixed']}, broken {r['broken']})"
+        )
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

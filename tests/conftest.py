@@ -56,7 +56,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded model, converted once for the whole test session."""
-    from core.embedded import embedded_checkpoint
+    from core.model.embedded import embedded_checkpoint
 
     return embedded_checkpoint(tmp_path_factory.mktemp("models"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.prompting import label_slot
+from core.judge.prompting import label_slot
 
 
 def reference_p_a(tokenizer: Any, model: Any, text: str) -> float:
@@ -28,7 +28,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(ready: Callable[[], bool], *, seconds: float, what: str, process: Any = None, interval: float = 0.5) -> None:
+def wait_for(
+    ready: Callable[[], bool], *, seconds: float, what: str, process: Any = None, interval: float = 0.5
+) -> None:
     """Poll `ready` until it returns True; fail the test if time runs out or `process` exits."""
     import time
 

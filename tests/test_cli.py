@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner, Result
 
 from app.cli import cli
-from core.demo import demo_paths
+from core.data.demo import demo_paths
 
 
 def gram(*args: str, code: int = 0) -> Result:
@@ -68,3 +67,31 @@ def test_db_url_option_points_at_another_database(tmp_path: Path) -> None:
     gram("--db-url", url, "demo")
     assert "demo" in gram("--db-url", url, "datasets").output
     assert "no datasets yet" in gram("datasets").output
+
+
+def test_training_options_come_from_the_configs() -> None:
+    """Each config field is an option with its help and default; the configs' checks reach the CLI."""
+    import dataclasses
+
+    from app.cli.options import config_from
+    from app.cli.training import TRAIN, adapt_command
+    from core.train.config import AdaptConfig, TrainConfig
+
+    help_text = " ".join(gram("adapt", "--help").output.split())
+    for config in (AdaptConfig, TrainConfig):
+        for f in dataclasses.fields(config):
+            if f.metadata.get("cli", True):
+                assert " ".join(f.metadata["help"].split())[:40] in help_text, f.name
+    assert "--lr FLOAT" in help_text and "--swap / --no-swap" in help_text
+    # No flags: exactly the config's defaults.
+    values = adapt_command.make_context("adapt", ["demo"]).params
+    assert config_from(TrainConfig, dict(values), TRAIN) == TrainConfig()
+    values = adapt_command.make_context("adapt", ["demo", "--lr", "0.001", "--no-swap", "--lora-r", "8"]).params
+    built = config_from(TrainConfig, dict(values), TRAIN)
+    assert (built.learning_rate, built.swap_augment, built.lora_r, built.lora_alpha) == (0.001, False, 8, 16)
+    # A value the config refuses is one line, exit status 1, before any model loads.
+    gram("demo")
+    refused = gram("adapt", "demo", "--lr", "-1", code=2)
+    assert "learning_rate must be positive" in refused.output and "Traceback" not in refused.output
+    refused = gram("selftrain", "demo", "--threshold", "0.2", code=2)
+    assert "threshold must be in [0.5, 1]" in refused.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.embedded import CHECKPOINT_NAME, embedded_checkpoint
+from core.model.embedded import CHECKPOINT_NAME, embedded_checkpoint
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_conversion_gives_a_working_chat_model(embedded_model_dir: Path) -> None
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     assert "<|im_start|>assistant" in tokenizer.decode(ids["input_ids"][0])
     out = model.generate(**ids, max_new_tokens=12, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0][ids["input_ids"].shape[1]:])
+    assert "Paris" in tokenizer.decode(out[0][ids["input_ids"].shape[1] :])
 
 
 @pytest.mark.slow

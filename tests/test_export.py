@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.data.demo import demo_paths
 from core.data.exporter import export_rows, to_hf_dataset, write_rows
 from core.data.importer import import_files
-from core.demo import demo_paths
 from core.errors import NotFoundError
-from core.prompting import gram_r2_user_message, instruction_text
-from core.reviews import save_review, undo
-from storage.models import Dataset, Judgment, Pair
+from core.judge.prompting import gram_r2_user_message, instruction_text
+from core.review.reviews import save_review, undo
+from storage.tables import Dataset, Judgment, Pair
 
 LIMITS = {"max_bytes": 2**30, "max_chars": 200_000}
 RATIONALE = (
@@ -37,11 +37,19 @@ def judged(session: Session) -> list[Pair]:
         label = "A" if index % 2 == 0 else "B"
         session.add(
             Judgment(
-                pair=pair, model="SmolLM2-135M-Instruct", backend="transformers", label=label,
-                confidence=0.5 + index / 20, prob_a=0.7 if label == "A" else 0.3,
+                pair=pair,
+                model="SmolLM2-135M-Instruct",
+                backend="transformers",
+                label=label,
+                confidence=0.5 + index / 20,
+                prob_a=0.7 if label == "A" else 0.3,
                 rationale=RATIONALE if label == "A" else RATIONALE.replace("A is", "B is"),
-                orders=[{"order": "AB", "label": label, "confidence": 0.7}, {"order": "BA", "label": "B", "confidence": 0.6}],
-                consistent=label == "A", votes={"A": 3, "B": 1} if label == "A" else None,
+                orders=[
+                    {"order": "AB", "label": label, "confidence": 0.7},
+                    {"order": "BA", "label": "B", "confidence": 0.6},
+                ],
+                consistent=label == "A",
+                votes={"A": 3, "B": 1} if label == "A" else None,
                 raw_output=f"<think>\n{RATIONALE}\n</think>\n<answer>\n{label}\n</answer>",
                 timings={"generate_s": 1.5, "tokens": 120},
             )
@@ -68,7 +76,9 @@ def test_dpo_rows_come_from_pairs_a_person_labelled(session: Session, judged: li
     assert result.rows[0] == {"prompt": first.prompt, "chosen": first.response_a, "rejected": first.response_b}
     assert result.rows[1]["chosen"] == judged[1].response_a
     with_reference = export_rows(session, "demo", "dpo", include_reference=True)
-    assert len(with_reference.rows) == 3 + sum(1 for p in pairs_of(session, "demo")[4:] if p.reference_label in ("A", "B"))
+    assert len(with_reference.rows) == 3 + sum(
+        1 for p in pairs_of(session, "demo")[4:] if p.reference_label in ("A", "B")
+    )
     conversational = export_rows(session, "demo", "dpo", conversational=True).rows[0]
     assert conversational["prompt"] == [{"role": "user", "content": first.prompt}]
     assert conversational["chosen"] == [{"role": "assistant", "content": first.response_a}]

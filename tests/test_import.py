@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.data.demo import demo_paths
 from core.data.importer import ImportReport, import_files
-from core.demo import demo_paths
 from core.errors import GramError, InputFileError
-from storage.models import Dataset, Pair
+from storage.tables import Dataset, Pair
 from tests.conftest import FIXTURES
 
 LIMITS = {"max_bytes": 2**30, "max_chars": 200_000}
@@ -51,7 +51,9 @@ def test_pairwise_jsonl_keeps_every_field(session: Session) -> None:
     pairs = stored(session, "d")
     first = pairs[0]
     assert (first.prompt, first.response_a, first.response_b) == (
-        rows[0]["prompt"], rows[0]["response_a"], rows[0]["response_b"]
+        rows[0]["prompt"],
+        rows[0]["response_a"],
+        rows[0]["response_b"],
     )
     assert first.reference_label == rows[0]["label"]
     assert first.external_id == rows[0]["id"] and first.source == rows[0]["source"]
@@ -67,9 +69,7 @@ def test_pairwise_jsonl_keeps_every_field(session: Session) -> None:
         ("trl_implicit_conversational.jsonl", "trl-implicit"),
     ],
 )
-def test_trl_preference_forms_give_the_chosen_response_as_the_label(
-    session: Session, name: str, fmt: str
-) -> None:
+def test_trl_preference_forms_give_the_chosen_response_as_the_label(session: Session, name: str, fmt: str) -> None:
     path = FIXTURES / name
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     report = run_import(session, path, dataset="d")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.backends.transformers_backend import TransformersBackend
-from core.demo import demo_paths
-from core.judge import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs, two_way
-from core.models import ModelSpec
-from core.prompting import gram_r2_user_message, label_only_user_message
+from core.data.demo import demo_paths
+from core.judge.prompting import gram_r2_user_message, label_only_user_message
+from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs, two_way
+from core.model.spec import ModelSpec
 from tests import helpers
 
 pytestmark = pytest.mark.slow
@@ -92,10 +92,12 @@ def test_long_inputs_are_cut_to_fit_the_context(backend: TransformersBackend, pa
         backend.max_model_len = limit
     assert "input truncated to fit the context" in (result.parse_error or "")
     assert 0.0 < score.prob_a < 1.0
-    prompt_tokens = len(backend.tokenizer.encode(
-        backend.chat_prompt(gram_r2_user_message(long_pair.prompt, long_pair.response_a, long_pair.response_b)),
-        add_special_tokens=False,
-    ))
+    prompt_tokens = len(
+        backend.tokenizer.encode(
+            backend.chat_prompt(gram_r2_user_message(long_pair.prompt, long_pair.response_a, long_pair.response_b)),
+            add_special_tokens=False,
+        )
+    )
     assert prompt_tokens > 700  # it really was too long
 
 
@@ -105,7 +107,7 @@ def test_two_way_softmax() -> None:
 
 
 def test_guided_replies_parse_and_keep_the_slot_confidence(backend: TransformersBackend, pairs: list[PairText]) -> None:
-    from core.verdict import parse_verdict
+    from core.judge.verdict import parse_verdict
 
     (result,) = judge_pairs(backend, pairs[:1], JudgeOptions(max_new_tokens=48, guided=True))
     (order,) = result.orders
@@ -115,7 +117,9 @@ def test_guided_replies_parse_and_keep_the_slot_confidence(backend: Transformers
     assert verdict.feedback is not None and verdict.comparison is not None and verdict.conclusion is not None
     assert result.rationale == verdict.rationale
     prompt = backend.chat_prompt(gram_r2_user_message(pairs[0].prompt, pairs[0].response_a, pairs[0].response_b))
-    assert order["prob_a"] == pytest.approx(reference_p_a(backend, prompt + answer_slot(result.raw_output, True)), abs=2e-4)
+    assert order["prob_a"] == pytest.approx(
+        reference_p_a(backend, prompt + answer_slot(result.raw_output, True)), abs=2e-4
+    )
     assert 0 < order["tokens"] <= 48
 
 

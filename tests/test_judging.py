@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
 from core.data.importer import import_files
-from core.judge import JudgeOptions
-from core.judging import JudgeRun, run_judging
-from core.models import ModelSpec
+from core.judge.protocol import JudgeOptions
+from core.judge.run import JudgeRun, run_judging
+from core.model.spec import ModelSpec
 from storage.database import Database
-from storage.models import Job, Judgment
+from storage.tables import Job, Judgment
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,9 @@ def judgment_counts(db: Database) -> list[int]:
         return list(session.scalars(query))
 
 
-def test_a_crashed_job_resumes_without_judging_a_pair_twice(db: Database, backend: TransformersBackend, small: Path) -> None:
+def test_a_crashed_job_resumes_without_judging_a_pair_twice(
+    db: Database, backend: TransformersBackend, small: Path
+) -> None:
     run = JudgeRun("small", options=SHORT, batch_size=2)
     batches = []
 
@@ -103,13 +105,13 @@ def test_gram_judge_and_evaluate_commands(small: Path, embedded_model_dir: Path)
     assert last.startswith("accuracy=") and last.endswith(" n=7")
     assert "position consistency:" in result.output and "ECE:" in result.output
     result = runner.invoke(cli, ["evaluate", "--file", str(small), "--fast", "--json", *model], catch_exceptions=False)
-    figures = json.loads(result.output[result.output.index("{"):])
+    figures = json.loads(result.output[result.output.index("{") :])
     assert figures["n"] == 7 and 0.0 <= figures["accuracy"] <= 1.0 and figures["consistency_n"] == 7
     assert sum(b["count"] for b in figures["reliability"]) == 7
 
 
 def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedded_model_dir: Path) -> None:
-    from core.verdict import parse_verdict
+    from core.judge.verdict import parse_verdict
 
     runner = CliRunner()
     runner.invoke(cli, ["demo"], catch_exceptions=False)

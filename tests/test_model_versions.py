@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core.model_versions import version_for
-from core.models import ModelSpec
+from core.model.spec import ModelSpec
+from core.model.versions import version_for
 
 
 def test_one_version_per_model_and_adapter(session: Session) -> None:
@@ -19,13 +19,18 @@ def test_one_version_per_model_and_adapter(session: Session) -> None:
 
 
 def test_activate_and_rollback_keep_one_active_version(session: Session) -> None:
-    from core.model_versions import activate, active_version, create_version, rollback, spec_of
+    from core.model.versions import activate, active_version, create_version, rollback, spec_of
 
     base = version_for(session, ModelSpec("SmolLM2", "/models/a/SmolLM2"))
     activate(session, base)
     child = create_version(
-        session, "SmolLM2-adapt", ModelSpec("x", "/models/a/SmolLM2", adapter="/adapters/2"),
-        parent=base, job_id=None, config={"lr": 1}, metrics={},
+        session,
+        "SmolLM2-adapt",
+        ModelSpec("x", "/models/a/SmolLM2", adapter="/adapters/2"),
+        parent=base,
+        job_id=None,
+        config={"lr": 1},
+        metrics={},
     )
     assert active_version(session).id == base.id  # a new version waits to be activated
     activate(session, child)

@@ -12,13 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from core.data.datasets import list_datasets
+from core.data.demo import demo_paths
 from core.data.exporter import export_rows
 from core.data.importer import import_files
-from core.datasets import list_datasets
-from core.demo import demo_paths
-from core.reviews import save_review, undo
+from core.review.reviews import save_review, undo
 from storage.database import Database, downgrade
-from storage.models import Base, Judgment, Pair
+from storage.tables import Base, Judgment, Pair
 
 pytestmark = pytest.mark.postgres
 

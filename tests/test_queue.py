@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.render import rationale_diff, safe_markdown
-from core.evaluation import dataset_report
-from core.queue import QueueFilter, queue_page
-from core.reviews import save_review
-from storage.models import Dataset, Judgment, Pair
+from core.evaluation.reports import dataset_report
+from core.review.queue import QueueFilter, queue_page
+from core.review.reviews import save_review
+from storage.tables import Dataset, Judgment, Pair
 
 
 def _store(session: Session) -> list[int]:
@@ -18,18 +18,47 @@ def _store(session: Session) -> list[int]:
     session.flush()
     ids = []
     for i in range(6):
-        pair = Pair(dataset_id=dataset.id, prompt=f"prompt {i} {'needle' if i == 3 else ''}", response_a="a",
-                    response_b="b", reference_label="A", content_hash=str(i), source="t")
+        pair = Pair(
+            dataset_id=dataset.id,
+            prompt=f"prompt {i} {'needle' if i == 3 else ''}",
+            response_a="a",
+            response_b="b",
+            reference_label="A",
+            content_hash=str(i),
+            source="t",
+        )
         session.add(pair)
         session.flush()
         ids.append(pair.id)
     confidences = {1: 0.9, 2: 0.6, 3: 0.7, 4: 0.55, 5: 0.99}
     for i, conf in confidences.items():
         label = "B" if i == 3 else "A"
-        session.add(Judgment(pair_id=ids[i], model="m", backend="transformers", label=label, confidence=conf,
-                             prob_a=conf if label == "A" else 1 - conf, consistent=i != 2, orders=[], timings={}))
-    session.add(Judgment(pair_id=ids[5], model="m", backend="transformers", label="B", confidence=0.51,
-                         prob_a=0.49, consistent=True, orders=[], timings={}))  # the latest one counts
+        session.add(
+            Judgment(
+                pair_id=ids[i],
+                model="m",
+                backend="transformers",
+                label=label,
+                confidence=conf,
+                prob_a=conf if label == "A" else 1 - conf,
+                consistent=i != 2,
+                orders=[],
+                timings={},
+            )
+        )
+    session.add(
+        Judgment(
+            pair_id=ids[5],
+            model="m",
+            backend="transformers",
+            label="B",
+            confidence=0.51,
+            prob_a=0.49,
+            consistent=True,
+            orders=[],
+            timings={},
+        )
+    )  # the latest one counts
     save_review(session, ids[4], reviewer="r", label="B", tags=["hard"])
     return ids
 
@@ -59,8 +88,7 @@ def test_queue_filters_sorts_and_pages(session: Session) -> None:
 
 def test_dataset_report_counts_people_and_references(session: Session) -> None:
     _store(session)
-    dataset_id = session.query(Dataset.id).filter_by(name="q").scalar()
-    report = dataset_report(session, dataset_id, "m")
+    report = dataset_report(session, "q", "m")
     assert report.against_reference.n == 5 and report.against_reference.accuracy == 3 / 5
     assert report.confusion == {"A": {"A": 3, "B": 2}}
     assert report.against_reviews.n == 1 and report.against_reviews.accuracy == 0.0  # pair 4: person B, model A

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from core.data.demo import demo_paths
 from core.data.importer import import_files
-from core.demo import demo_paths
 from core.errors import ConflictError, GramError, NotFoundError
-from core.reviews import history, redo, save_review, undo
+from core.review.reviews import history, redo, save_review, undo
 from storage.database import Database
-from storage.models import Judgment, Pair
+from storage.tables import Judgment, Pair
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cli import cli
-from storage.models import Dataset, Pair
+from storage.tables import Dataset, Pair
 
 
 def gram(*args: str) -> str:
@@ -43,7 +43,13 @@ README_COUNTS = {
     "llmbar": (419, {"A": 206, "B": 213}),
     "bigbench_hhh": (221, {"A": 125, "B": 96}),
 }
-LLMBAR_SUBSETS = {"Natural": 100, "Adversarial_Neighbor": 134, "Adversarial_GPTInst": 92, "Adversarial_GPTOut": 47, "Adversarial_Manual": 46}
+LLMBAR_SUBSETS = {
+    "Natural": 100,
+    "Adversarial_Neighbor": 134,
+    "Adversarial_GPTInst": 92,
+    "Adversarial_GPTOut": 47,
+    "Adversarial_Manual": 46,
+}
 
 
 @pytest.mark.parametrize("name", sorted(README_COUNTS))

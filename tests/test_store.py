@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, downgrade, make_engine, migrate
-from storage.models import Base, Dataset, Judgment, Pair
+from storage.tables import Base, Dataset, Judgment, Pair
 
 
 def test_migrations_build_the_models_schema_from_scratch(tmp_path: Path) -> None:

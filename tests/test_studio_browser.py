@@ -17,14 +17,20 @@ import pytest
 from sqlalchemy import select
 
 from storage.database import Database
-from storage.models import Job, Review
+from storage.tables import Job, Review
 from tests.conftest import FIXTURES
 from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("GRAM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 USERS = {"ana": "secret-a", "ben": "secret-b"}
 
@@ -38,7 +44,10 @@ def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[
     auth = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
     process = subprocess.Popen(
         [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), *auth],
-        cwd=ROOT, env={**os.environ, "GRAM_HOME": str(gram_home)}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, "GRAM_HOME": str(gram_home)},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
 
@@ -161,7 +170,9 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     assert "Rationale" in ui.text("#pair-verdict")  # the model's judgment is shown
     ui.key("e")
     ui.page.keyboard.press("Control+a")
-    ui.page.keyboard.type("Feedback: A is vague. B is specific.\nComparision: B helps more.\nConclusion: Response B is better.")
+    ui.page.keyboard.type(
+        "Feedback: A is vague. B is specific.\nComparision: B helps more.\nConclusion: Response B is better."
+    )
     ui.page.keyboard.press("Control+Enter")
     ui.wait_text("#review-message", f"Saved pair {pair_id}")
     ui.wait_text("#rationale-diff", "yours")
@@ -220,7 +231,9 @@ def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, tmp
     hostile = {
         "prompt": "Say hi <script>window.__pwned = 'prompt'</script>",
         "response_a": "<script>window.__pwned = 'script'; alert('script')</script>Hi",
-        "response_b": "<img src=x onerror=\"window.__pwned='onerror'; alert('img')\"> **hello**\n\n```html\n<b>code</b>\n```",
+        "response_b": (
+            "<img src=x onerror=\"window.__pwned='onerror'; alert('img')\"> **hello**\n\n```html\n<b>code</b>\n```"
+        ),
         "label": "B",
     }
     path = tmp_path / "hostile.jsonl"

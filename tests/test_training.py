@@ -10,24 +10,24 @@ import torch
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.adaptation import (
-    AdaptConfig,
+from core.data.identity import content_key
+from core.errors import GramError
+from core.judge.protocol import PairText
+from core.model.spec import ModelSpec
+from core.model.versions import activate, active_version, get_version, spec_of, version_for
+from core.review.reviews import save_review
+from core.train.adaptation import (
     ReviewedPair,
     assert_no_leak,
-    content_key,
     is_held_out,
     plan_adaptation,
     run_adaptation,
     start_adaptation,
 )
-from core.errors import GramError
-from core.judge import PairText
-from core.model_versions import activate, active_version, get_version, spec_of, version_for
-from core.models import ModelSpec
-from core.reviews import save_review
-from core.training import TrainConfig, TrainExample, gram_loss, swap_rationale, training_rows
+from core.train.config import AdaptConfig, TrainConfig
+from core.train.trainer import TrainExample, gram_loss, swap_rationale, training_rows
 from storage.database import Database
-from storage.models import Dataset, Job, Judgment, ModelVersion, Pair, Review
+from storage.tables import Dataset, Job, Judgment, ModelVersion, Pair, Review
 
 RATIONALE = (
     "Feedback: Response A gives the capital. Response B names a different city.\n"
@@ -62,7 +62,10 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
     example = TrainExample(1, "What is the capital of France?", "Paris.", "Lyon.", "A", RATIONALE)
     rows = training_rows([example], tokenizer, TrainConfig(objective="both", max_length=1024))
     assert [r["completion"][-11:] if len(r["completion"]) > 1 else r["completion"] for r in rows] == [
-        "A\n</answer>", "A", "B\n</answer>", "B",
+        "A\n</answer>",
+        "A",
+        "B\n</answer>",
+        "B",
     ]
     assert "Response B gives the capital" in rows[2]["completion"]  # swapped names in the swapped order
     assert rows[2]["prompt"].index("Lyon.") < rows[2]["prompt"].index("Paris.")
@@ -90,8 +93,17 @@ def test_held_out_split_is_frozen_and_guarded(session: Session) -> None:
     session.add(dataset)
     session.flush()
     for i in range(40):
-        session.add(Pair(dataset_id=dataset.id, prompt=f"q{i}", response_a="a", response_b="b",
-                         reference_label="A", content_hash=f"h{i}", source="t"))
+        session.add(
+            Pair(
+                dataset_id=dataset.id,
+                prompt=f"q{i}",
+                response_a="a",
+                response_b="b",
+                reference_label="A",
+                content_hash=f"h{i}",
+                source="t",
+            )
+        )
     session.flush()
     pairs = session.scalars(select(Pair).order_by(Pair.id)).all()
     _review(session, pairs[:20])
@@ -105,16 +117,23 @@ def test_held_out_split_is_frozen_and_guarded(session: Session) -> None:
     # A pair and its swap (or a duplicate under another id) share one side.
     assert content_key("q", "a", "b") == content_key("q", "b", "a")
     held = first.held_out[0]
-    twin = ReviewedPair(999, PairText(held.text.prompt, held.text.response_b, held.text.response_a), "B", None,
-                        content_key(held.text.prompt, held.text.response_b, held.text.response_a))
+    twin = ReviewedPair(
+        999,
+        PairText(held.text.prompt, held.text.response_b, held.text.response_a),
+        "B",
+        None,
+        content_key(held.text.prompt, held.text.response_b, held.text.response_a),
+    )
     assert is_held_out(twin.key, 0.25)
     with pytest.raises(GramError, match="held-out pairs would be trained on"):
         assert_no_leak([*first.train, twin], first.held_out)
 
 
-def test_adaptation_trains_saves_and_changes_the_models_answers(db: Database, settings, embedded_model_dir: Path) -> None:
-    from core.demo import seed_demo
-    from core.training import latest_checkpoint
+def test_adaptation_trains_saves_and_changes_the_models_answers(
+    db: Database, settings, embedded_model_dir: Path
+) -> None:
+    from core.data.demo import seed_demo
+    from core.train.trainer import latest_checkpoint
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
@@ -126,8 +145,15 @@ def test_adaptation_trains_saves_and_changes_the_models_answers(db: Database, se
         activate(session, base)
         reviews_before = {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))}
 
-    train = TrainConfig(objective="label-only", max_steps=6, batch_size=4, learning_rate=1e-3, max_length=320,
-                        save_steps=3, val_fraction=0.0)
+    train = TrainConfig(
+        objective="label-only",
+        max_steps=6,
+        batch_size=4,
+        learning_rate=1e-3,
+        max_length=320,
+        save_steps=3,
+        val_fraction=0.0,
+    )
     config = AdaptConfig(dataset="demo", holdout_fraction=0.3, prove_missing=False, train=train)
     job = run_adaptation(db, settings, start_adaptation(db, settings, config), show_progress=False)
     assert job.status == "succeeded", job.error
@@ -152,7 +178,7 @@ def test_adaptation_trains_saves_and_changes_the_models_answers(db: Database, se
     assert max(abs(before[i] - after[i]) for i in before) > 1e-3  # the adapter changes the answers
     # The stored version loads back through the judge's backend and gives the job's numbers.
     from core.backends import load_backend
-    from core.judge import score_pairs
+    from core.judge.protocol import score_pairs
 
     with db.session() as session:
         held = [session.get(Pair, i) for i in sorted(held_ids)]
@@ -163,15 +189,16 @@ def test_adaptation_trains_saves_and_changes_the_models_answers(db: Database, se
 
 
 def spec_of_embedded(settings) -> ModelSpec:  # noqa: ANN001
-    from core.models import resolve_model
+    from core.model.spec import resolve_model
 
     return resolve_model(settings)
 
 
 def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded_model_dir: Path) -> None:
-    from core.demo import seed_demo
-    from core.proving import rule_check
-    from core.selftrain import SelfTrainConfig, run_selftrain, start_selftrain
+    from core.data.demo import seed_demo
+    from core.train.config import SelfTrainConfig
+    from core.train.proving import rule_check
+    from core.train.selftrain import run_selftrain, start_selftrain
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
@@ -184,8 +211,16 @@ def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded
         for pair in session.scalars(select(Pair).where(Pair.id.not_in(unlabelled | {p.id for p in shortest[4:]}))):
             save_review(session, pair.id, reviewer="tester", label="tie")
     config = SelfTrainConfig(
-        dataset="demo", pairs_per_iteration=4, votes=2, threshold=0.5, label_max_tokens=24, proof_samples=2,
-        proof_max_tokens=48, max_rationale_tokens=40, holdout_fraction=0.0, batch_size=4,
+        dataset="demo",
+        pairs_per_iteration=4,
+        votes=2,
+        threshold=0.5,
+        label_max_tokens=24,
+        proof_samples=2,
+        proof_max_tokens=48,
+        max_rationale_tokens=40,
+        holdout_fraction=0.0,
+        batch_size=4,
         train=TrainConfig(objective="both", max_steps=1, batch_size=2, max_length=640, val_fraction=0.0),
     )
     job = run_selftrain(db, settings, start_selftrain(db, settings, config), show_progress=False)
@@ -223,7 +258,7 @@ def _tokenizer(folder: Path):  # noqa: ANN202
 
 
 def test_proof_selection_score_on_known_log_probabilities() -> None:
-    from core.proving import Proof, proof_score, select_proof
+    from core.train.proving import Proof, proof_score, select_proof
 
     # Score = -log p(z|s,l) / log p(z): likely given the task, unlikely on its own, wins.
     assert proof_score(-10.0, -40.0) == pytest.approx(-0.25)
@@ -235,7 +270,7 @@ def test_proof_selection_score_on_known_log_probabilities() -> None:
 
 
 def test_rule_checks() -> None:
-    from core.proving import rule_check
+    from core.train.proving import rule_check
 
     assert rule_check(RATIONALE, "A", tokens=50, max_tokens=100) is None
     assert rule_check(RATIONALE, "A", tokens=150, max_tokens=100) == "too long"
@@ -251,8 +286,8 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
     import subprocess
     import sys
 
-    from core.demo import seed_demo
-    from core.training import latest_checkpoint
+    from core.data.demo import seed_demo
+    from core.train.trainer import latest_checkpoint
     from tests.helpers import wait_for
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -262,9 +297,26 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
         _review(session, _short_pairs(session, 8), rationale_every=3)
         base = activate(session, version_for(session, spec_of_embedded(settings)))
         reviews_before = {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))}
-    command = [sys.executable, "-m", "app.cli", "adapt", "demo", "--no-prove", "--objective", "label-only",
-               "--max-steps", "8", "--save-steps", "2", "--max-length", "320", "--train-batch-size", "2",
-               "--holdout", "0.3"]
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "adapt",
+        "demo",
+        "--no-prove",
+        "--objective",
+        "label-only",
+        "--max-steps",
+        "8",
+        "--save-steps",
+        "2",
+        "--max-length",
+        "320",
+        "--train-batch-size",
+        "2",
+        "--holdout",
+        "0.3",
+    ]
     env = {**os.environ, "GRAM_HOME": str(settings.home)}
     root = Path(__file__).resolve().parents[1]
     first = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -275,7 +327,11 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
 
     def checkpointed() -> bool:
         found = job()
-        return found is not None and latest_checkpoint(settings.home / "jobs" / str(found.id)) is not None and found.done >= 3
+        return (
+            found is not None
+            and latest_checkpoint(settings.home / "jobs" / str(found.id)) is not None
+            and found.done >= 3
+        )
 
     wait_for(checkpointed, seconds=600, what="the adaptation's first checkpoint", process=first, interval=1)
     first.send_signal(signal.SIGKILL)
@@ -288,8 +344,14 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
         assert {r.pair_id: (r.label, r.rationale, r.version) for r in session.scalars(select(Review))} == reviews_before
     assert not (settings.models_dir / "adapters" / f"adapt-job-{killed.id}").exists()
 
-    resumed = subprocess.run([sys.executable, "-m", "app.cli", "worker", str(killed.id)], env=env, cwd=root,
-                             capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", str(killed.id)],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     done = job()
     assert done.status == "succeeded", done.error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.verdict import parse_verdict
+from core.judge.verdict import parse_verdict
 
 GOOD = """<think>
 Feedback:
@@ -38,7 +38,11 @@ def test_a_well_formed_reply_gives_label_rationale_and_sections() -> None:
         ("<think>\nFeedback: x\nComparison: y\nConclusion: z\n</think>\n<answer>B</answer>", "B", None),
         ("<think>Feedback: fine\nConclusion: B wins</think><answer> b </answer>", "B", None),
         ("<answer>\nResponse B\n</answer>", "B", "no <think> rationale before the answer"),
-        ("<think>I like B more.</think>\n<answer>B</answer>", "B", "rationale lacks Feedback/Comparision/Conclusion sections"),
+        (
+            "<think>I like B more.</think>\n<answer>B</answer>",
+            "B",
+            "rationale lacks Feedback/Comparision/Conclusion sections",
+        ),
         ("<think>\nFeedback: x\n<answer>\nA\n</answer>", "A", None),  # </think> forgotten
         # no label
         ("", None, "empty output"),

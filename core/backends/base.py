@@ -2,7 +2,7 @@
 
 A backend gets finished prompt strings (the chat template already applied by `chat_prompt`,
 so every backend sends the same tokens) and returns completions, or the log-probabilities of
-the tokens 'A' and 'B' at a label slot. Everything GRAM-specific lives in core/judge.py.
+the tokens 'A' and 'B' at a label slot. Everything GRAM-specific lives in core/judge/protocol.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ModelError
-from core.models import ModelSpec
-from core.prompting import LabelSlot, chat_prompt
+from core.judge.prompting import LabelSlot, chat_prompt
+from core.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -58,5 +58,5 @@ class Backend(ABC):
         """Summed log P(continuation | prefix) for each (prefix, continuation): the proof score's terms."""
         raise ModelError(f"the {self.name} backend cannot score continuations; use the transformers backend")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (most backends have nothing to free)
         """Free the model (engines with worker processes must stop them)."""

@@ -18,11 +18,13 @@ import httpx
 
 from core.backends.base import Backend, Completion, Sampling
 from core.errors import ModelError
-from core.models import ModelSpec
-from core.prompting import LabelSlot
+from core.judge.prompting import LabelSlot
+from core.model.spec import ModelSpec
+from core.vocab import BackendName
+
 
 class OpenAIBackend(Backend):
-    name = "openai"
+    name = BackendName.OPENAI
 
     def __init__(
         self,
@@ -53,9 +55,7 @@ class OpenAIBackend(Backend):
     def _request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         for attempt in range(self.retries + 1):
             try:
-                response = (
-                    self.client.post(path, json=payload) if payload is not None else self.client.get(path)
-                )
+                response = self.client.post(path, json=payload) if payload is not None else self.client.get(path)
                 if response.status_code < 500 and response.status_code != 429:
                     response.raise_for_status()
                     return response.json()

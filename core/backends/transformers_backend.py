@@ -7,12 +7,13 @@ from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
 from core.errors import ModelError
-from core.models import ModelSpec
-from core.prompting import LabelSlot
+from core.judge.prompting import LabelSlot
+from core.model.spec import ModelSpec
+from core.vocab import BackendName
 
 
 class TransformersBackend(Backend):
-    name = "transformers"
+    name = BackendName.TRANSFORMERS
 
     def __init__(self, spec: ModelSpec, *, batch_size: int = 8, device: str | None = None, **_: Any) -> None:
         import torch
@@ -25,7 +26,7 @@ class TransformersBackend(Backend):
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.path)
-            model = AutoModelForCausalLM.from_pretrained(spec.path, dtype=dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(spec.path, dtype=dtype)
         except OSError as error:
             raise ModelError(f"cannot load model '{spec.path}': {error}") from None
         if spec.adapter:

@@ -15,8 +15,9 @@ from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
 from core.errors import ModelError
-from core.models import ModelSpec
-from core.prompting import LabelSlot
+from core.judge.prompting import LabelSlot
+from core.model.spec import ModelSpec
+from core.vocab import BackendName
 
 # On the CPU build, gpu_memory_utilization is the share of *host* memory for the KV cache; the
 # default (0.92) fails on a 24 GiB machine, 0.3 works.
@@ -36,14 +37,15 @@ def _use_all_cores() -> None:
 def _cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); else fp32 is faster."""
     try:
-        flags = open("/proc/cpuinfo", encoding="ascii").read()
+        with open("/proc/cpuinfo", encoding="ascii") as cpuinfo:
+            flags = cpuinfo.read()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class VLLMBackend(Backend):
-    name = "vllm"
+    name = BackendName.VLLM
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class VLLMBackend(Backend):
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
-    def _prompts(self, texts: Sequence[str]) -> list[dict[str, list[int]]]:
+    def _prompts(self, texts: Sequence[str]) -> list[Any]:  # vLLM TokensPrompt dicts
         return [{"prompt_token_ids": self.tokenizer.encode(t, add_special_tokens=False)} for t in texts]
 
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
@@ -112,15 +114,15 @@ class VLLMBackend(Backend):
         from vllm import SamplingParams
 
         params = [
-            SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[s.token_a, s.token_b])
-            for s in slots
+            SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[s.token_a, s.token_b]) for s in slots
         ]
         outputs = self.llm.generate(
             self._prompts([s.text for s in slots]), params, use_tqdm=False, lora_request=self._lora
         )
         results = []
         for slot, out in zip(slots, outputs, strict=True):
-            first = out.outputs[0].logprobs[0]
+            logprobs: Any = out.outputs[0].logprobs  # one token was asked for: its top log-probabilities
+            first = logprobs[0]
             results.append((first[slot.token_a].logprob, first[slot.token_b].logprob))
         return results
 

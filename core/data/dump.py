@@ -6,12 +6,12 @@ Database ids do not travel: a review names its judgment by position in the pair'
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from core.data.records import LABELS
 from core.errors import GramError
-from storage.models import Judgment, Review, ReviewEvent
+from core.vocab import LABELS
+from storage.tables import Judgment, Review, ReviewEvent
 
 JUDGMENT_FIELDS = (
     "model",
@@ -37,8 +37,8 @@ def _time_out(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite returns naive datetimes; they were written in UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def _time_in(value: Any) -> datetime | None:
@@ -61,11 +61,7 @@ def dump_review(review: Review, judgments: list[Judgment]) -> dict[str, Any]:
         {
             **{name: getattr(event, name) for name in EVENT_FIELDS},
             "created_at": _time_out(event.created_at),
-            "target_index": (
-                event_ids.index(event.target_event_id)
-                if event.target_event_id in event_ids
-                else None
-            ),
+            "target_index": (event_ids.index(event.target_event_id) if event.target_event_id in event_ids else None),
         }
         for event in review.events
     ]

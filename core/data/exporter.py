@@ -20,11 +20,13 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
-from core.datasets import get_dataset
 from core.errors import GramError
-from core.prompting import gram_r2_user_message, rationale_target
-from storage.models import Pair, Review
+from core.judge.judgments import newest_first
+from core.judge.prompting import gram_r2_user_message, rationale_target
+from core.vocab import Label
+from storage.tables import Pair, Review
 
 ExportFormat = Literal["dpo", "sft", "jsonl"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("dpo", "sft", "jsonl")
@@ -59,9 +61,7 @@ def _prompt_messages(pair: Pair) -> list[dict[str, str]]:
 
 
 def dpo_row(pair: Pair, label: str, conversational: bool) -> dict[str, Any]:
-    chosen, rejected = (
-        (pair.response_a, pair.response_b) if label == "A" else (pair.response_b, pair.response_a)
-    )
+    chosen, rejected = (pair.response_a, pair.response_b) if label == Label.A else (pair.response_b, pair.response_a)
     if conversational:
         return {
             "prompt": _prompt_messages(pair),
@@ -86,7 +86,7 @@ def confirmed_rationale(pair: Pair) -> str | None:
         return None
     if review.rationale:
         return review.rationale
-    candidates = [j for j in pair.judgments if j.id == review.judgment_id] or pair.judgments[::-1]
+    candidates = [j for j in pair.judgments if j.id == review.judgment_id] or newest_first(pair.judgments)
     for judgment in candidates:
         if judgment.label == review.label and judgment.rationale:
             return judgment.rationale
@@ -132,7 +132,7 @@ def export_rows(
             label = pair.reference_label
         if label is None:
             result.skipped["without a person's label"] += 1
-        elif label == "tie":
+        elif label == Label.TIE:
             result.skipped["tied"] += 1
         elif fmt == "dpo":
             result.rows.append(dpo_row(pair, label, conversational))
@@ -145,7 +145,7 @@ def export_rows(
     return result
 
 
-def to_hf_dataset(rows: list[dict[str, Any]]):  # -> datasets.Dataset (imported lazily: slow)
+def to_hf_dataset(rows: list[dict[str, Any]]) -> Any:  # a datasets.Dataset (imported lazily: slow)
     """The rows as a `datasets.Dataset`, ready for TRL's trainers."""
     import datasets
 
@@ -167,3 +167,9 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
         raise GramError(f"{out}: write .jsonl or .parquet")
     tmp.replace(out)
     return out
+
+
+def export_to_folder(session: Session, dataset: str, fmt: ExportFormat, folder: Path) -> tuple[Path, ExportResult]:
+    """Export a dataset into `folder` as `<dataset>-<format>.jsonl` (what the studio offers to download)."""
+    result = export_rows(session, dataset, fmt)
+    return write_rows(result.rows, folder / f"{dataset}-{fmt}.jsonl"), result

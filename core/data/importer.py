@@ -8,19 +8,21 @@ valid rows are kept. A pair already in the dataset (same content hash) is counte
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.data.dump import restore_judgment, restore_review
-from core.data.formats import FORMATS_BY_NAME, Format, RowContext, detect
+from core.data.fields import RowContext
+from core.data.formats import FORMATS_BY_NAME, Format, detect
 from core.data.readers import RawRow, read_rows
 from core.data.records import PairRecord, RowError, RowRejected
-from core.errors import GramError, InputFileError
-from storage.models import Dataset, Pair
+from core.errors import ConfigError, GramError, InputFileError
+from storage.tables import Dataset, Pair
 
 DETECTION_SAMPLE = 200  # rows whose columns decide the format
 
@@ -77,9 +79,7 @@ def parse_files(
         converted = 0
         for raw in rows:
             if raw.error is not None or raw.data is None:
-                result.errors.append(
-                    RowError(str(path), raw.row, raw.error_field, raw.error or "unreadable row")
-                )
+                result.errors.append(RowError(str(path), raw.row, raw.error_field, raw.error or "unreadable row"))
                 continue
             row_ctx = RowContext(ctx.source, ctx.max_chars, ctx.allow_empty, raw.file_meta or None)
             try:
@@ -98,9 +98,7 @@ def _apply_mapping(path: Path, rows: list[RawRow], mapping: dict[str, str]) -> N
     columns = {key for raw in rows if raw.data for key in raw.data}
     missing = sorted(source for source in mapping.values() if source not in columns)
     if missing:
-        raise InputFileError(
-            str(path), f"--map names columns {missing} that the file lacks; it has {sorted(columns)}"
-        )
+        raise InputFileError(str(path), f"--map names columns {missing} that the file lacks; it has {sorted(columns)}")
     for raw in rows:
         if raw.data:
             for target, source in mapping.items():
@@ -200,3 +198,24 @@ def import_files(
         session, name, parsed.records, source=", ".join(str(p) for p in paths)
     )
     return ImportReport(ds.name, parsed.files, added, duplicates, parsed.errors, dict(labels))
+
+
+def write_error_report(report: ImportReport, path: Path | None, folder: Path) -> Path:
+    """Every rejected row, one per line, in `path` (default: a dated file in `folder`)."""
+    path = path or folder / f"{report.dataset}-{datetime.now():%Y%m%d-%H%M%S}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{error}\n" for error in report.errors), encoding="utf-8")
+    return path
+
+
+def parse_mapping(items: Iterable[str]) -> dict[str, str]:
+    """Column renames from 'field=column' items (`--map`, or one per line in the studio)."""
+    mapping = {}
+    for item in items:
+        if not item.strip():
+            continue
+        target, sep, source = item.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise ConfigError(f"column mapping '{item.strip()}' is not field=column")
+        mapping[target.strip()] = source.strip()
+    return mapping

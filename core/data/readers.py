@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +55,7 @@ def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
     if kind is None:
         raise InputFileError(
             str(path),
-            f"unknown file type '{path.suffix}' (use one of {', '.join(sorted(FILE_KINDS))}, "
-            "or a datasets folder)",
+            f"unknown file type '{path.suffix}' (use one of {', '.join(sorted(FILE_KINDS))}, or a datasets folder)",
         )
     reader = {
         "jsonl": _read_jsonl,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Label = Literal["A", "B", "tie"]
-LABELS: tuple[Label, ...] = ("A", "B", "tie")
+from core.data.identity import pair_hash
+from core.vocab import Label
 
 ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
 
@@ -17,15 +15,7 @@ def render_conversation(messages: list[dict[str, str]]) -> str:
     """A multi-turn prompt as one transcript, for search, display and the judge's {user_input}."""
     if len(messages) == 1 and messages[0]["role"] == "user":
         return messages[0]["content"]
-    return "\n\n".join(
-        f"{ROLE_NAMES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages
-    )
-
-
-def stable_coin(*parts: str) -> bool:
-    """A deterministic coin flip from content, used to place a chosen response at A or B."""
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).digest()
-    return digest[0] % 2 == 0
+    return "\n\n".join(f"{ROLE_NAMES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
 
 
 @dataclass
@@ -68,11 +58,5 @@ class PairRecord:
     review: dict[str, Any] | None = None
 
     def content_hash(self) -> str:
-        """Identity for de-duplication: the source's row id (when it has one) and the content.
-
-        The id matters: PandaLM, for one, holds separately annotated rows whose text is
-        identical; the content matters so that a changed pair is not mistaken for an old one.
-        """
-        key = [self.external_id, self.prompt, self.conversation, self.response_a, self.response_b]
-        payload = json.dumps(key, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+        """The store's de-duplication key (core/data/identity.py)."""
+        return pair_hash(self.external_id, self.prompt, self.conversation, self.response_a, self.response_b)

@@ -9,17 +9,15 @@ from __future__ import annotations
 from alembic import context
 
 from storage.database import make_engine
-from storage.models import Base
+from storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    engine = config.attributes.get("engine") or make_engine(
-        context.get_x_argument(as_dictionary=True).get("url")
-        or config.get_main_option("sqlalchemy.url")
-    )
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    engine = config.attributes.get("engine") or make_engine(str(url))
     with engine.begin() as connection:
         context.configure(
             connection=connection,

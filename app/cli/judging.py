@@ -1,0 +1,150 @@
+"""`gram judge`, `evaluate`, `rank`: running the model over pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
+from app.cli.options import model_options
+from core.judge.protocol import JudgeOptions
+from core.vocab import Protocol
+
+
+@cli.command("judge")
+@click.argument("dataset")
+@model_options
+@click.option("--both-orders", is_flag=True, help="Judge each pair in both orders and flag disagreements.")
+@click.option("--votes", type=int, default=1, show_default=True, help="voting@k: k sampled rationales per order.")
+@click.option("--fast", is_flag=True, help="GRAM's label-only protocol: no rationale, two forward passes.")
+@click.option("--limit", type=int, help="Judge at most this many pairs.")
+@click.pass_context
+def judge_command(
+    ctx: click.Context,
+    dataset: str,
+    model: str | None,
+    adapter: Path | None,
+    backend: str | None,
+    batch_size: int,
+    max_new_tokens: int,
+    guided: bool | None,
+    both_orders: bool,
+    votes: int,
+    fast: bool,
+    limit: int | None,
+) -> None:
+    """Judge a dataset's pairs with the model, storing each judgment as it completes.
+
+    Pairs this model already judged are skipped, so an interrupted run resumes where it stopped.
+    """
+    from core.judge.run import JudgeRun, run_judging
+
+    loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    run = JudgeRun(
+        dataset=dataset,
+        protocol=Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2,
+        options=JudgeOptions(
+            both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided)
+        ),
+        limit=limit,
+        batch_size=batch_size,
+    )
+    job = run_judging(database_of(ctx), loaded, run)
+    click.echo(f"job {job.id} {job.status}: {job.done}/{job.total} pairs judged by {loaded.spec.name}")
+
+
+@cli.command("evaluate")
+@click.argument("dataset", required=False)
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path),
+    help="Evaluate on a file instead of a dataset (nothing is stored).",
+)
+@model_options
+@click.option("--fast", is_flag=True, help="Use the label-only fast path.")
+@click.option("--both-orders", is_flag=True, help="Generative path: judge both orders (the fast path always does).")
+@click.option("--limit", type=int, help="Use the first N pairs with a reference label.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def evaluate_command(
+    ctx: click.Context,
+    dataset: str | None,
+    file: Path | None,
+    model: str | None,
+    adapter: Path | None,
+    backend: str | None,
+    batch_size: int,
+    max_new_tokens: int,
+    guided: bool | None,
+    fast: bool,
+    both_orders: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Accuracy against reference labels (ties left out), per source, position consistency, ECE.
+
+    On a dataset, pairs not yet judged by the model are judged (and stored) first.
+    The last line of the plain output is `accuracy=<float> n=<int>`.
+    """
+    from core.evaluation.reports import evaluate_dataset, evaluate_file
+
+    if (dataset is None) == (file is None):
+        raise click.UsageError("give a DATASET or --file PATH (one of them)")
+    loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided))
+    if dataset is not None:
+        protocol = Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2
+        report = evaluate_dataset(
+            database_of(ctx), loaded, dataset, protocol=protocol, options=options, limit=limit, batch_size=batch_size
+        )
+    else:
+        assert file is not None
+        report = evaluate_file(loaded, file, settings_of(ctx), fast=fast, options=options, limit=limit)
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
+
+
+@cli.command("rank")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@model_options
+@click.option(
+    "--method",
+    type=click.Choice(["best-of-n", "knockout", "sort"]),
+    default="knockout",
+    show_default=True,
+    help="best-of-n and knockout find the best (n-1 comparisons); sort ranks all.",
+)
+@click.option("--generative", is_flag=True, help="Compare with rationales (slow) instead of the fast path.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the rankings here (JSONL); default: print them.")
+@click.pass_context
+def rank_command(
+    ctx: click.Context,
+    file: Path,
+    model: str | None,
+    adapter: Path | None,
+    backend: str | None,
+    batch_size: int,
+    max_new_tokens: int,
+    guided: bool | None,
+    method: str,
+    generative: bool,
+    out: Path | None,
+) -> None:
+    """Rank the responses of each JSONL row {prompt, responses: [...]} with pairwise comparisons."""
+    from core.judge.ranking import backend_comparator, rank_all, read_rank_requests
+
+    requests = read_rank_requests(file)  # a bad row is reported before any model loads
+    loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    compare = backend_comparator(
+        loaded,
+        fast=not generative,
+        options=JudgeOptions(both_orders=True, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided)),
+    )
+    lines = [json.dumps(row, ensure_ascii=False) for row in rank_all(requests, compare, method)]
+    if out:
+        out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        click.echo(f"wrote {len(lines)} rankings to {out}")
+    else:
+        click.echo("\n".join(lines))

@@ -1,0 +1,134 @@
+"""`gram adapt`, `selftrain`, `models`, `worker`, `cancel`: training jobs and the versions they make."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from app.cli.group import cli, database_of, settings_of
+from app.cli.options import config_from, options_from
+from core.jobs.records import JobView
+from core.train.config import AdaptConfig, SelfTrainConfig, TrainConfig
+from core.vocab import JobStatus
+
+TRAIN, ADAPT, SELFTRAIN = "train__", "adapt__", "selftrain__"  # option-name prefixes per config
+
+
+def _print_adaptation(job: JobView) -> None:
+    result = job.result
+    if job.status != JobStatus.SUCCEEDED:
+        click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+        return
+    before, after = result["before"]["figures"], result["after"]["figures"]
+    click.echo(f"held-out reviewed pairs: {after.get('n', 0)}   (trained on {result['train_pairs']})")
+    if not after.get("n"):
+        click.echo("no held-out reviewed pairs yet, so no before/after figures: review more pairs")
+    click.echo(f"{'':22}{'before':>10}{'after':>10}")
+    for name in ("accuracy", "position_consistency", "ece"):
+        values = [f"{x:10.3f}" if isinstance(x, float) else f"{'-':>10}" for x in (before.get(name), after.get(name))]
+        click.echo(f"{name:22}{values[0]}{values[1]}")
+    click.echo(f"fixed: {result['fixed']}")
+    click.echo(f"broken: {result['broken']}")
+    click.echo(f"new model version: {result['version']} (inactive; `gram models activate {result['version']}`)")
+
+
+@cli.command("adapt")
+@click.argument("dataset")
+@options_from(AdaptConfig, ADAPT)
+@options_from(TrainConfig, TRAIN)
+@click.pass_context
+def adapt_command(ctx: click.Context, dataset: str, **options: Any) -> None:
+    """Fine-tune the active model on the dataset's reviewed pairs; report before/after on held-out ones.
+
+    Runs as a job: progress goes to the store; a killed run resumes when the same command is run again.
+    The result is a new model version, inactive until `gram models activate`.
+    """
+    from core.train.adaptation import run_adaptation, start_adaptation
+
+    settings = settings_of(ctx)
+    train = config_from(TrainConfig, options, TRAIN)
+    config = config_from(AdaptConfig, options, ADAPT, dataset=dataset, train=train)
+    job_id = start_adaptation(database_of(ctx), settings, config)
+    _print_adaptation(JobView.of(run_adaptation(database_of(ctx), settings, job_id)))
+
+
+@cli.command("selftrain")
+@click.argument("dataset")
+@options_from(SelfTrainConfig, SELFTRAIN)
+@options_from(TrainConfig, TRAIN)
+@click.pass_context
+def selftrain_command(ctx: click.Context, dataset: str, **options: Any) -> None:
+    """GRAM-R²'s self-training: pseudo-label unreviewed pairs, keep confident ones with proofs, retrain.
+
+    Each iteration's figures (kept/dropped per filter, pseudo-label accuracy where references exist)
+    are printed and stored; the pseudo-labels are stored as judgments to browse and correct.
+    """
+    from core.train.selftrain import run_selftrain, start_selftrain
+
+    settings = settings_of(ctx)
+    train = config_from(TrainConfig, options, TRAIN)
+    config = config_from(SelfTrainConfig, options, SELFTRAIN, dataset=dataset, train=train)
+    job = run_selftrain(database_of(ctx), settings, start_selftrain(database_of(ctx), settings, config))
+    for number, it in enumerate((job.result or {}).get("iterations", []), start=1):
+        shown = {k: v for k, v in it.items() if k != "examples"}
+        click.echo(f"iteration {number}: {json.dumps(shown)}")
+    click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+
+
+@cli.group("models", invoke_without_command=True)
+@click.pass_context
+def models_group(ctx: click.Context) -> None:
+    """List model versions (the active one marked *); subcommands activate and roll back."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from core.model.versions import list_versions
+
+    with database_of(ctx).session() as session:
+        for version in list_versions(session):
+            click.echo(version.line())
+
+
+@models_group.command("activate")
+@click.argument("version")
+@click.pass_context
+def activate_command(ctx: click.Context, version: str) -> None:
+    """Make VERSION (name or id) the model used when no --model is given."""
+    from core.model.versions import activate, get_version
+
+    with database_of(ctx).session() as session:
+        click.echo(f"active: {activate(session, get_version(session, version)).name}")
+
+
+@models_group.command("rollback")
+@click.pass_context
+def rollback_command(ctx: click.Context) -> None:
+    """Re-activate the active version's parent."""
+    from core.model.versions import rollback
+
+    with database_of(ctx).session() as session:
+        click.echo(f"active: {rollback(session).name}")
+
+
+@cli.command("worker")
+@click.argument("job_id", type=int)
+@click.pass_context
+def worker_command(ctx: click.Context, job_id: int) -> None:
+    """Run (or resume) a queued training job by id: how the studio runs training outside its own process."""
+    from core.jobs.workers import run_job
+
+    job = run_job(database_of(ctx), settings_of(ctx), job_id, show_progress=True)
+    click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
+
+
+@cli.command("cancel")
+@click.argument("job_id", type=int)
+@click.pass_context
+def cancel_command(ctx: click.Context, job_id: int) -> None:
+    """Ask a running job to stop (it stops after its current step)."""
+    from core.jobs.records import request_cancel
+
+    with database_of(ctx).session() as session:
+        request_cancel(session, job_id)
+    click.echo(f"cancel requested for job {job_id}")

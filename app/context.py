@@ -1,0 +1,39 @@
+"""What every studio page shares: the settings, the store, and the judge's loaded model.
+
+One StudioContext per server process (made by launch.py, passed to every page); per-browser
+state lives in gr.State on the pages, shared state in the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from core.backends import Backend, configured_backend
+from core.model.spec import ModelSpec
+from core.model.versions import current_spec
+from core.settings import Settings
+from storage.database import Database
+
+
+@dataclass
+class StudioContext:
+    settings: Settings
+    db: Database
+    _backends: dict[ModelSpec, Backend] = field(default_factory=dict)
+    # One judging job at a time in the server (inference only; training runs in a worker process).
+    judging: threading.Lock = field(default_factory=threading.Lock)
+
+    def spec(self) -> ModelSpec:
+        """The model in use: the active version, else the settings' model."""
+        with self.db.session() as session:
+            return current_spec(session, self.settings)
+
+    def backend(self, spec: ModelSpec) -> Backend:
+        """The backend for `spec`, loaded once (the previous model is freed when it changes)."""
+        if spec not in self._backends:
+            for old in self._backends.values():
+                old.close()
+            self._backends.clear()
+            self._backends[spec] = configured_backend(self.settings, spec, batch_size=8)
+        return self._backends[spec]

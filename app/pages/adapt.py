@@ -1,0 +1,251 @@
+"""The Adapt tab: adapt the active model to the reviewed pairs with one click, see before/after on
+held-out pairs, activate or roll back; and GRAM-R²'s self-training from the same page.
+
+Training runs in a worker process (core/jobs/workers.py), never in the web server; the page
+reads the job record on a timer. The form's defaults are the configs' (core/train/config.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, cast
+
+import gradio as gr
+import pandas as pd
+
+from app.context import StudioContext
+from app.handlers import on
+from app.pages.judge import cancel
+from app.render import progress_html, rounded, safe_markdown
+from app.widgets import dataset_dropdown
+from core.errors import GramError
+from core.jobs.records import JobView, job_view, latest_job
+from core.jobs.workers import spawn_worker
+from core.model.versions import activate_job_result, active_version, list_versions, rollback
+from core.train.adaptation import plan_adaptation, start_adaptation
+from core.train.config import AdaptConfig, Objective, SelfTrainConfig, TrainConfig
+from core.train.selftrain import start_selftrain
+from core.vocab import JobKind, JobStatus
+
+TRAIN = TrainConfig()
+SELFTRAIN_COLUMNS = [
+    "iteration",
+    "labelled",
+    "kept",
+    "dropped",
+    "pseudo-label accuracy",
+    "held-out accuracy",
+    "version",
+]
+
+
+def _default(config: type, name: str) -> Any:
+    """A config field's default (the form starts where `gram adapt` / `gram selftrain` do)."""
+    return next(f.default for f in dataclasses.fields(config) if f.name == name)
+
+
+def plan_text(ctx: StudioContext, dataset: str, holdout: float) -> str:
+    if not dataset:
+        return "Choose a dataset."
+    with ctx.db.session() as session:
+        plan = plan_adaptation(session, dataset, holdout)
+        active = active_version(session)
+        model = active.name if active else ctx.spec().name
+    return (
+        f"**{len(plan.train)}** reviewed pairs will train ({plan.need_proof} need a written rationale from the "
+        f"proving step); **{len(plan.held_out)}** are held out for the before/after figures. "
+        f"Model: **{safe_markdown(model)}**."
+    )
+
+
+def start_adapt(
+    ctx: StudioContext,
+    dataset: str,
+    holdout: float,
+    objective: str,
+    max_steps: float,
+    epochs: float,
+    max_length: float,
+    prove: bool,
+) -> tuple[int, str]:
+    if not dataset:
+        raise GramError("choose a dataset to adapt to")
+    train = TrainConfig(
+        objective=cast(Objective, objective),
+        max_steps=int(max_steps or -1),
+        epochs=float(epochs),
+        max_length=int(max_length),
+    )
+    job_id = start_adaptation(ctx.db, ctx.settings, AdaptConfig(dataset, holdout, prove_missing=prove, train=train))
+    spawn_worker(ctx.settings, job_id)
+    return job_id, f"Adaptation job {job_id} started in a worker process."
+
+
+def start_self_training(
+    ctx: StudioContext, dataset: str, iterations: float, pairs: float, votes: float, threshold: float
+) -> tuple[int, str]:
+    if not dataset:
+        raise GramError("choose a dataset to self-train on")
+    config = SelfTrainConfig(
+        dataset,
+        iterations=int(iterations),
+        pairs_per_iteration=int(pairs),
+        votes=int(votes),
+        threshold=float(threshold),
+    )
+    job_id = start_selftrain(ctx.db, ctx.settings, config)
+    spawn_worker(ctx.settings, job_id)
+    return job_id, f"Self-training job {job_id} started in a worker process."
+
+
+def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
+    if job is None or job.status != JobStatus.SUCCEEDED or "after" not in job.result:
+        return pd.DataFrame(), ""
+    r = job.result
+    before, after = r["before"]["figures"], r["after"]["figures"]
+    table = pd.DataFrame(
+        [
+            {"figure": name.replace("_", " "), "before": rounded(before.get(name)), "after": rounded(after.get(name))}
+            for name in ("accuracy", "position_consistency", "ece", "n")
+        ]
+    )
+    if not after.get("n"):
+        table = pd.DataFrame([{"figure": "held-out pairs", "before": 0, "after": 0}])
+    lists = (
+        f"New version **{safe_markdown(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
+        f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}."
+    )
+    return table, lists
+
+
+def selftrain_result(job: JobView | None) -> pd.DataFrame:
+    rows = []
+    for number, it in enumerate((job.result if job else {}).get("iterations", []), start=1):
+        rows.append(
+            {
+                "iteration": number,
+                "labelled": it["labelled"],
+                "kept": it["kept"],
+                "dropped": ", ".join(f"{k} {v}" for k, v in it["dropped"].items()) or "none",
+                "pseudo-label accuracy": it["pseudo_label_accuracy_all"]["accuracy"],
+                "held-out accuracy": it["held_out"]["accuracy"] if it["held_out"]["n"] else None,
+                "version": it["version"],
+            }
+        )
+    return pd.DataFrame(rows, columns=SELFTRAIN_COLUMNS)
+
+
+def versions_text(ctx: StudioContext) -> str:
+    with ctx.db.session() as session:
+        versions = list_versions(session)
+    lines = [
+        f"- {'**active** ' if v.is_active else ''}{safe_markdown(v.name)}"
+        + (f" (parent {v.parent_id})" if v.parent_id else "")
+        for v in versions
+    ]
+    return "Model versions:\n" + ("\n".join(lines) or "- none yet")
+
+
+def activate_new(ctx: StudioContext, job_id: int | None) -> str:
+    """Activate what the page's adaptation job made (or, after a reload, the latest one)."""
+    with ctx.db.session() as session:
+        job = latest_job(session, JobKind.ADAPT, job_id)
+        if job is None:
+            raise GramError("no adaptation to activate yet")
+        return f"Active: **{safe_markdown(activate_job_result(session, job).name)}**"
+
+
+def roll_back(ctx: StudioContext) -> str:
+    with ctx.db.session() as session:
+        return f"Active: **{safe_markdown(rollback(session).name)}**"
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    job_state = gr.State(None)
+    with gr.Row():
+        dataset = dataset_dropdown(ctx, "adapt_datasets", label="Dataset", elem_id="adapt-dataset")
+        holdout = gr.Slider(
+            0.1,
+            0.5,
+            value=_default(AdaptConfig, "holdout_fraction"),
+            step=0.05,
+            label="held-out share of reviewed pairs",
+        )
+    plan = gr.Markdown(elem_id="adapt-plan")
+    with gr.Accordion("Training settings", open=False), gr.Row():
+        objective = gr.Radio(["both", "rationale", "label-only"], value=TRAIN.objective, label="objective")
+        max_steps = gr.Number(
+            value=TRAIN.max_steps, precision=0, label="max steps (-1: use epochs)", elem_id="adapt-steps"
+        )
+        epochs = gr.Number(value=TRAIN.epochs, label="epochs")
+        max_length = gr.Number(
+            value=TRAIN.max_length, precision=0, label="max tokens per example", elem_id="adapt-max-length"
+        )
+        prove = gr.Checkbox(
+            value=_default(AdaptConfig, "prove_missing"),
+            label="write rationales for corrected labels",
+            elem_id="adapt-prove",
+        )
+    with gr.Row():
+        start = gr.Button("Adapt the model", variant="primary", elem_id="adapt-start")
+        stop = gr.Button("Cancel", elem_id="adapt-cancel")
+    said = gr.Markdown(elem_id="adapt-message")
+    progress = gr.HTML(elem_id="adapt-progress")
+    result = gr.Dataframe(interactive=False, label="Held-out reviewed pairs: before / after", elem_id="adapt-result")
+    lists = gr.Markdown(elem_id="adapt-lists")
+    with gr.Row():
+        activate_button = gr.Button("Activate the new version", elem_id="adapt-activate")
+        rollback_button = gr.Button("Roll back", elem_id="adapt-rollback")
+    versions = gr.Markdown(elem_id="model-versions")
+    on(studio.load, lambda: versions_text(ctx), outputs=versions, api_name="versions")
+
+    on(dataset.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan")
+    on(holdout.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan_holdout")
+    on(
+        start.click,
+        lambda d, h, o, s, e, m, p: start_adapt(ctx, d, h, o, s, e, m, p),
+        [dataset, holdout, objective, max_steps, epochs, max_length, prove],
+        [job_state, said],
+        api_name="adapt",
+    )
+    on(stop.click, lambda j: cancel(ctx, JobKind.ADAPT, j), job_state, said, api_name="adapt_cancel")
+
+    def tick(job_id: int | None) -> list[Any]:
+        job = job_view(ctx.db, JobKind.ADAPT, job_id)
+        table, text = adapt_result(job)
+        return [progress_html(job), table, text]
+
+    on(gr.Timer(1.0).tick, tick, job_state, [progress, result, lists], api_name="adapt_progress")
+    activated = on(activate_button.click, lambda j: activate_new(ctx, j), job_state, said, api_name="activate")
+    on(activated.then, lambda: versions_text(ctx), None, versions, api_name="versions_after_activate")
+    rolled = on(rollback_button.click, lambda: roll_back(ctx), None, said, api_name="rollback")
+    on(rolled.then, lambda: versions_text(ctx), None, versions, api_name="versions_after_rollback")
+
+    gr.Markdown("### Self-training\nLabel unreviewed pairs with votes, keep confident ones with proofs, retrain.")
+    st_state = gr.State(None)
+    with gr.Row():
+        iterations = gr.Number(value=_default(SelfTrainConfig, "iterations"), precision=0, label="iterations")
+        pairs = gr.Number(
+            value=_default(SelfTrainConfig, "pairs_per_iteration"), precision=0, label="pairs per iteration"
+        )
+        votes = gr.Number(value=_default(SelfTrainConfig, "votes"), precision=0, label="votes")
+        threshold = gr.Slider(
+            0.5, 1.0, value=_default(SelfTrainConfig, "threshold"), step=0.05, label="confidence threshold"
+        )
+    st_start = gr.Button("Self-train", elem_id="selftrain-start")
+    st_said = gr.Markdown()
+    st_progress = gr.HTML()
+    st_table = gr.Dataframe(interactive=False, label="Iterations")
+    on(
+        st_start.click,
+        lambda d, i, p, v, t: start_self_training(ctx, d, i, p, v, t),
+        [dataset, iterations, pairs, votes, threshold],
+        [st_state, st_said],
+        api_name="selftrain",
+    )
+
+    def st_tick(job_id: int | None) -> list[Any]:
+        job = job_view(ctx.db, JobKind.SELFTRAIN, job_id)
+        return [progress_html(job), selftrain_result(job)]
+
+    on(gr.Timer(2.0).tick, st_tick, st_state, [st_progress, st_table], api_name="selftrain_progress")

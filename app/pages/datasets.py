@@ -1,0 +1,150 @@
+"""The Datasets tab: the datasets and their counts, import (upload or server path) with a preview,
+and export in each format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from app.context import StudioContext
+from app.handlers import on
+from app.render import safe_markdown
+from app.widgets import dataset_dropdown
+from core.data.datasets import list_datasets
+from core.data.exporter import EXPORT_FORMATS, export_to_folder
+from core.data.importer import import_files, parse_files, parse_mapping
+from core.data.records import RowError
+from core.errors import GramError
+
+DATASET_COLUMNS = ["dataset", "pairs", "judged", "reviewed", "created"]
+SHOWN_ERRORS = 50
+
+
+def dataset_rows(ctx: StudioContext) -> list[list[Any]]:
+    with ctx.db.session() as session:
+        return [
+            [s.name, s.pairs, s.judged, s.reviewed, f"{s.created_at:%Y-%m-%d %H:%M}"] for s in list_datasets(session)
+        ]
+
+
+def _paths(files: list[Any] | None, path: str) -> list[Path]:
+    chosen = [Path(f if isinstance(f, str) else f.name) for f in files or []]
+    if path.strip():
+        chosen.append(Path(path.strip()).expanduser())
+    if not chosen:
+        raise GramError("upload a file or give a local path (a file or a Hugging Face datasets folder)")
+    return chosen
+
+
+def _errors(errors: list[RowError]) -> str:
+    if not errors:
+        return "No rows rejected."
+    shown = "\n".join(f"- {safe_markdown(str(e))}" for e in errors[:SHOWN_ERRORS])
+    more = f"\n\n…and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
+    return f"**{len(errors)} rows rejected:**\n{shown}{more}"
+
+
+def preview_import(
+    ctx: StudioContext, files: list[Any] | None, path: str, mapping: str
+) -> tuple[str, pd.DataFrame, str]:
+    parsed = parse_files(
+        _paths(files, path),
+        mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
+        max_bytes=ctx.settings.max_import_bytes,
+        max_chars=ctx.settings.max_field_chars,
+    )
+    found = "\n".join(f"- `{Path(f.path).name}`: **{f.format}**, {f.rows} rows → {f.pairs} pairs" for f in parsed.files)
+    preview = pd.DataFrame(
+        [
+            {
+                "prompt": r.prompt[:120],
+                "response_a": r.response_a[:80],
+                "response_b": r.response_b[:80],
+                "label": r.label,
+                "source": r.source,
+            }
+            for r in parsed.records[:10]
+        ]
+    )
+    return f"Detected:\n{found}", preview, _errors(parsed.errors)
+
+
+def run_import(
+    ctx: StudioContext, files: list[Any] | None, path: str, mapping: str, name: str, allow_empty: bool
+) -> tuple[str, str, list[list[Any]]]:
+    with ctx.db.session() as session:
+        report = import_files(
+            session,
+            _paths(files, path),
+            dataset=name.strip() or None,
+            mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
+            allow_empty=allow_empty,
+            max_bytes=ctx.settings.max_import_bytes,
+            max_chars=ctx.settings.max_field_chars,
+        )
+    return safe_markdown(report.summary()), _errors(report.errors), dataset_rows(ctx)
+
+
+def run_export(ctx: StudioContext, dataset: str, fmt: str) -> tuple[str, str]:
+    if not dataset:
+        raise GramError("choose a dataset to export")
+    with ctx.db.session() as session:
+        out, result = export_to_folder(session, dataset, fmt, ctx.settings.exports_dir)  # type: ignore[arg-type]
+    return str(out), safe_markdown(f"wrote {out.name}: {result.summary()}")
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    table = gr.Dataframe(headers=DATASET_COLUMNS, interactive=False, elem_id="datasets-table")
+    on(studio.load, lambda: dataset_rows(ctx), outputs=table, api_name="datasets_on_load")
+    refresh = gr.Button("Refresh")
+    on(refresh.click, lambda: dataset_rows(ctx), outputs=table, api_name="datasets")
+    gr.Markdown("### Import\nUpload files or give a local path; formats are detected (see the README for the list).")
+    with gr.Row():
+        files = gr.File(label="Files", file_count="multiple", elem_id="import-files")
+        with gr.Column():
+            path = gr.Textbox(label="…or a local path (file or datasets folder)", elem_id="import-path")
+            name = gr.Textbox(label="Dataset name (default: the file's name)", elem_id="import-name")
+            mapping = gr.Textbox(label="Column mapping, field=column per line (optional)", lines=2)
+            allow_empty = gr.Checkbox(label="keep pairs with an empty response")
+    with gr.Row():
+        preview_button = gr.Button("Preview", elem_id="import-preview")
+        import_button = gr.Button("Import", variant="primary", elem_id="import-run")
+    detected = gr.Markdown(elem_id="import-detected")
+    preview = gr.Dataframe(interactive=False, label="Preview (first 10 pairs)")
+    summary = gr.Markdown(elem_id="import-summary")
+    rejected = gr.Markdown(elem_id="import-rejected")
+    on(
+        preview_button.click,
+        lambda f, p, m: preview_import(ctx, f, p, m),
+        [files, path, mapping],
+        [detected, preview, rejected],
+        api_name="import_preview",
+    )
+    on(
+        import_button.click,
+        lambda f, p, m, n, e: run_import(ctx, f, p, m, n, e),
+        [files, path, mapping, name, allow_empty],
+        [summary, rejected, table],
+        api_name="import",
+    )
+    gr.Markdown("### Export")
+    with gr.Row():
+        export_dataset = dataset_dropdown(ctx, "export_datasets", label="Dataset", elem_id="export-dataset")
+        fmt = gr.Radio(
+            list(EXPORT_FORMATS),
+            value="dpo",
+            label="Format (dpo: TRL preference; sft: rationale SFT; jsonl: full dump)",
+        )
+        export_button = gr.Button("Export")
+    exported = gr.File(label="Download")
+    export_note = gr.Markdown()
+    on(
+        export_button.click,
+        lambda d, f: run_export(ctx, d, f),
+        [export_dataset, fmt],
+        [exported, export_note],
+        api_name="export",
+    )

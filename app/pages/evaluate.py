@@ -1,0 +1,91 @@
+"""The Evaluate tab: a model's stored verdicts on a dataset against reference labels and people's
+labels, the confusion matrix and a reliability diagram."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from app.context import StudioContext
+from app.handlers import on
+from app.widgets import dataset_dropdown
+from core.evaluation.reports import dataset_report
+from core.judge.judgments import judged_models
+
+
+def models_of(ctx: StudioContext, dataset: str) -> list[str]:
+    if not dataset:
+        return []
+    with ctx.db.session() as session:
+        return judged_models(session, dataset)
+
+
+def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    if not dataset or not model:
+        return "Choose a dataset and a model that judged it.", pd.DataFrame(), pd.DataFrame()
+    with ctx.db.session() as session:
+        report = dataset_report(session, dataset, model)
+    ref, rev = report.against_reference, report.against_reviews
+    consistency = "" if ref.position_consistency is None else f" · position consistency {ref.position_consistency:.3f}"
+    agreement = (
+        "no reviewed pairs yet"
+        if report.people_model_agreement is None
+        else f"{report.people_model_agreement:.3f} on {report.agreement_n} reviewed pairs"
+    )
+    text = (
+        f"**Against reference labels:** accuracy {ref.accuracy:.3f} on {ref.n} (ties left out: {ref.ties_excluded})"
+        f"{consistency} · ECE {ref.ece:.4f}\n\n"
+        f"**Against people's labels:** accuracy {rev.accuracy:.3f} on {rev.n}\n\n"
+        f"**People–model agreement:** {agreement}"
+    )
+    labels = sorted({k for row in report.confusion.values() for k in row} | {"A", "B"})
+    confusion = pd.DataFrame(
+        [
+            {"reference \\ model": ref_label, **{m: report.confusion[ref_label].get(m, 0) for m in labels}}
+            for ref_label in sorted(report.confusion)
+        ]
+    )
+    reliability = pd.DataFrame(
+        [
+            {
+                "confidence": round(b.confidence, 3),
+                "accuracy": round(b.accuracy, 3),
+                "pairs": b.count,
+                "bin": f"{b.low:.2f}-{b.high:.2f}",
+            }
+            for b in ref.reliability
+            if b.count
+        ]
+    )
+    return text, confusion, reliability
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    with gr.Row():
+        dataset = dataset_dropdown(ctx, "evaluate_datasets", label="Dataset", elem_id="eval-dataset")
+        model = gr.Dropdown(choices=[], label="Model (as stored on its judgments)", elem_id="eval-model")
+        show = gr.Button("Evaluate", elem_id="eval-run")
+    summary = gr.Markdown(elem_id="eval-summary")
+    confusion = gr.Dataframe(interactive=False, label="Confusion matrix", elem_id="eval-confusion")
+    plot = gr.ScatterPlot(
+        x="confidence",
+        y="accuracy",
+        label="Reliability diagram (accuracy by confidence bin)",
+        x_lim=[0.5, 1.0],
+        y_lim=[0.0, 1.0],
+        elem_id="eval-reliability",
+    )
+
+    def choose_models(d: str) -> dict:
+        models = models_of(ctx, d)
+        return gr.update(choices=models, value=models[0] if models else None)
+
+    on(dataset.change, choose_models, dataset, model, api_name="evaluate_models")
+    on(model.focus, lambda d: gr.update(choices=models_of(ctx, d)), dataset, model, api_name="evaluate_models_refresh")
+    on(
+        show.click,
+        lambda d, m: evaluation_view(ctx, d, m),
+        [dataset, model],
+        [summary, confusion, plot],
+        api_name="evaluate",
+    )

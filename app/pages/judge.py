@@ -1,0 +1,92 @@
+"""The Judge tab: run the active model over a dataset as a job, with a progress bar and a cancel button.
+
+Judging runs in a thread of the web server (inference only, one job at a time); it writes its
+progress to the job record, which a timer on the page reads, so the page stays usable and a
+reload finds the job again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import gradio as gr
+
+from app.context import StudioContext
+from app.handlers import on
+from app.render import progress_html
+from app.widgets import dataset_dropdown
+from core.errors import GramError
+from core.jobs.records import cancel_latest, job_view
+from core.judge.protocol import JudgeOptions
+from core.judge.run import JudgeRun, run_judging
+from core.model.spec import guided_by_default
+from core.vocab import JobKind, Protocol
+
+log = logging.getLogger(__name__)
+
+
+def start_judging(
+    ctx: StudioContext, dataset: str, limit: float | None, fast: bool, both_orders: bool, max_new_tokens: float
+) -> str:
+    if not dataset:
+        raise GramError("choose a dataset to judge")
+    if not ctx.judging.acquire(blocking=False):
+        raise GramError("a judging job is already running; wait for it or cancel it")
+
+    def work() -> None:
+        try:
+            backend = ctx.backend(ctx.spec())
+            options = JudgeOptions(
+                both_orders=both_orders, max_new_tokens=int(max_new_tokens), guided=guided_by_default(backend.spec)
+            )
+            run = JudgeRun(
+                dataset,
+                Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2,
+                options,
+                limit=int(limit) if limit else None,
+                batch_size=8,
+            )
+            run_judging(ctx.db, backend, run, show_progress=False)
+        except Exception:
+            log.exception("judging %s failed", dataset)
+        finally:
+            ctx.judging.release()
+
+    threading.Thread(target=work, daemon=True, name="gram-judge").start()
+    return f"Judging {dataset}…"
+
+
+def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:
+    with ctx.db.session() as session:
+        job = cancel_latest(session, kind, job_id)
+        return "No running job to cancel." if job is None else f"Cancel requested for job {job.id}."
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    gr.Markdown("Run the active model over a dataset. Pairs this model already judged are skipped.")
+    with gr.Row():
+        dataset = dataset_dropdown(ctx, "judge_datasets", label="Dataset", elem_id="judge-dataset")
+        limit = gr.Number(value=8, precision=0, label="At most N pairs (empty: all)", elem_id="judge-limit")
+        max_tokens = gr.Number(value=128, precision=0, label="Longest rationale (tokens)", elem_id="judge-max-tokens")
+        fast = gr.Checkbox(label="fast (label-only, no rationale)", elem_id="judge-fast")
+        both = gr.Checkbox(label="both orders", value=False)
+    with gr.Row():
+        start = gr.Button("Judge", variant="primary", elem_id="judge-start")
+        stop = gr.Button("Cancel", elem_id="judge-cancel")
+    said = gr.Markdown(elem_id="judge-message")
+    progress = gr.HTML(elem_id="judge-progress")
+    on(
+        start.click,
+        lambda d, n, f, b, m: start_judging(ctx, d, n, f, b, m),
+        [dataset, limit, fast, both, max_tokens],
+        said,
+        api_name="judge",
+    )
+    on(stop.click, lambda: cancel(ctx, JobKind.JUDGE), outputs=said, api_name="judge_cancel")
+    on(
+        gr.Timer(1.0).tick,
+        lambda: progress_html(job_view(ctx.db, JobKind.JUDGE)),
+        outputs=progress,
+        api_name="judge_progress",
+    )

@@ -1,0 +1,267 @@
+"""The Review tab: the queue, the pair view, and the review actions with keyboard shortcuts.
+
+Each browser session keeps its own queue position and undo stack in gr.State (core/review/
+workflow.py moves them on); the pair comes from core/review/pair_view.py and is shown by
+app/render.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import gradio as gr
+
+from app.context import StudioContext
+from app.handlers import on, reviewer_name
+from app.render import history_rows, pair_header, rationale_diff, safe_markdown, verdict_markdown
+from app.widgets import dataset_names
+from core.review.pair_view import pair_detail
+from core.review.queue import QUEUE_COLUMNS, QueueFilter
+from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
+from core.vocab import Label
+
+SHORTCUTS = (
+    "Keys: **a** / **b** / **t** label A, B, tie · **Enter** accept the model's label · **e** edit the rationale "
+    "(**Ctrl+Enter** saves) · **z** undo · **y** redo · **j** / **k** next / previous pair"
+)
+
+# Keyboard shortcuts: each key clicks a button by its element id; typing in a text box is left alone.
+KEYBOARD_JS = """
+<script>
+document.addEventListener('keydown', (event) => {
+  const target = event.target;
+  const typing = target && (target.tagName === 'TEXTAREA' || target.tagName === 'INPUT');
+  const click = (id) => { const el = document.getElementById(id); if (el) { event.preventDefault(); el.click(); } };
+  if (typing) {
+    const save = event.key === 'Enter' && (event.ctrlKey || event.metaKey) && target.closest('#rationale-box');
+    if (save) click('key-save-rationale');
+    if (event.key === 'Escape') target.blur();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const keys = {a: 'key-a', b: 'key-b', t: 'key-tie', Enter: 'key-accept', z: 'key-undo', y: 'key-redo',
+                j: 'key-next', k: 'key-prev'};
+  if (event.key === 'e') {
+    const box = document.querySelector('#rationale-box textarea');
+    if (box) { event.preventDefault(); box.focus(); }
+    return;
+  }
+  if (keys[event.key]) click(keys[event.key]);
+});
+</script>
+"""
+
+NO_PAIR: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
+
+
+def queue_label(state: QueueState) -> str:
+    return f"**{safe_markdown(state.filter.dataset)}** · page {state.page + 1} of {state.pages} · {state.total} pairs"
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    db = ctx.db
+    names = dataset_names(ctx)
+    first = names[0] if names else ""
+    queue_state = gr.State(QueueState(QueueFilter(first), 0, []))
+    cursor_state = gr.State(Cursor())
+    with gr.Row():
+        dataset = gr.Dropdown(choices=names, value=first or None, label="Dataset", scale=2, elem_id="review-dataset")
+        on(dataset.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dataset, api_name="review_datasets")
+        status = gr.Radio(["all", "unjudged", "judged", "reviewed"], value="all", label="Status", scale=3)
+        sort = gr.Dropdown(
+            [
+                ("pair id", "id"),
+                ("lowest confidence first", "confidence-asc"),
+                ("highest confidence first", "confidence-desc"),
+            ],
+            value="id",
+            label="Order",
+            scale=2,
+        )
+    with gr.Row():
+        inconsistent = gr.Checkbox(label="position-inconsistent only")
+        disagreeing = gr.Checkbox(label="disagrees with the reference")
+        tag = gr.Textbox(label="has tag", scale=1)
+        search = gr.Textbox(label="text search", scale=2)
+        apply = gr.Button("Show", elem_id="queue-apply", scale=0)
+    with gr.Row():
+        prev_page = gr.Button("◀ page", scale=0)
+        page_label = gr.Markdown(elem_id="queue-page")
+        next_page = gr.Button("page ▶", scale=0)
+    table = gr.Dataframe(headers=QUEUE_COLUMNS, interactive=False, wrap=False, max_height=320, elem_id="queue-table")
+
+    gr.Markdown(SHORTCUTS)
+    message = gr.Markdown(elem_id="review-message")
+    header = gr.Markdown(elem_id="pair-header")
+    prompt = gr.Markdown(elem_id="pair-prompt", label="Prompt", container=True)
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            gr.Markdown("**Response A**")
+            response_a = gr.Markdown(elem_id="response-a", container=True)
+        with gr.Column():
+            gr.Markdown("**Response B**")
+            response_b = gr.Markdown(elem_id="response-b", container=True)
+    verdict = gr.Markdown(elem_id="pair-verdict", container=True)
+    with gr.Row():
+        accept = gr.Button("Accept (Enter)", elem_id="key-accept", variant="primary")
+        label_a = gr.Button("A better (a)", elem_id="key-a")
+        label_b = gr.Button("B better (b)", elem_id="key-b")
+        label_tie = gr.Button("Tie (t)", elem_id="key-tie")
+        undo_button = gr.Button("Undo (z)", elem_id="key-undo")
+        redo_button = gr.Button("Redo (y)", elem_id="key-redo")
+        prev_pair = gr.Button("◀ Previous (k)", elem_id="key-prev")
+        next_pair = gr.Button("Next (j) ▶", elem_id="key-next")
+    rationale = gr.Textbox(label="Rationale (e to edit, Ctrl+Enter to save)", lines=6, elem_id="rationale-box")
+    save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
+    diff = gr.Markdown(elem_id="rationale-diff")
+    with gr.Row():
+        tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
+        note = gr.Textbox(label="Note", elem_id="note-box")
+        save_meta = gr.Button("Save tags and note", scale=0)
+    history_table = gr.Dataframe(
+        headers=["event", "when", "who", "action", "change"], interactive=False, label="History", elem_id="pair-history"
+    )
+    model_rationale = gr.State("")
+    model_label = gr.State(None)
+    judgment_id = gr.State(None)  # the judgment the person sees, recorded with their review
+
+    pair_outputs = [
+        header,
+        prompt,
+        response_a,
+        response_b,
+        verdict,
+        rationale,
+        diff,
+        tags,
+        note,
+        history_table,
+        model_rationale,
+        model_label,
+        judgment_id,
+    ]
+
+    def render(pair_id: int | None) -> list[Any]:
+        if pair_id is None:
+            return list(NO_PAIR)
+        with db.session() as session:
+            pair = pair_detail(session, pair_id)
+        j = pair.judgment
+        return [
+            pair_header(pair),
+            safe_markdown(pair.prompt),
+            safe_markdown(pair.response_a),
+            safe_markdown(pair.response_b),
+            verdict_markdown(j, pair.earlier_judgments),
+            pair.editable_rationale,
+            rationale_diff(j.rationale if j else None, pair.editable_rationale),
+            ", ".join(pair.tags),
+            pair.note,
+            history_rows(pair),
+            (j.rationale if j else None) or "",
+            j.label if j else None,
+            j.id if j else None,
+        ]
+
+    def goto(cursor: Cursor, pair_id: int | None) -> Cursor:
+        if pair_id is None:
+            return replace(cursor, pair_id=None, version=0)
+        with db.session() as session:
+            return replace(cursor, pair_id=pair_id, version=pair_detail(session, pair_id).version)
+
+    def opened(state: QueueState, rows: list[Any], cursor: Cursor, pair_id: int | None) -> list[Any]:
+        return [state, [r.cells() for r in rows], queue_label(state), goto(cursor, pair_id), "", *render(pair_id)]
+
+    def load(name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
+        if not name:
+            return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *render(None)]
+        state, rows = open_queue(db, QueueFilter(name, st, inc, dis, tg or "", q or "", so), 0)  # type: ignore[arg-type]
+        return opened(state, rows, cursor, state.ids[0] if state.ids else None)
+
+    filters = [dataset, status, sort, inconsistent, disagreeing, tag, search, cursor_state]
+    loaded = [queue_state, table, page_label, cursor_state, message, *pair_outputs]
+    on(apply.click, load, filters, loaded, api_name="queue")
+    on(dataset.change, load, filters, loaded, api_name="queue_dataset")
+    on(search.submit, load, filters, loaded, api_name="queue_search")
+
+    def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
+        state, rows = open_queue(db, queue.filter, queue.page + step)
+        if not rows and step:
+            state, rows = open_queue(db, queue.filter, queue.page)
+        return opened(state, rows, cursor, state.ids[0] if state.ids else None)
+
+    on(prev_page.click, lambda q, c: turn(q, c, -1), [queue_state, cursor_state], loaded, api_name="queue_prev_page")
+    on(next_page.click, lambda q, c: turn(q, c, 1), [queue_state, cursor_state], loaded, api_name="queue_next_page")
+
+    def select_row(queue: QueueState, cursor: Cursor, event: gr.SelectData) -> list[Any]:
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        pair_id = queue.ids[row] if 0 <= row < len(queue.ids) else cursor.pair_id
+        return [goto(cursor, pair_id), "", *render(pair_id)]
+
+    moved = [cursor_state, message, *pair_outputs]
+    on(table.select, select_row, [queue_state, cursor_state], moved, api_name="queue_select")
+
+    def step_to(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
+        queue, pair_id = neighbour(db, queue, cursor.pair_id, step)
+        return [queue, goto(cursor, pair_id), "", *render(pair_id)]
+
+    stepped = [queue_state, *moved]
+    on(prev_pair.click, lambda q, c: step_to(q, c, -1), [queue_state, cursor_state], stepped, api_name="previous_pair")
+    on(next_pair.click, lambda q, c: step_to(q, c, 1), [queue_state, cursor_state], stepped, api_name="next_pair")
+
+    def labeller(choice: Label | None) -> Callable[..., list[Any]]:
+        """A handler that labels the pair (`choice`, or the model's label) and moves to the next."""
+
+        # Gradio passes the request (the logged-in user) to a parameter annotated gr.Request.
+        def set_label(
+            queue: QueueState, cursor: Cursor, label: str | None, seen: int | None, request: gr.Request
+        ) -> list[Any]:
+            if choice is None and label is None:
+                return [queue, cursor, "The model has no label to accept here.", *render(cursor.pair_id)]
+            saved = review_pair(db, cursor, reviewer_name(request), seen, label=choice or label)
+            if saved.conflict or saved.cursor.pair_id is None:
+                return [queue, saved.cursor, saved.message, *render(saved.cursor.pair_id)]
+            queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
+            return [queue, goto(saved.cursor, pair_id), saved.message, *render(pair_id)]
+
+        return set_label
+
+    labelled = [queue_state, cursor_state, message, *pair_outputs]
+    label_inputs = [queue_state, cursor_state, model_label, judgment_id]
+    on(accept.click, labeller(None), label_inputs, labelled, api_name="accept")
+    on(label_a.click, labeller(Label.A), label_inputs, labelled, api_name="label_a")
+    on(label_b.click, labeller(Label.B), label_inputs, labelled, api_name="label_b")
+    on(label_tie.click, labeller(Label.TIE), label_inputs, labelled, api_name="label_tie")
+
+    def shown(saved: Saved) -> list[Any]:
+        return [saved.cursor, saved.message, *render(saved.cursor.pair_id)]
+
+    def save_text(cursor: Cursor, text: str, seen: int | None, request: gr.Request) -> list[Any]:
+        return shown(review_pair(db, cursor, reviewer_name(request), seen, rationale=text.strip() or None))
+
+    on(save_rationale.click, save_text, [cursor_state, rationale, judgment_id], moved, api_name="save_rationale")
+    on(
+        rationale.change,
+        lambda old, new: rationale_diff(old, new),
+        [model_rationale, rationale],
+        diff,
+        api_name="rationale_diff",
+    )
+
+    def save_tags(cursor: Cursor, tag_text: str, note_text: str, seen: int | None, request: gr.Request) -> list[Any]:
+        tag_list = [t.strip() for t in tag_text.split(",") if t.strip()]
+        return shown(review_pair(db, cursor, reviewer_name(request), seen, tags=tag_list, note=note_text))
+
+    on(save_meta.click, save_tags, [cursor_state, tags, note, judgment_id], moved, api_name="save_tags")
+
+    def undo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
+        return shown(undo_last(db, cursor, reviewer_name(request)))
+
+    def redo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
+        return shown(redo_last(db, cursor, reviewer_name(request)))
+
+    on(undo_button.click, undo_click, [cursor_state], moved, api_name="undo")
+    on(redo_button.click, redo_click, [cursor_state], moved, api_name="redo")
+    on(studio.load, load, filters, loaded, api_name="open_studio")

@@ -1,0 +1,64 @@
+"""Dataset look-ups and their counts, computed by query (never stored, so never stale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from core.errors import NotFoundError
+from storage.tables import Dataset, Judgment, Pair, Review
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    id: int
+    name: str
+    source: str
+    created_at: datetime
+    pairs: int
+    judged: int  # pairs with at least one judgment
+    reviewed: int  # pairs whose review has a label
+
+
+def get_dataset(session: Session, name: str) -> Dataset:
+    dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+    if dataset is None:
+        known = session.scalars(select(Dataset.name).order_by(Dataset.name)).all()
+        raise NotFoundError(f"no dataset named '{name}'" + (f"; known: {', '.join(known)}" if known else ""))
+    return dataset
+
+
+def list_datasets(session: Session) -> list[DatasetSummary]:
+    pairs = select(Pair.dataset_id, func.count(Pair.id).label("n")).group_by(Pair.dataset_id).subquery()
+    judged = (
+        select(Pair.dataset_id, func.count(distinct(Judgment.pair_id)).label("n"))
+        .join(Judgment, Judgment.pair_id == Pair.id)
+        .group_by(Pair.dataset_id)
+        .subquery()
+    )
+    reviewed = (
+        select(Pair.dataset_id, func.count(Review.id).label("n"))
+        .join(Review, Review.pair_id == Pair.id)
+        .where(Review.label.is_not(None))
+        .group_by(Pair.dataset_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Dataset,
+            func.coalesce(pairs.c.n, 0),
+            func.coalesce(judged.c.n, 0),
+            func.coalesce(reviewed.c.n, 0),
+        )
+        .outerjoin(pairs, pairs.c.dataset_id == Dataset.id)
+        .outerjoin(judged, judged.c.dataset_id == Dataset.id)
+        .outerjoin(reviewed, reviewed.c.dataset_id == Dataset.id)
+        .order_by(Dataset.id)
+    ).all()
+    return [
+        DatasetSummary(d.id, d.name, d.source, d.created_at, n_pairs, n_judged, n_reviewed)
+        for d, n_pairs, n_judged, n_reviewed in rows
+    ]

@@ -1,0 +1,1 @@
+"""Judgments measured against labels: the metrics, and the reports built from the store."""

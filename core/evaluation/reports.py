@@ -1,0 +1,136 @@
+"""Evaluation reports: a model's verdicts on a dataset or a file, against reference and people's labels.
+
+Every figure comes from the latest judgment of the model on each pair (core/judge/judgments.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.backends import Backend
+from core.data.datasets import get_dataset
+from core.data.importer import parse_files
+from core.data.records import PairRecord
+from core.evaluation.metrics import Evaluation, Scored, evaluate
+from core.judge.judgments import latest_judgment_id, model_conditions
+from core.judge.protocol import FastScore, JudgeOptions, PairJudgment, PairText, judge_pairs, score_pairs
+from core.judge.run import JudgeRun, run_judging
+from core.settings import Settings
+from core.vocab import DECISIVE, Label, Protocol
+from storage.database import Database
+from storage.tables import Judgment, Pair, Review
+
+
+def stored_scores(
+    session: Session, dataset_id: int, model: str, protocol: str, *, limit: int | None = None
+) -> list[Scored]:
+    """The latest judgment of `model` under `protocol` for the dataset's first `limit` pairs
+    with an A/B reference, plus its tie and unlabelled pairs (to be counted, not scored)."""
+    labelled = (
+        select(Pair.reference_label, Pair.source, Judgment)
+        .join(Judgment, Judgment.id == latest_judgment_id(*model_conditions(model, protocol)))
+        .where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE))
+        .order_by(Pair.id)
+    )
+    if limit is not None:
+        first = select(Pair.id).where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE))
+        labelled = labelled.where(Pair.id.in_(first.order_by(Pair.id).limit(limit)))
+    items = [
+        Scored(reference, j.label, j.confidence, j.prob_a, j.consistent, source)
+        for reference, source, j in session.execute(labelled)
+    ]
+    others = session.scalars(
+        select(Pair.reference_label).where(
+            Pair.dataset_id == dataset_id, (Pair.reference_label == Label.TIE) | Pair.reference_label.is_(None)
+        )
+    )
+    return items + [Scored(ref, None, None, None, None) for ref in others]
+
+
+def evaluate_records(
+    backend: Backend, records: Sequence[PairRecord], *, fast: bool, options: JudgeOptions, limit: int | None = None
+) -> list[Scored]:
+    """Judge the first `limit` A/B-labelled records in memory (nothing stored); the others
+    (ties, unlabelled) are returned unscored, to be counted."""
+    labelled = [r for r in records if r.label in DECISIVE][:limit]
+    texts = [PairText(r.prompt, r.response_a, r.response_b) for r in labelled]
+    results: Sequence[FastScore | PairJudgment] = (
+        score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
+    )
+    items = [
+        Scored(r.label, res.label, res.confidence, res.prob_a, res.consistent, r.source)
+        for r, res in zip(labelled, results, strict=True)
+    ]
+    return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
+
+
+def evaluate_dataset(
+    db: Database,
+    backend: Backend,
+    dataset: str,
+    *,
+    protocol: Protocol,
+    options: JudgeOptions,
+    limit: int | None = None,
+    batch_size: int = 8,
+) -> Evaluation:
+    """Judge (and store) the labelled pairs the model has not judged yet, then evaluate them all."""
+    run = JudgeRun(dataset, protocol, options, limit=limit, batch_size=batch_size, labelled_only=True)
+    run_judging(db, backend, run)
+    with db.session() as session:
+        dataset_id = get_dataset(session, dataset).id
+        return evaluate(stored_scores(session, dataset_id, backend.spec.name, protocol, limit=limit))
+
+
+def evaluate_file(
+    backend: Backend, path: Path, settings: Settings, *, fast: bool, options: JudgeOptions, limit: int | None = None
+) -> Evaluation:
+    """Judge a file's labelled pairs in memory (nothing is stored) and evaluate them."""
+    parsed = parse_files([path], max_bytes=settings.max_import_bytes, max_chars=settings.max_field_chars)
+    return evaluate(evaluate_records(backend, parsed.records, fast=fast, options=options, limit=limit))
+
+
+@dataclass
+class DatasetReport:
+    """A model's stored verdicts on a dataset, against the source's labels and people's labels."""
+
+    model: str
+    against_reference: Evaluation
+    against_reviews: Evaluation
+    confusion: dict[str, dict[str, int]]  # reference label -> model label -> pairs
+    people_model_agreement: float | None  # share of reviewed (A/B) pairs where the model agrees
+    agreement_n: int
+
+
+def dataset_report(session: Session, dataset: str, model: str) -> DatasetReport:
+    """Figures from the latest stored judgment of `model` (any protocol) on each pair."""
+    rows = session.execute(
+        select(Pair.reference_label, Pair.source, Judgment, Review.label)
+        .join(Judgment, Judgment.id == latest_judgment_id(*model_conditions(model)))
+        .outerjoin(Review, Review.pair_id == Pair.id)
+        .where(Pair.dataset_id == get_dataset(session, dataset).id)
+        .order_by(Pair.id)
+    ).all()
+    by_reference, by_review, agree = [], [], []
+    confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for reference, source, j, reviewed in rows:
+        by_reference.append(Scored(reference, j.label, j.confidence, j.prob_a, j.consistent, source))
+        confusion[reference or "none"][j.label or "none"] += 1
+        if reviewed is not None:
+            by_review.append(Scored(reviewed, j.label, j.confidence, j.prob_a, j.consistent, source))
+            if reviewed in DECISIVE:
+                agree.append(reviewed == j.label)
+    return DatasetReport(
+        model=model,
+        against_reference=evaluate(by_reference),
+        against_reviews=evaluate(by_review),
+        confusion={k: dict(v) for k, v in confusion.items()},
+        people_model_agreement=sum(agree) / len(agree) if agree else None,
+        agreement_n=len(agree),
+    )

@@ -1,0 +1,63 @@
+"""Stored judgments: which one is a pair's latest, and which models judged a dataset.
+
+"The latest judgment of a pair" is defined here once: the one with the highest id, among those
+that match the conditions given (a model, a protocol). The queue, the pair view, evaluation and
+the exporter all ask this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy.orm import Session
+
+from core.data.datasets import get_dataset
+from storage.tables import Judgment, Pair
+
+
+def latest_judgment_id(*conditions: ColumnElement[bool]) -> Any:
+    """A correlated scalar subquery: the id of the latest matching judgment of the outer `Pair`.
+
+    It runs on the (pair_id, id) index, so a page of the queue touches only its own rows."""
+    return (
+        select(func.max(Judgment.id)).where(Judgment.pair_id == Pair.id, *conditions).correlate(Pair).scalar_subquery()
+    )
+
+
+def model_conditions(model: str | None = None, protocol: str | None = None) -> list[ColumnElement[bool]]:
+    """The conditions that narrow judgments to one model and/or protocol."""
+    conditions: list[ColumnElement[bool]] = []
+    if model is not None:
+        conditions.append(Judgment.model == model)
+    if protocol is not None:
+        conditions.append(Judgment.protocol == protocol)
+    return conditions
+
+
+def latest_judgments(
+    session: Session, pair_ids: Iterable[int], *, model: str | None = None, protocol: str | None = None
+) -> dict[int, Judgment]:
+    """The latest judgment of each pair (of `model` under `protocol`, when given), by pair id."""
+    ids = list(pair_ids)
+    if not ids:
+        return {}
+    query = (
+        select(Judgment)
+        .join(Pair, Judgment.pair_id == Pair.id)
+        .where(Pair.id.in_(ids), Judgment.id == latest_judgment_id(*model_conditions(model, protocol)))
+    )
+    return {j.pair_id: j for j in session.scalars(query)}
+
+
+def newest_first(judgments: Sequence[Judgment]) -> list[Judgment]:
+    """A pair's loaded judgments, latest first (the same rule, for judgments already in memory)."""
+    return sorted(judgments, key=lambda j: j.id, reverse=True)
+
+
+def judged_models(session: Session, dataset: str) -> list[str]:
+    """The models (as named on their judgments) that judged any pair of the dataset."""
+    dataset_id = get_dataset(session, dataset).id
+    query = select(distinct(Judgment.model)).join(Pair).where(Pair.dataset_id == dataset_id).order_by(Judgment.model)
+    return list(session.scalars(query))

@@ -1,0 +1,145 @@
+"""The judging job: judge a dataset's pairs in batches, storing each batch as it completes.
+
+A pair counts as judged by a model once it has a judgment of that model and protocol, so an
+interrupted run (killed, cancelled, crashed) resumes where it stopped and never judges a pair
+twice. Each batch's judgments and the job's progress are committed together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from core.backends import Backend
+from core.data.datasets import get_dataset
+from core.jobs.records import JobCancelled, create_job, find_resumable, get_job, mark_running, recorded, report_progress
+from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
+from core.model.versions import version_for
+from core.vocab import DECISIVE, JobKind, Protocol
+from storage.database import Database
+from storage.tables import Job, Judgment, Pair
+
+
+@dataclass(frozen=True)
+class JudgeRun:
+    dataset: str
+    protocol: Protocol = Protocol.GRAM_R2
+    options: JudgeOptions = JudgeOptions()
+    limit: int | None = None  # judge at most this many pending pairs
+    batch_size: int = 8
+    labelled_only: bool = False  # only pairs with a reference label (for evaluation)
+
+    def config(self, backend: Backend) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "protocol": self.protocol,
+            "options": asdict(self.options),
+            "limit": self.limit,
+            "labelled_only": self.labelled_only,
+            "model": backend.spec.path,
+            "adapter": backend.spec.adapter,
+            "backend": backend.name,
+        }
+
+
+def pending_pair_ids(session: Session, dataset_id: int, model: str, protocol: str, *, labelled_only: bool) -> list[int]:
+    """Pairs of the dataset without a judgment of `model` under `protocol`, in id order."""
+    judged = exists().where(Judgment.pair_id == Pair.id, Judgment.model == model, Judgment.protocol == protocol)
+    query = select(Pair.id).where(Pair.dataset_id == dataset_id, ~judged).order_by(Pair.id)
+    if labelled_only:
+        query = query.where(Pair.reference_label.in_(DECISIVE))
+    return list(session.scalars(query))
+
+
+def run_judging(
+    db: Database,
+    backend: Backend,
+    run: JudgeRun,
+    *,
+    show_progress: bool = True,
+    on_batch: Callable[[Job], None] | None = None,
+) -> Job:
+    """Judge the run's pending pairs; returns the finished (or cancelled) job."""
+    with db.session() as session:
+        dataset = get_dataset(session, run.dataset)
+        config = run.config(backend)
+        job = find_resumable(session, JobKind.JUDGE, config, dataset.id) or create_job(
+            session, JobKind.JUDGE, config, dataset.id
+        )
+        version_id = version_for(session, backend.spec).id
+        pending = pending_pair_ids(
+            session, dataset.id, backend.spec.name, run.protocol, labelled_only=run.labelled_only
+        )
+        already = job.done
+        # `limit` counts over the job's life, so a resumed job stops where the first run would have.
+        if run.limit is not None:
+            pending = pending[: max(run.limit - already, 0)]
+        mark_running(job, already + len(pending))
+        job_id = job.id
+
+    bar = tqdm(
+        total=already + len(pending),
+        initial=already,
+        unit="pair",
+        desc=f"judging {run.dataset}",
+        disable=not show_progress,
+    )
+    done, tokens, started = already, 0, time.perf_counter()
+    # `done` and `tokens` are read when the job ends.
+    with recorded(db, job_id, lambda: {"judged": done, "tokens": tokens}):
+        try:
+            for start in range(0, len(pending), run.batch_size):
+                ids = pending[start : start + run.batch_size]
+                with db.session() as session:
+                    if get_job(session, job_id).cancel_requested:  # asked while the last batch ran
+                        raise JobCancelled(f"job {job_id} was cancelled")
+                    pairs = [session.get(Pair, i) for i in ids]
+                    texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
+                records = _judge(backend, run, texts)
+                with db.session() as session:
+                    for pair_id, record in zip(ids, records, strict=True):
+                        session.add(
+                            Judgment(
+                                pair_id=pair_id,
+                                model_version_id=version_id,
+                                job_id=job_id,
+                                model=backend.spec.name,
+                                backend=backend.name,
+                                protocol=run.protocol,
+                                **record,
+                            )
+                        )
+                        tokens += record.get("timings", {}).get("tokens", 0)
+                    done += len(ids)
+                    job = get_job(session, job_id)
+                    elapsed = time.perf_counter() - started
+                    rate = (done - already) / elapsed if elapsed else 0.0
+                    report_progress(
+                        job,
+                        done,
+                        f"{done}/{job.total} pairs, {rate:.2f} pairs/s, "
+                        f"{tokens / elapsed if elapsed else 0:.1f} tokens/s",
+                    )
+                if on_batch:  # after the commit: observers see the stored batch
+                    on_batch(job)
+                bar.update(len(ids))
+                bar.set_postfix(tokens_per_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
+        finally:
+            bar.close()
+    with db.session() as session:
+        return get_job(session, job_id)
+
+
+def _judge(backend: Backend, run: JudgeRun, texts: list[PairText]) -> list[dict[str, Any]]:
+    if run.protocol == Protocol.LABEL_ONLY:
+        started = time.perf_counter()
+        scores = score_pairs(backend, texts, both_orders=True)
+        per_pair = (time.perf_counter() - started) / max(len(texts), 1)
+        return [{**s.record(), "timings": {"score_s": per_pair, "tokens": 0}} for s in scores]
+    return [j.record() for j in judge_pairs(backend, texts, run.options)]

@@ -1,0 +1,1 @@
+"""Which model judges: model specs, the embedded default model, and model versions in the store."""

@@ -1,0 +1,1 @@
+"""People's reviews: saving, undo/redo and history, the review queue, and the pair view."""

@@ -1,0 +1,120 @@
+"""Everything the studio shows about one pair: its texts, its latest judgment, the review, the history.
+
+Plain data: how it looks is the studio's business (app/render.py), what it holds is decided here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from core.errors import NotFoundError
+from core.judge.judgments import newest_first
+from core.review.reviews import history
+from storage.tables import Judgment, Pair, ReviewEvent
+
+
+@dataclass(frozen=True)
+class JudgmentView:
+    id: int
+    model: str
+    protocol: str
+    origin: str
+    label: str | None
+    confidence: float | None
+    prob_a: float | None
+    consistent: bool | None
+    rationale: str | None
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    votes: dict[str, Any] | None = None
+    parse_error: str | None = None
+
+    @classmethod
+    def of(cls, j: Judgment) -> JudgmentView:
+        return cls(
+            j.id,
+            j.model,
+            j.protocol,
+            j.origin,
+            j.label,
+            j.confidence,
+            j.prob_a,
+            j.consistent,
+            j.rationale,
+            list(j.orders or []),
+            j.votes,
+            j.parse_error,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event_id: int
+    when: datetime
+    reviewer: str
+    action: str
+    change: str  # which fields changed, before → after, shortened
+
+
+@dataclass(frozen=True)
+class PairDetail:
+    pair_id: int
+    source: str
+    reference_label: str | None
+    prompt: str
+    response_a: str
+    response_b: str
+    judgment: JudgmentView | None  # the latest
+    earlier_judgments: int
+    review_label: str | None
+    reviewer: str | None
+    review_rationale: str | None
+    tags: list[str]
+    note: str
+    version: int  # the review's version: a save names it (optimistic concurrency)
+    history: list[HistoryEntry]
+
+    @property
+    def editable_rationale(self) -> str:
+        """The rationale a person edits: theirs, else the model's."""
+        return self.review_rationale or (self.judgment.rationale if self.judgment else None) or ""
+
+
+def _change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    changed = [k for k in after if before.get(k) != after.get(k)]
+    return "; ".join(f"{k}: {str(before.get(k))[:30]!r} → {str(after.get(k))[:30]!r}" for k in changed)
+
+
+def _entry(event: ReviewEvent) -> HistoryEntry:
+    return HistoryEntry(event.id, event.created_at, event.reviewer, event.action, _change(event.before, event.after))
+
+
+def pair_detail(session: Session, pair_id: int) -> PairDetail:
+    pair = session.scalar(
+        select(Pair).where(Pair.id == pair_id).options(selectinload(Pair.judgments), selectinload(Pair.review))
+    )
+    if pair is None:
+        raise NotFoundError(f"no pair with id {pair_id}")
+    judgments = newest_first(pair.judgments)
+    review = pair.review
+    return PairDetail(
+        pair_id=pair.id,
+        source=pair.source,
+        reference_label=pair.reference_label,
+        prompt=pair.prompt,
+        response_a=pair.response_a,
+        response_b=pair.response_b,
+        judgment=JudgmentView.of(judgments[0]) if judgments else None,
+        earlier_judgments=max(len(judgments) - 1, 0),
+        review_label=review.label if review else None,
+        reviewer=review.reviewer if review else None,
+        review_rationale=review.rationale if review else None,
+        tags=list(review.tags) if review else [],
+        note=review.note if review else "",
+        version=review.version if review else 0,
+        history=[_entry(e) for e in history(session, pair_id)],
+    )

@@ -1,0 +1,128 @@
+"""The review queue: a dataset's pairs with their latest judgment and review, filtered, sorted, paged.
+
+One SQL query per page (plus one count), so paging stays fast at 100,000 pairs
+(benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/judge/judgments.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from core.data.datasets import get_dataset
+from core.judge.judgments import latest_judgment_id
+from core.vocab import DECISIVE
+from storage.tables import Judgment, Pair, Review
+
+Status = Literal["all", "unjudged", "judged", "reviewed"]
+Sort = Literal["id", "confidence-asc", "confidence-desc"]
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    dataset: str
+    status: Status = "all"
+    inconsistent_only: bool = False
+    disagreeing_only: bool = False  # the model's label differs from the reference label
+    tag: str = ""
+    search: str = ""
+    sort: Sort = "id"
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    pair_id: int
+    status: str
+    label: str | None
+    confidence: float | None
+    consistent: bool | None
+    reference: str | None
+    agrees: bool | None  # model label == reference (None when either is missing or a tie)
+    reviewed_label: str | None
+    prompt: str
+
+    def cells(self) -> list[Any]:
+        return [
+            self.pair_id,
+            self.status,
+            self.label or "",
+            "" if self.confidence is None else round(self.confidence, 3),
+            {True: "yes", False: "NO", None: ""}[self.consistent],
+            self.reference or "",
+            {True: "yes", False: "NO", None: ""}[self.agrees],
+            self.reviewed_label or "",
+            self.prompt,
+        ]
+
+
+QUEUE_COLUMNS = ["id", "status", "model", "confidence", "consistent", "reference", "agrees", "reviewed", "prompt"]
+
+
+def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
+    latest = aliased(Judgment)
+    query = (
+        select(
+            Pair.id, Pair.prompt, Pair.reference_label, latest.label, latest.confidence, latest.consistent, Review.label
+        )
+        .select_from(Pair)
+        .outerjoin(latest, latest.id == latest_judgment_id())
+        .outerjoin(Review, Review.pair_id == Pair.id)
+        .where(Pair.dataset_id == dataset_id)
+    )
+    if f.status == "unjudged":
+        query = query.where(latest.id.is_(None))
+    elif f.status == "judged":
+        query = query.where(latest.id.is_not(None), Review.label.is_(None))
+    elif f.status == "reviewed":
+        query = query.where(Review.label.is_not(None))
+    if f.inconsistent_only:
+        query = query.where(latest.consistent.is_(False))
+    if f.disagreeing_only:
+        query = query.where(Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label)
+    if f.tag.strip():
+        query = query.where(cast(Review.tags, String).like(f'%"{f.tag.strip()}"%'))
+    return _searched(query, f)
+
+
+def _searched(query: Any, f: QueueFilter) -> Any:
+    if f.search.strip():
+        needle = f"%{f.search.strip()}%"
+        query = query.where(
+            or_(Pair.prompt.ilike(needle), Pair.response_a.ilike(needle), Pair.response_b.ilike(needle))
+        )
+    return query
+
+
+def _count(session: Session, f: QueueFilter, dataset_id: int, query: Any) -> int:
+    plain = f.status == "all" and not (f.inconsistent_only or f.disagreeing_only or f.tag.strip())
+    if plain:  # no judgment or review condition: count the pairs alone (an index scan)
+        query = _searched(select(Pair.id).where(Pair.dataset_id == dataset_id), f)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int = 25) -> tuple[list[QueueRow], int]:
+    """One page of the queue and the number of pairs the filter matches."""
+    dataset_id = get_dataset(session, f.dataset).id
+    query = _query(session, f, dataset_id)
+    total = _count(session, f, dataset_id, query)
+    confidence = query.selected_columns[4]
+    order = {
+        "id": [Pair.id],
+        "confidence-asc": [confidence.is_(None), confidence.asc(), Pair.id],
+        "confidence-desc": [confidence.is_(None), confidence.desc(), Pair.id],
+    }[f.sort]
+    rows = []
+    for pair_id, prompt, reference, label, conf, consistent, reviewed in session.execute(
+        query.order_by(*order).offset(page * page_size).limit(page_size)
+    ):
+        status = "reviewed" if reviewed else "judged" if label else "unjudged"
+        agrees = None if label is None or reference not in DECISIVE else label == reference
+        rows.append(
+            QueueRow(
+                pair_id, status, label, conf, consistent, reference, agrees, reviewed, " ".join(prompt.split())[:160]
+            )
+        )
+    return rows, total

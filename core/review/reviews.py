@@ -1,0 +1,138 @@
+"""A person's review of a pair: set, undo, redo, with an append-only event history.
+
+The review row holds the current state; each change appends a ReviewEvent with the state before
+and after. Undo restores the `before` of the latest edit not yet undone (and is itself an event),
+so the trail is complete and nothing is ever deleted. The model's judgments are never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import ConflictError, GramError, NotFoundError
+from core.vocab import LABELS, ReviewAction
+from storage.tables import Pair, Review, ReviewEvent, utcnow
+
+STATE_FIELDS = ("label", "rationale", "tags", "note")
+
+
+def review_state(review: Review) -> dict[str, Any]:
+    return {name: getattr(review, name) for name in STATE_FIELDS}
+
+
+def _load(session: Session, pair_id: int) -> Review:
+    if session.get(Pair, pair_id) is None:
+        raise NotFoundError(f"no pair with id {pair_id}")
+    review = session.scalar(select(Review).where(Review.pair_id == pair_id))
+    if review is None:
+        review = Review(pair_id=pair_id, tags=[], note="", version=0)
+        session.add(review)
+        session.flush()
+    return review
+
+
+def _apply(
+    session: Session,
+    review: Review,
+    after: dict[str, Any],
+    *,
+    action: str,
+    reviewer: str,
+    target: ReviewEvent | None = None,
+) -> Review:
+    before = review_state(review)
+    for name in STATE_FIELDS:
+        setattr(review, name, after[name])
+    review.reviewer = reviewer
+    review.version += 1
+    review.updated_at = utcnow()
+    session.add(
+        ReviewEvent(
+            review=review,
+            action=action,
+            before=before,
+            after=after,
+            reviewer=reviewer,
+            target_event=target,
+        )
+    )
+    session.flush()
+    return review
+
+
+def save_review(
+    session: Session,
+    pair_id: int,
+    *,
+    reviewer: str,
+    expected_version: int | None = None,
+    judgment_id: int | None = None,
+    **changes: Any,
+) -> Review:
+    """Change some of label, rationale, tags, note. `expected_version` guards concurrent edits."""
+    unknown = set(changes) - set(STATE_FIELDS)
+    if unknown:
+        raise GramError(f"a review has no fields {sorted(unknown)}")
+    if "label" in changes and changes["label"] not in (None, *LABELS):
+        raise GramError(f"a review label is A, B or tie (got {changes['label']!r})")
+    review = _load(session, pair_id)
+    if expected_version is not None and review.version != expected_version:
+        raise ConflictError(
+            f"pair {pair_id} was changed by {review.reviewer or 'someone'} meanwhile "
+            f"(version {review.version}, you had {expected_version}); reload it"
+        )
+    if judgment_id is not None:
+        review.judgment_id = judgment_id
+    after = {**review_state(review), **changes}
+    if after == review_state(review):
+        return review
+    return _apply(session, review, after, action=ReviewAction.EDIT, reviewer=reviewer)
+
+
+def _stacks(review: Review) -> tuple[list[ReviewEvent], list[ReviewEvent]]:
+    """(edits that are in effect, edits undone and redoable), replaying the event log."""
+    done: list[ReviewEvent] = []
+    undone: list[ReviewEvent] = []
+    for event in review.events:
+        if event.action in (ReviewAction.EDIT, ReviewAction.IMPORT):
+            done.append(event)
+            undone.clear()
+        elif event.action == ReviewAction.UNDO and done:
+            undone.append(done.pop())
+        elif event.action == ReviewAction.REDO and undone:
+            done.append(undone.pop())
+    return done, undone
+
+
+def undo(session: Session, pair_id: int, *, reviewer: str) -> Review:
+    """Revert the latest edit still in effect on this pair."""
+    review = _load(session, pair_id)
+    done, _ = _stacks(review)
+    if not done:
+        raise GramError(f"nothing to undo on pair {pair_id}")
+    target = done[-1]
+    return _apply(session, review, dict(target.before), action=ReviewAction.UNDO, reviewer=reviewer, target=target)
+
+
+def redo(session: Session, pair_id: int, *, reviewer: str) -> Review:
+    """Re-apply the latest undone edit on this pair."""
+    review = _load(session, pair_id)
+    _, undone = _stacks(review)
+    if not undone:
+        raise GramError(f"nothing to redo on pair {pair_id}")
+    target = undone[-1]
+    return _apply(session, review, dict(target.after), action=ReviewAction.REDO, reviewer=reviewer, target=target)
+
+
+def review_version(session: Session, pair_id: int) -> int:
+    """The pair's review version now (0 before its first review)."""
+    return session.scalar(select(Review.version).where(Review.pair_id == pair_id)) or 0
+
+
+def history(session: Session, pair_id: int) -> list[ReviewEvent]:
+    """Every change to the pair's review, oldest first."""
+    review = session.scalar(select(Review).where(Review.pair_id == pair_id))
+    return list(review.events) if review else []

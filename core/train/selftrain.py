@@ -1,0 +1,273 @@
+"""GRAM-R²'s self-training loop (../shared/GRAM-R2.md §2), every knob a setting.
+
+One iteration, on a fresh batch of the dataset's pairs that nobody reviewed:
+1. the current model labels each pair over k sampled runs (majority vote);
+2. pseudo-labels whose confidence (P(label) over {A, B}, averaged over the runs) is under the
+   threshold are dropped;
+3. the proving model writes k proofs for each surviving label and the best by
+   Score = −log π(ẑ|s,l) / log π(ẑ) is kept (the labeller's own rationale is discarded);
+4. rule checks drop proofs that are too long, do not support the label, or break the format;
+5. the kept examples join the reviewed pairs and everything kept in earlier iterations, and the
+   model is retrained into a new (inactive) model version, which labels the next iteration.
+The pseudo-labels are stored as judgments (origin 'selftrain', the filters' verdicts in
+`votes`), so people can browse and correct them. Reference labels are never trained on; where
+they exist they measure the pseudo-labels' accuracy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, select
+
+from core.backends import load_backend
+from core.data.datasets import get_dataset
+from core.errors import GramError
+from core.jobs.records import get_job, mark_running, recorded, report_progress
+from core.judge.protocol import JudgeOptions, PairText, judge_pairs
+from core.model.spec import ModelSpec, guided_by_default, resolve_model
+from core.model.versions import create_version, get_version, spec_of, version_for
+from core.settings import Settings
+from core.train.adaptation import figures, held_out_scores, plan_adaptation
+from core.train.config import SelfTrainConfig
+from core.train.jobs import start_training_job
+from core.train.proving import prove, rule_check
+from core.train.trainer import TrainExample, is_adapter, train
+from core.vocab import DECISIVE, BackendName, JobKind, Origin, Protocol
+from storage.database import Database
+from storage.tables import Job, Judgment, ModelVersion, Pair, Review
+
+
+@dataclass
+class Candidate:
+    pair_id: int
+    text: PairText
+    reference: str | None
+    judgment: dict[str, Any]
+    dropped_by: str | None = None
+    proof: str | None = None
+    proof_score: float | None = None
+
+
+def unlabelled_batch(session: Any, dataset_id: int, size: int) -> list[Pair]:
+    """Pairs nobody reviewed and no earlier iteration pseudo-labelled, in id order."""
+    reviewed = exists().where(Review.pair_id == Pair.id, Review.label.is_not(None))
+    pseudo = exists().where(Judgment.pair_id == Pair.id, Judgment.origin == Origin.SELFTRAIN)
+    query = select(Pair).where(Pair.dataset_id == dataset_id, ~reviewed, ~pseudo).order_by(Pair.id).limit(size)
+    return list(session.scalars(query))
+
+
+def label_pairs(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+    """Step 1: k sampled labelling runs per pair; the judgment (votes, confidence) per candidate."""
+    backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=config.batch_size)
+    try:
+        options = JudgeOptions(
+            votes=config.votes,
+            temperature=config.temperature,
+            max_new_tokens=config.label_max_tokens,
+            guided=guided_by_default(spec),
+        )
+        for candidate, verdict in zip(
+            candidates, judge_pairs(backend, [c.text for c in candidates], options), strict=True
+        ):
+            candidate.judgment = verdict.record()
+    finally:
+        backend.close()
+
+
+def prove_and_check(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+    """Steps 3 and 4 for the candidates the threshold kept."""
+    kept = [c for c in candidates if c.dropped_by is None]
+    if not kept:
+        return
+    backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=config.batch_size)
+    try:
+        proofs = prove(
+            backend,
+            [c.text for c in kept],
+            [c.judgment["label"] for c in kept],
+            k=config.proof_samples,
+            temperature=config.proof_temperature,
+            max_new_tokens=config.proof_max_tokens,
+            guided=guided_by_default(spec),
+        )
+        for candidate, found in zip(kept, proofs, strict=True):
+            best = found[0]
+            candidate.proof, candidate.proof_score = best.rationale, best.score
+            tokens = len(backend.tokenizer.encode(best.rationale, add_special_tokens=False))
+            candidate.dropped_by = rule_check(
+                best.rationale, candidate.judgment["label"], tokens=tokens, max_tokens=config.max_rationale_tokens
+            )
+    finally:
+        backend.close()
+
+
+def iteration_figures(candidates: list[Candidate]) -> dict[str, Any]:
+    """Pairs kept and dropped by each filter, and pseudo-label accuracy against references."""
+    drops = Counter(c.dropped_by for c in candidates if c.dropped_by)
+    kept = [c for c in candidates if c.dropped_by is None]
+
+    def accuracy(group: list[Candidate]) -> dict[str, Any]:
+        scored = [c for c in group if c.reference in DECISIVE]
+        right = sum(c.judgment["label"] == c.reference for c in scored)
+        return {"n": len(scored), "accuracy": right / len(scored) if scored else None}
+
+    return {
+        "labelled": len(candidates),
+        "dropped": dict(drops),
+        "kept": len(kept),
+        "pseudo_label_accuracy_all": accuracy(candidates),
+        "pseudo_label_accuracy_kept": accuracy(kept),
+    }
+
+
+def start_selftrain(db: Database, settings: Settings, config: SelfTrainConfig) -> int:
+    """Create (or find the resumable) self-training job; returns its id. The work is `run_selftrain`."""
+    return start_training_job(db, settings, JobKind.SELFTRAIN, config.dataset, config.as_dict())
+
+
+def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progress: bool = True) -> Job:
+    """Run (or resume, at the first unfinished iteration) self-training job `job_id`."""
+    with db.session() as session:
+        job = get_job(session, job_id)
+        config = SelfTrainConfig.from_dict(dict(job.config["selftrain"]))
+        dataset_id = get_dataset(session, config.dataset).id
+        plan = plan_adaptation(session, config.dataset, config.holdout_fraction)
+        current = spec_of(get_version(session, job.config["parent_version"]))
+        mark_running(job, config.iterations)
+        result = dict(job.result or {})
+    iterations: list[dict[str, Any]] = list(result.get("iterations", []))
+    if iterations:  # resume with the model the last finished iteration made
+        with db.session() as session:
+            current = spec_of(get_version(session, iterations[-1]["version_id"]))
+    with recorded(db, job_id, lambda: dict(result)):
+        for number in range(len(iterations) + 1, config.iterations + 1):
+            with db.session() as session:
+                batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration)
+                candidates = [
+                    Candidate(p.id, PairText(p.prompt, p.response_a, p.response_b), p.reference_label, {})
+                    for p in batch
+                ]
+            if not candidates:
+                raise GramError("no unlabelled pairs left in the dataset")
+            label_pairs(current, candidates, config)
+            for c in candidates:
+                if c.judgment["confidence"] < config.threshold:
+                    c.dropped_by = "confidence"
+            prover = resolve_model(settings, config.prover) if config.prover else current
+            prove_and_check(prover, candidates, config)
+            with db.session() as session:
+                version_id = version_for(session, current).id
+                for c in candidates:
+                    record = dict(c.judgment)
+                    record["votes"] = {
+                        **(record.get("votes") or {}),
+                        "iteration": number,
+                        "kept": c.dropped_by is None,
+                        "dropped_by": c.dropped_by,
+                        "proof_score": c.proof_score,
+                    }
+                    if c.proof is not None:
+                        record["rationale"] = c.proof  # the proof is what trains; the labeller's is in raw_output
+                    session.add(
+                        Judgment(
+                            pair_id=c.pair_id,
+                            model_version_id=version_id,
+                            job_id=job_id,
+                            model=current.name,
+                            backend=BackendName.TRANSFORMERS,
+                            protocol=Protocol.GRAM_R2,
+                            origin=Origin.SELFTRAIN,
+                            **record,
+                        )
+                    )
+            stats = iteration_figures(candidates)
+            kept_examples = [e for it in iterations for e in it["examples"]] + [
+                {"pair_id": c.pair_id, "label": c.judgment["label"], "rationale": c.proof}
+                for c in candidates
+                if c.dropped_by is None
+            ]
+            trained_spec, trained = _retrain(
+                db, settings, job_id, number, current, plan, kept_examples, config, show_progress
+            )
+            rows = held_out_scores(trained_spec, plan.held_out, config.batch_size)
+            with db.session() as session:
+                parent_row = session.scalar(
+                    select(ModelVersion).where(ModelVersion.name == current.name)
+                ) or version_for(session, current)
+                version = create_version(
+                    session,
+                    trained_spec.name,
+                    trained_spec,
+                    parent=parent_row,
+                    job_id=job_id,
+                    config={"selftrain": config.as_dict(), "iteration": number},
+                    metrics={**stats, "held_out": figures(rows), "training": trained},
+                )
+                iterations.append(
+                    {
+                        **stats,
+                        "held_out": figures(rows),
+                        "version": version.name,
+                        "version_id": version.id,
+                        "examples": kept_examples[-stats["kept"] :] if stats["kept"] else [],
+                    }
+                )
+                result["iterations"] = iterations
+                job = get_job(session, job_id)
+                job.result = dict(result)
+                report_progress(job, number, f"iteration {number}: kept {stats['kept']} of {stats['labelled']}")
+            current = spec_of(version)
+    with db.session() as session:
+        return get_job(session, job_id)
+
+
+def _retrain(
+    db: Database,
+    settings: Settings,
+    job_id: int,
+    number: int,
+    current: ModelSpec,
+    plan: Any,
+    kept: list[dict[str, Any]],
+    config: SelfTrainConfig,
+    show_progress: bool,
+) -> tuple[ModelSpec, dict[str, Any]]:
+    """Train the current model on the reviewed pairs plus every kept pseudo-label so far."""
+    with db.session() as session:
+        pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([e["pair_id"] for e in kept])))}
+        examples = [
+            TrainExample(
+                e["pair_id"],
+                pairs[e["pair_id"]].prompt,
+                pairs[e["pair_id"]].response_a,
+                pairs[e["pair_id"]].response_b,
+                e["label"],
+                e["rationale"],
+            )
+            for e in kept
+        ]
+    examples += [
+        TrainExample(p.pair_id, p.text.prompt, p.text.response_a, p.text.response_b, p.label, p.rationale)
+        for p in plan.train
+    ]
+    if not examples:
+        raise GramError("every pseudo-label was dropped and nothing is reviewed: nothing to train on")
+    output_dir = settings.models_dir / "adapters" / f"selftrain-job-{job_id}-it{number}"
+    outcome = None
+    if not output_dir.exists():
+        outcome = train(
+            current,
+            examples,
+            output_dir,
+            settings.home / "jobs" / f"{job_id}-it{number}",
+            config.train,
+            show_progress=show_progress,
+        )
+    name = f"{current.name}-st{number}"
+    spec = (
+        ModelSpec(name, current.path, str(output_dir)) if is_adapter(output_dir) else ModelSpec(name, str(output_dir))
+    )
+    return spec, ({"steps": outcome.steps, "losses": outcome.losses, "seconds": outcome.seconds} if outcome else {})

@@ -1,0 +1,95 @@
+"""The fixed words that the store, the code and the studio share, one enum each.
+
+They are StrEnums: a member equals the string stored in the database and written to JSON, so
+rows written before these enums existed read back unchanged, and `Label.A == "A"`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    """A preference label: which response is better, or neither."""
+
+    A = "A"
+    B = "B"
+    TIE = "tie"
+
+    @property
+    def flipped(self) -> Label:
+        """The same preference with the two responses swapped."""
+        return {Label.A: Label.B, Label.B: Label.A}.get(self, self)
+
+
+# What a judge can answer, and what trains and scores: the outright preferences.
+DECISIVE: tuple[Label, ...] = (Label.A, Label.B)
+LABELS: tuple[Label, ...] = tuple(Label)
+
+
+def label_for(prob_a: float) -> Label:
+    """The label a probability P(A better) gives (the rule every path uses)."""
+    return Label.A if prob_a >= 0.5 else Label.B
+
+
+class Protocol(StrEnum):
+    """How a judge was prompted: GRAM-R²'s rationale protocol, or GRAM's label-only fast path."""
+
+    GRAM_R2 = "gram-r2"
+    LABEL_ONLY = "label-only"
+
+
+class Order(StrEnum):
+    """The presentation order of a pair: as stored, or swapped."""
+
+    AB = "AB"
+    BA = "BA"
+
+
+class Origin(StrEnum):
+    """Where a judgment came from."""
+
+    JUDGE = "judge"
+    SELFTRAIN = "selftrain"
+    IMPORT = "import"
+
+
+class JobKind(StrEnum):
+    JUDGE = "judge"
+    ADAPT = "adapt"
+    SELFTRAIN = "selftrain"
+
+
+# The jobs that run in a worker process (the others run where they are started).
+TRAINING_JOBS: tuple[JobKind, ...] = (JobKind.ADAPT, JobKind.SELFTRAIN)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A job in one of these states can be resumed by running the same work again.
+RESUMABLE: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED)
+ACTIVE: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class ReviewAction(StrEnum):
+    """What a review event did."""
+
+    EDIT = "edit"
+    UNDO = "undo"
+    REDO = "redo"
+    IMPORT = "import"
+
+
+class BackendName(StrEnum):
+    """The inference backends (core/backends/): in-process transformers, vLLM's offline engine,
+    or an OpenAI-compatible endpoint such as `vllm serve`."""
+
+    TRANSFORMERS = "transformers"
+    VLLM = "vllm"
+    OPENAI = "openai"

@@ -1,0 +1,204 @@
+"""The store's tables, as typed SQLAlchemy 2 models.
+
+The schema itself is owned by the Alembic migrations in `storage/migrations`; a test checks that
+these models and the migrated database agree. Models hold data only: services in `core/` commit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pairs: Mapped[list[Pair]] = relationship(back_populates="dataset", passive_deletes=True)
+
+
+class Pair(Base):
+    """A prompt and two responses, with the human reference label when the source had one."""
+
+    __tablename__ = "pairs"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "content_hash"),
+        Index("ix_pairs_dataset_id_id", "dataset_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    # Always the prompt as text (a multi-turn conversation rendered as a transcript), so that
+    # search and the judge prompt have one field to read; `conversation` keeps the messages.
+    prompt: Mapped[str] = mapped_column(Text)
+    conversation: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    response_a: Mapped[str] = mapped_column(Text)
+    response_b: Mapped[str] = mapped_column(Text)
+    reference_label: Mapped[str | None] = mapped_column(String(3), default=None)  # A, B, tie
+    source: Mapped[str] = mapped_column(String(300), default="")
+    external_id: Mapped[str | None] = mapped_column(String(300), default=None)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="pairs")
+    judgments: Mapped[list[Judgment]] = relationship(
+        back_populates="pair", order_by="Judgment.id", passive_deletes=True
+    )
+    review: Mapped[Review | None] = relationship(back_populates="pair", passive_deletes=True)
+
+
+class ModelVersion(Base):
+    """A judge: a base model, optionally with a LoRA adapter trained from a parent version."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    base_model: Mapped[str] = mapped_column(Text)
+    adapter_path: Mapped[str | None] = mapped_column(Text, default=None)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"), default=None)
+    training_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Judgment(Base):
+    """One verdict of a model on a pair. A pair can have many; reviews never change them."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (Index("ix_judgments_pair_id_id", "pair_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
+    model: Mapped[str] = mapped_column(Text)  # model name as it was, kept if the version goes
+    backend: Mapped[str] = mapped_column(String(40))
+    # The words in these columns are core.vocab's enums (the store does not import core; a test checks).
+    protocol: Mapped[str] = mapped_column(String(40), default="gram-r2")  # Protocol
+    origin: Mapped[str] = mapped_column(String(40), default="judge")  # Origin
+    label: Mapped[str | None] = mapped_column(String(3), default=None)  # None: unparseable
+    confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    prob_a: Mapped[float | None] = mapped_column(Float, default=None)  # P(A better than B)
+    rationale: Mapped[str | None] = mapped_column(Text, default=None)
+    # Each presentation order's result: [{"order": "AB"|"BA", "label", "confidence", ...}].
+    orders: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    consistent: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    votes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    raw_output: Mapped[str | None] = mapped_column(Text, default=None)
+    parse_error: Mapped[str | None] = mapped_column(Text, default=None)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pair: Mapped[Pair] = relationship(back_populates="judgments")
+
+
+class Review(Base):
+    """A person's current verdict on a pair. Every change is also an appended ReviewEvent."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), unique=True)
+    judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id", ondelete="SET NULL"), default=None)
+    label: Mapped[str | None] = mapped_column(String(3), default=None)  # A, B, tie
+    rationale: Mapped[str | None] = mapped_column(Text, default=None)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    # Optimistic concurrency: an edit names the version it started from.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pair: Mapped[Pair] = relationship(back_populates="review")
+    judgment: Mapped[Judgment | None] = relationship()
+    events: Mapped[list[ReviewEvent]] = relationship(
+        back_populates="review", order_by="ReviewEvent.id", passive_deletes=True
+    )
+
+
+class ReviewEvent(Base):
+    """Append-only audit trail: the review's state before and after each action."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(40))  # edit | undo | redo | import
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    # For undo/redo: the event whose change this one reverses or re-applies.
+    target_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_events.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    review: Mapped[Review] = relationship(back_populates="events")
+    target_event: Mapped[ReviewEvent | None] = relationship(remote_side=[id])
+
+
+class Job(Base):
+    """Long work (judging, training): status and progress for the UI and the CLI."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # core.vocab.JobKind
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # core.vocab.JobStatus
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), default=None)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer, default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    log: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
