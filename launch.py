@@ -57,7 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)
-    studio.launch(server_name=args.host, server_port=args.port, auth=auth or None, head=HEAD)
+    # Exports are written to the data folder's exports/, which Gradio serves only when allowed
+    # (by default it serves the system temp folder and the working folder alone).
+    studio.launch(
+        server_name=args.host,
+        server_port=args.port,
+        auth=auth or None,
+        head=HEAD,
+        allowed_paths=[str(settings.exports_dir)],
+    )
 
 
 if __name__ == "__main__":

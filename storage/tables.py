@@ -149,9 +149,13 @@ class Review(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(200), default="")
-    # Optimistic concurrency: an edit names the version it started from.
+    # Optimistic concurrency: an edit names the version it started from, and every UPDATE says
+    # "WHERE version = <the one read>" (version_id_col), so two writers cannot both succeed.
+    # The code sets the next version itself (version_id_generator=False): imports keep theirs.
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     pair: Mapped[Pair] = relationship(back_populates="review")
     judgment: Mapped[Judgment | None] = relationship()

@@ -44,3 +44,58 @@ def wait_for(
             return
         time.sleep(interval)
     pytest.fail(f"{what} did not start within {seconds:.0f} s")
+
+
+def race_review_saves(db: Any, pair_ids: list[int]) -> list[tuple[str, str]]:
+    """Two reviewers save different labels on each pair at the same instant (two threads, one
+    barrier), both starting from the version they saw; returns each race's (ana, ben) outcome:
+    'saved' or 'conflict'. Every save is a real change, so a lost update is a double 'saved'."""
+    return [_race(db, pair_id) for pair_id in pair_ids]
+
+
+def _race(db: Any, pair_id: int) -> tuple[str, str]:
+    import threading
+
+    from core.errors import ConflictError
+    from core.review.reviews import review_version, save_review
+    from core.vocab import LABELS
+    from storage.tables import Review
+
+    with db.session() as session:
+        seen = review_version(session, pair_id)
+        review = session.query(Review).filter_by(pair_id=pair_id).one_or_none()
+        current = review.label if review else None
+    labels = dict(zip(("ana", "ben"), [label for label in LABELS if label != current][:2], strict=True))
+    barrier = threading.Barrier(2)
+    result: dict[str, str] = {}
+
+    def save(who: str) -> None:
+        barrier.wait()
+        try:
+            with db.session() as session:
+                save_review(session, pair_id, reviewer=who, expected_version=seen, label=labels[who])
+            result[who] = "saved"
+        except ConflictError:
+            result[who] = "conflict"
+        except Exception as error:  # anything else is a failure the test reports
+            result[who] = f"{type(error).__name__}: {error}"
+
+    threads = [threading.Thread(target=save, args=(who,)) for who in labels]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return result.get("ana", "hung"), result.get("ben", "hung")
+
+
+def assert_one_save_wins(db: Any, pair_ids: list[int], outcomes: list[tuple[str, str]]) -> None:
+    """Each race had exactly one winner, whose label is stored, with exactly one new event."""
+    from storage.tables import Review
+
+    assert all(sorted(o) == ["conflict", "saved"] for o in outcomes), outcomes
+    with db.session() as session:
+        for pair_id, (ana, _) in zip(pair_ids, outcomes, strict=True):
+            review = session.query(Review).filter_by(pair_id=pair_id).one()
+            winner = "ana" if ana == "saved" else "ben"
+            assert review.reviewer == winner and review.events[-1].reviewer == winner
+            assert review.events[-1].after["label"] == review.label

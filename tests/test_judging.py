@@ -124,3 +124,32 @@ def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedd
         assert verdict.ok and verdict.label == judgment.label and judgment.parse_error is None
         assert judgment.rationale == verdict.rationale and verdict.feedback and verdict.conclusion
         assert judgment.orders[0]["guided"] is True  # the untrained embedded model is guided by default
+
+
+class CancelledDuring:
+    """The real backend, with a person pressing Cancel while batch `at` is being scored."""
+
+    def __init__(self, inner: TransformersBackend, db: Database, at: int) -> None:
+        self.inner, self.db, self.at, self.calls = inner, db, at, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def label_logprobs(self, slots: list) -> list:  # type: ignore[type-arg]
+        from core.jobs.records import request_cancel
+
+        self.calls += 1
+        if self.calls == self.at:
+            with self.db.session() as session:
+                job = session.scalars(select(Job).order_by(Job.id.desc())).first()
+                request_cancel(session, job.id)
+        return self.inner.label_logprobs(slots)
+
+
+def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: TransformersBackend, small: Path) -> None:
+    """Cancelled while batch 2 runs: batch 2 is finished and stored, nothing after it starts."""
+    run = JudgeRun("small", protocol="label-only", batch_size=2, limit=6)
+    job = run_judging(db, CancelledDuring(backend, db, at=2), run, show_progress=False)  # type: ignore[arg-type]
+    assert job.status == "cancelled"
+    assert (job.done, job.result["judged"]) == (4, 4)
+    assert sum(judgment_counts(db)) == 4

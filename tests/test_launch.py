@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def studio(gram_home: Path, embedded_model_dir: Path) -> Iterator[str]:
+    with _launch(gram_home, embedded_model_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def home_outside_temp() -> Iterator[Path]:
+    """A data folder where the default one is: neither under the system temp folder nor the working one."""
+    import shutil
+    import uuid
+
+    home = Path.home() / ".cache" / f"gram-test-{uuid.uuid4().hex[:8]}"
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def _launch(gram_home: Path, embedded_model_dir: Path) -> Iterator[str]:
     port = free_port()
     # The model flag takes the session's converted checkpoint, so this start converts nothing.
     log = gram_home.parent / "launch.log"
@@ -54,3 +72,16 @@ def test_launch_serves_the_demo_dataset_behind_a_login(studio: str) -> None:
     table = client.predict(api_name="/datasets")
     rows = table["data"] if isinstance(table, dict) else table
     assert [row[:4] for row in rows] == [["demo", 400, 0, 0]]
+
+
+@pytest.mark.slow
+def test_an_export_from_the_studio_downloads_wherever_the_data_folder_is(
+    home_outside_temp: Path, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    from gradio_client import Client
+
+    with _launch(home_outside_temp, embedded_model_dir) as url:
+        client = Client(url, auth=("ana", "secret"), verbose=False, download_files=str(tmp_path))
+        path, note = client.predict("demo", "jsonl", api_name="/export")
+        assert "400 rows" in note
+        assert len(Path(path).read_text(encoding="utf-8").splitlines()) == 400

@@ -73,3 +73,17 @@ def test_import_review_count_and_round_trip(pg_url: str, tmp_path: Path) -> None
         second = export_rows(session, "copy", "jsonl").rows
     assert json.dumps(second, sort_keys=True) == json.dumps(first, sort_keys=True)
     db.dispose()
+
+
+def test_two_reviewers_saving_at_once_on_postgresql(pg_url: str) -> None:
+    """The same race as on SQLite, against a real server (row locks, READ COMMITTED)."""
+    from tests.helpers import assert_one_save_wins, race_review_saves
+
+    db = Database(pg_url)
+    with db.session() as session:
+        import_files(session, [demo_paths()[0]], dataset="demo", max_bytes=2**30, max_chars=200_000)
+    with db.session() as session:
+        pair_ids = [p.id for p in session.query(Pair).order_by(Pair.id).limit(10)]
+    assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
+    assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
+    db.dispose()

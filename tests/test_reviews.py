@@ -11,6 +11,7 @@ from core.errors import ConflictError, GramError, NotFoundError
 from core.review.reviews import history, redo, save_review, undo
 from storage.database import Database
 from storage.tables import Judgment, Pair
+from tests.helpers import assert_one_save_wins, race_review_saves
 
 
 @pytest.fixture
@@ -71,3 +72,16 @@ def test_bad_reviews_are_refused(session: Session, pair_id: int) -> None:
         save_review(session, pair_id, reviewer="ana", stars=5)
     with pytest.raises(NotFoundError):
         save_review(session, 10**9, reviewer="ana", label="A")
+
+
+def test_two_reviewers_saving_at_once_one_wins_and_the_other_is_told(db: Database, pair_id: int) -> None:
+    """Real concurrency on one SQLite file: first saves on unreviewed pairs, then saves on reviewed
+    ones; never two winners (a lost update) and never a raw database error."""
+    with db.session() as session:
+        pair_ids = [p.id for p in session.query(Pair).order_by(Pair.id).limit(12)]
+    first = race_review_saves(db, pair_ids)  # nobody reviewed these pairs yet
+    assert_one_save_wins(db, pair_ids, first)
+    later = race_review_saves(db, pair_ids)  # now each has a review and a version
+    assert_one_save_wins(db, pair_ids, later)
+    with db.session() as session:
+        assert all(len(history(session, i)) == 2 for i in pair_ids)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFoundError
+from core.errors import ConfigError, NotFoundError
 from storage.tables import Dataset, Judgment, Pair, Review
 
 
@@ -21,6 +22,28 @@ class DatasetSummary:
     pairs: int
     judged: int  # pairs with at least one judgment
     reviewed: int  # pairs whose review has a label
+
+
+MAX_NAME = 200  # the column's width
+
+
+def check_dataset_name(name: str) -> str:
+    """`name`, if it can name a dataset: 1 to 200 characters, no path separators, no control
+    characters, not '.' or '..', no space at either end. Checked where a dataset is made."""
+    problem = None
+    if not name or not name.strip():
+        problem = "is empty"
+    elif len(name) > MAX_NAME:
+        problem = f"is longer than {MAX_NAME} characters"
+    elif name != name.strip():
+        problem = "starts or ends with a space"
+    elif any(ch in name for ch in "/\\") or name in (".", ".."):
+        problem = "contains a path separator or is '.' or '..'"
+    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        problem = "contains a control character"
+    if problem:
+        raise ConfigError(f"the dataset name {name[:60]!r} {problem}; use letters, digits, spaces and punctuation")
+    return name
 
 
 def get_dataset(session: Session, name: str) -> Dataset:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
+from core.data.paths import file_in
 from core.errors import GramError
 from core.judge.judgments import newest_first
 from core.judge.prompting import gram_r2_user_message, rationale_target
@@ -172,4 +173,4 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
 def export_to_folder(session: Session, dataset: str, fmt: ExportFormat, folder: Path) -> tuple[Path, ExportResult]:
     """Export a dataset into `folder` as `<dataset>-<format>.jsonl` (what the studio offers to download)."""
     result = export_rows(session, dataset, fmt)
-    return write_rows(result.rows, folder / f"{dataset}-{fmt}.jsonl"), result
+    return write_rows(result.rows, file_in(folder, f"{dataset}-{fmt}", ".jsonl")), result

@@ -16,9 +16,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.data.datasets import check_dataset_name
 from core.data.dump import restore_judgment, restore_review
 from core.data.fields import RowContext
 from core.data.formats import FORMATS_BY_NAME, Format, detect
+from core.data.paths import file_in
 from core.data.readers import RawRow, read_rows
 from core.data.records import PairRecord, RowError, RowRejected
 from core.errors import ConfigError, GramError, InputFileError
@@ -132,7 +134,7 @@ def store_records(
     """Add `records` to the dataset (created if new); returns (dataset, added, duplicates, labels)."""
     dataset = session.scalar(select(Dataset).where(Dataset.name == dataset_name))
     if dataset is None:
-        dataset = Dataset(name=dataset_name, source=source)
+        dataset = Dataset(name=check_dataset_name(dataset_name), source=source)
         session.add(dataset)
         session.flush()
     seen = set(session.scalars(select(Pair.content_hash).where(Pair.dataset_id == dataset.id)))
@@ -190,7 +192,7 @@ def import_files(
         max_bytes=max_bytes,
         max_chars=max_chars,
     )
-    name = dataset or Path(paths[0]).stem
+    name = check_dataset_name(Path(paths[0]).stem if dataset is None else dataset)
     if not parsed.records:
         # Nothing valid: report the rejections without creating an empty dataset.
         return ImportReport(name, parsed.files, 0, 0, parsed.errors)
@@ -202,7 +204,7 @@ def import_files(
 
 def write_error_report(report: ImportReport, path: Path | None, folder: Path) -> Path:
     """Every rejected row, one per line, in `path` (default: a dated file in `folder`)."""
-    path = path or folder / f"{report.dataset}-{datetime.now():%Y%m%d-%H%M%S}.txt"
+    path = path or file_in(folder, f"{report.dataset}-{datetime.now():%Y%m%d-%H%M%S}", ".txt")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{error}\n" for error in report.errors), encoding="utf-8")
     return path

@@ -50,14 +50,20 @@ def mark_running(job: Job, total: int) -> None:
 
 
 def report_progress(job: Job, done: int, line: str | None = None) -> None:
-    """Record progress; raises JobCancelled if a cancel was requested meanwhile."""
+    """Record progress (in the caller's transaction, beside the work it reports)."""
     job.done = done
     job.progress = done / job.total if job.total else 1.0
     job.heartbeat_at = utcnow()
     if line:
         job.log = (job.log + line + "\n")[-20_000:]
-    if job.cancel_requested:
-        raise JobCancelled(f"job {job.id} was cancelled")
+
+
+def stop_if_cancelled(db: Database, job_id: int) -> None:
+    """Raise JobCancelled if someone asked the job to stop. Called between steps, after the last
+    step's work is committed, so a cancel never throws finished work away."""
+    with db.session() as session:
+        if get_job(session, job_id).cancel_requested:
+            raise JobCancelled(f"job {job_id} was cancelled")
 
 
 def finish(job: Job, status: JobStatus, *, error: str | None = None, result: dict[str, Any] | None = None) -> None:

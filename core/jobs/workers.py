@@ -8,6 +8,7 @@ the job again resumes it from its last checkpoint.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,16 +39,11 @@ def spawn_worker(settings: Settings, job_id: int, log_file: Path | None = None) 
     """Start the worker process for `job_id`; its output goes to `log_file` (default: the job's log file)."""
     log_file = log_file or settings.home / "jobs" / f"{job_id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "app.cli",
-        "--home",
-        str(settings.home),
-        "--db-url",
-        settings.database_url,
-        "worker",
-        str(job_id),
-    ]
+    command = [sys.executable, "-m", "app.cli", "worker", str(job_id)]
+    # The data folder and the database URL travel in the environment, never on the command line,
+    # where anyone on the machine can read a PostgreSQL password with `ps`.
+    env = {**os.environ, "GRAM_HOME": str(settings.home), "GRAM_DB_URL": settings.database_url}
     with log_file.open("ab") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2]
+        )

@@ -18,7 +18,15 @@ from tqdm import tqdm
 
 from core.backends import Backend
 from core.data.datasets import get_dataset
-from core.jobs.records import JobCancelled, create_job, find_resumable, get_job, mark_running, recorded, report_progress
+from core.jobs.records import (
+    create_job,
+    find_resumable,
+    get_job,
+    mark_running,
+    recorded,
+    report_progress,
+    stop_if_cancelled,
+)
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
 from core.model.versions import version_for
 from core.vocab import DECISIVE, JobKind, Protocol
@@ -96,9 +104,8 @@ def run_judging(
         try:
             for start in range(0, len(pending), run.batch_size):
                 ids = pending[start : start + run.batch_size]
+                stop_if_cancelled(db, job_id)  # between batches: the last one is stored
                 with db.session() as session:
-                    if get_job(session, job_id).cancel_requested:  # asked while the last batch ran
-                        raise JobCancelled(f"job {job_id} was cancelled")
                     pairs = [session.get(Pair, i) for i in ids]
                     texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
                 records = _judge(backend, run, texts)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, GramError, NotFoundError
 from core.vocab import LABELS, ReviewAction
@@ -30,8 +32,15 @@ def _load(session: Session, pair_id: int) -> Review:
     if review is None:
         review = Review(pair_id=pair_id, tags=[], note="", version=0)
         session.add(review)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # someone else's first review of this pair won the race
+            raise _conflict(pair_id) from None
     return review
+
+
+def _conflict(pair_id: int) -> ConflictError:
+    return ConflictError(f"pair {pair_id} was changed by someone else at the same moment; reload it")
 
 
 def _apply(
@@ -43,23 +52,27 @@ def _apply(
     reviewer: str,
     target: ReviewEvent | None = None,
 ) -> Review:
-    before = review_state(review)
-    for name in STATE_FIELDS:
-        setattr(review, name, after[name])
-    review.reviewer = reviewer
-    review.version += 1
-    review.updated_at = utcnow()
-    session.add(
-        ReviewEvent(
-            review=review,
-            action=action,
-            before=before,
-            after=after,
-            reviewer=reviewer,
-            target_event=target,
+    before, pair_id = review_state(review), review.pair_id
+    with session.no_autoflush:  # one flush below, where a lost race is caught
+        for name in STATE_FIELDS:
+            setattr(review, name, after[name])
+        review.reviewer = reviewer
+        review.version += 1
+        review.updated_at = utcnow()
+        session.add(
+            ReviewEvent(
+                review=review,
+                action=action,
+                before=before,
+                after=after,
+                reviewer=reviewer,
+                target_event=target,
+            )
         )
-    )
-    session.flush()
+    try:
+        session.flush()  # UPDATE ... WHERE version = <the one read>: zero rows if someone was faster
+    except StaleDataError:
+        raise _conflict(pair_id) from None  # (the failed session must not be read from)
     return review
 
 

@@ -37,6 +37,7 @@ from core.jobs.records import (
     mark_running,
     recorded,
     report_progress,
+    stop_if_cancelled,
 )
 from core.judge.protocol import PairText, score_pairs
 from core.model.spec import ModelSpec, guided_by_default
@@ -200,11 +201,13 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
         result = dict(job.result or {})
 
     def stage(name: str, value: Any, line: str) -> None:
+        """Keep a finished stage (committed, so a resumed job skips it), then honour a cancel."""
         result[name] = value
         with db.session() as session:
             job = get_job(session, job_id)
             job.result = dict(result)
             report_progress(job, job.done, line)
+        stop_if_cancelled(db, job_id)
 
     with recorded(db, job_id, lambda: dict(result)):
         if "proofs" not in result:
@@ -307,11 +310,8 @@ def _train(
             job.total = progress.max_steps
             loss = f", loss {progress.loss:.4f}" if progress.loss is not None else ""
             eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-            try:
-                report_progress(job, progress.step, f"step {progress.step}/{progress.max_steps}{loss}{eta}")
-            except JobCancelled:
-                return False
-        return True
+            report_progress(job, progress.step, f"step {progress.step}/{progress.max_steps}{loss}{eta}")
+            return not job.cancel_requested
 
     outcome = train(spec, examples, output_dir, work_dir, config, on_progress=on_progress, show_progress=show_progress)
     if outcome.stopped:

@@ -25,7 +25,7 @@ from sqlalchemy import exists, select
 from core.backends import load_backend
 from core.data.datasets import get_dataset
 from core.errors import GramError
-from core.jobs.records import get_job, mark_running, recorded, report_progress
+from core.jobs.records import get_job, mark_running, recorded, report_progress, stop_if_cancelled
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs
 from core.model.spec import ModelSpec, guided_by_default, resolve_model
 from core.model.versions import create_version, get_version, spec_of, version_for
@@ -206,20 +206,22 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                     config={"selftrain": config.as_dict(), "iteration": number},
                     metrics={**stats, "held_out": figures(rows), "training": trained},
                 )
-                iterations.append(
-                    {
-                        **stats,
-                        "held_out": figures(rows),
-                        "version": version.name,
-                        "version_id": version.id,
-                        "examples": kept_examples[-stats["kept"] :] if stats["kept"] else [],
-                    }
-                )
-                result["iterations"] = iterations
+                entry = {
+                    **stats,
+                    "held_out": figures(rows),
+                    "version": version.name,
+                    "version_id": version.id,
+                    "examples": kept_examples[-stats["kept"] :] if stats["kept"] else [],
+                }
                 job = get_job(session, job_id)
-                job.result = dict(result)
+                job.result = {**result, "iterations": [*iterations, entry]}
                 report_progress(job, number, f"iteration {number}: kept {stats['kept']} of {stats['labelled']}")
+            # Only once the version and the iteration are committed does the result name them.
+            iterations.append(entry)
+            result["iterations"] = iterations
             current = spec_of(version)
+            if number < config.iterations:
+                stop_if_cancelled(db, job_id)
     with db.session() as session:
         return get_job(session, job_id)
 
