@@ -103,3 +103,35 @@ def test_safe_markdown_escapes_html_but_not_code() -> None:
     assert safe_markdown("") == "*(empty)*"
     assert "+Conclusion: B" in rationale_diff("Conclusion: A", "Conclusion: B")
     assert rationale_diff("same", "same ") == ""
+
+
+def test_tag_filter_matches_whole_tags_in_any_script(session: Session) -> None:
+    """Tags are matched as values, not as a LIKE on JSON text: non-ASCII tags are found, and '_'
+    and '%' are characters, not wildcards."""
+    ids = _store(session)
+    save_review(session, ids[1], reviewer="r", label="A", tags=["ünïcode", "needs_check"])
+    save_review(session, ids[2], reviewer="r", label="A", tags=["needsXcheck", "100%"])
+    save_review(session, ids[3], reviewer="r", label="A", tags=["1000"])
+    assert _ids(session, QueueFilter("q", tag="ünïcode")) == ([ids[1]], 1)
+    assert _ids(session, QueueFilter("q", tag="needs_check")) == ([ids[1]], 1)
+    assert _ids(session, QueueFilter("q", tag="100%")) == ([ids[2]], 1)
+    assert _ids(session, QueueFilter("q", tag="ünï")) == ([], 0)  # whole tags only
+
+
+def test_text_search_treats_wildcards_as_characters(session: Session) -> None:
+    ids = _store(session)
+    session.add(
+        Pair(
+            dataset_id=session.get(Pair, ids[0]).dataset_id,
+            prompt="50% off_sale",
+            response_a="a",
+            response_b="b",
+            content_hash="pct",
+            source="t",
+        )
+    )
+    session.flush()
+    assert _ids(session, QueueFilter("q", search="50%"))[1] == 1
+    assert _ids(session, QueueFilter("q", search="f_s"))[1] == 1
+    assert _ids(session, QueueFilter("q", search="%"))[1] == 1
+    assert _ids(session, QueueFilter("q", search="_"))[1] == 1  # not every pair

@@ -67,3 +67,11 @@ def test_a_pair_is_stored_once_per_dataset(db: Database) -> None:
             session.add(Pair(dataset_id=dataset.id, prompt="p", response_a="a", response_b="b", content_hash="same"))
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+def test_every_foreign_key_a_page_reads_by_is_indexed(db: Database) -> None:
+    """The pair view reads a review's events by review_id; without an index each view scans the table."""
+    from sqlalchemy import inspect
+
+    indexed = {tuple(ix["column_names"]) for ix in inspect(db.engine).get_indexes("review_events")}
+    assert ("review_id",) in indexed

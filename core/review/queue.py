@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
@@ -83,15 +83,29 @@ def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
     if f.disagreeing_only:
         query = query.where(Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label)
     if f.tag.strip():
-        query = query.where(cast(Review.tags, String).like(f'%"{f.tag.strip()}"%'))
+        query = query.where(_has_tag(session, f.tag.strip()))
     return _searched(query, f)
+
+
+def _has_tag(session: Session, tag: str) -> Any:
+    """The review's tags hold `tag` (a whole value, compared as decoded JSON, in any script)."""
+    if session.get_bind().dialect.name == "postgresql":
+        elements = func.json_array_elements_text(Review.tags).table_valued("value")
+    else:  # SQLite's JSON1
+        elements = func.json_each(Review.tags).table_valued("value")
+    return exists(select(1).select_from(elements).where(elements.c.value == tag))
+
+
+def _literal(text: str) -> str:
+    """`text` for a LIKE pattern, its wildcards and the escape character taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _searched(query: Any, f: QueueFilter) -> Any:
     if f.search.strip():
-        needle = f"%{f.search.strip()}%"
+        needle = f"%{_literal(f.search.strip())}%"
         query = query.where(
-            or_(Pair.prompt.ilike(needle), Pair.response_a.ilike(needle), Pair.response_b.ilike(needle))
+            or_(*(column.ilike(needle, escape="\\") for column in (Pair.prompt, Pair.response_a, Pair.response_b)))
         )
     return query
 
