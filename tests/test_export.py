@@ -131,3 +131,13 @@ def test_export_writes_jsonl_and_parquet(session: Session, judged: list[Pair], t
 def test_unknown_dataset_names_the_known_ones(session: Session, judged: list[Pair]) -> None:
     with pytest.raises(NotFoundError, match="known: demo"):
         export_rows(session, "nope", "dpo")
+
+
+def test_a_json_export_is_json_that_import_reads_back(session: Session, tmp_path: Path) -> None:
+    """`.json` means one JSON document (an array of rows), not JSON Lines under another name."""
+    import_files(session, [demo_paths()[0]], dataset="demo", max_bytes=2**30, max_chars=200_000)
+    rows = export_rows(session, "demo", "jsonl").rows
+    out = write_rows(rows, tmp_path / "demo.json")
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == len(rows) == 100
+    report = import_files(session, [out], dataset="again", max_bytes=2**30, max_chars=200_000)
+    assert (report.imported, report.errors) == (100, [])

@@ -82,7 +82,12 @@ def import_command(
     required=True,
     help="dpo: TRL prompt/chosen/rejected; sft: GRAM-R² rationale SFT; jsonl: full dump.",
 )
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output file (.jsonl or .parquet).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file: .jsonl (JSON Lines), .json (one array) or .parquet.",
+)
 @click.option(
     "--include-reference",
     is_flag=True,

@@ -154,18 +154,21 @@ def to_hf_dataset(rows: list[dict[str, Any]]) -> Any:  # a datasets.Dataset (imp
 
 
 def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
-    """Write JSON lines (.jsonl/.json) or Parquet (.parquet), atomically."""
+    """Write JSON Lines (.jsonl), one JSON array (.json) or Parquet (.parquet), atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     suffix = out.suffix.lower()
     if suffix == ".parquet":
         to_hf_dataset(rows).to_parquet(str(tmp))
-    elif suffix in (".jsonl", ".json"):
+    elif suffix == ".jsonl":
         with tmp.open("w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif suffix == ".json":
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(rows, handle, ensure_ascii=False)
     else:
-        raise GramError(f"{out}: write .jsonl or .parquet")
+        raise GramError(f"{out}: write .jsonl, .json or .parquet")
     tmp.replace(out)
     return out
 
