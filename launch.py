@@ -7,6 +7,7 @@ python launch.py [--host 127.0.0.1] [--port 7860] [--model embedded] [--backend 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -34,12 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from app.logs import configure_logging
     from app.studio import HEAD, StudioContext, build_studio
     from core.model.versions import record_current
 
     args = parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
     settings = get_settings().model_copy(update=overrides)
+    log_file = configure_logging(settings.home)
+    logging.getLogger("app").info("GRAM Studio starting; the log is also in %s", log_file)
     db = Database(settings.database_url)
     with db.session() as session:
         report = seed_demo(session, settings)

@@ -23,6 +23,8 @@ class StudioContext:
     _backends: dict[ModelSpec, Backend] = field(default_factory=dict)
     # One judging job at a time in the server (inference only; training runs in a worker process).
     judging: threading.Lock = field(default_factory=threading.Lock)
+    # Why the last judging thread stopped, when it failed before its job could record it.
+    judging_failure: str | None = None
 
     def spec(self) -> ModelSpec:
         """The model in use: the active version, else the settings' model."""

@@ -95,3 +95,10 @@ def test_training_options_come_from_the_configs() -> None:
     assert "learning_rate must be positive" in refused.output and "Traceback" not in refused.output
     refused = gram("selftrain", "demo", "--threshold", "0.2", code=2)
     assert "threshold must be in [0.5, 1]" in refused.output
+
+
+def test_the_program_logs_to_a_file_in_the_data_folder(gram_home: Path) -> None:
+    gram("demo")
+    gram("export", "nope", "--format", "dpo", "--out", gram_home / "x.jsonl", code=1)
+    log = (gram_home / "logs" / "gram.log").read_text(encoding="utf-8")
+    assert "core.data.importer" in log and "imported 400 pairs" in log

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import click
 
+from app.logs import configure_logging
 from core.backends import Backend, backend_settings, configured_backend
 from core.errors import ConfigError, GramError
 from core.model.spec import guided_by_default
@@ -42,6 +44,8 @@ def cli(ctx: click.Context, home: Path | None, db_url: str | None) -> None:
     overrides = {k: v for k, v in {"home": home, "db_url": db_url}.items() if v is not None}
     settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
     ctx.obj = {"settings": settings}
+    # The terminal is the command's own output: only warnings join it; the file has everything.
+    configure_logging(settings.home, terminal_level=logging.WARNING)
 
 
 def settings_of(ctx: click.Context) -> Settings:

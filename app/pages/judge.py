@@ -7,6 +7,7 @@ reload finds the job again.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 
@@ -34,6 +35,8 @@ def start_judging(
     if not ctx.judging.acquire(blocking=False):
         raise GramError("a judging job is already running; wait for it or cancel it")
 
+    ctx.judging_failure = None
+
     def work() -> None:
         try:
             backend = ctx.backend(ctx.spec())
@@ -48,13 +51,21 @@ def start_judging(
                 batch_size=8,
             )
             run_judging(ctx.db, backend, run, show_progress=False)
-        except Exception:
+        except Exception as error:  # a thread has no edge of its own: the page shows it
             log.exception("judging %s failed", dataset)
+            ctx.judging_failure = str(error) if isinstance(error, GramError) else f"{type(error).__name__}: {error}"
         finally:
             ctx.judging.release()
 
     threading.Thread(target=work, daemon=True, name="gram-judge").start()
     return f"Judging {dataset}…"
+
+
+def judging_status(ctx: StudioContext) -> str:
+    """The latest judging job's progress, and the failure of a run that ended before its job did."""
+    failure = ctx.judging_failure
+    shown = f'<p class="job-failure"><b>Judging failed:</b> {html.escape(failure)}</p>' if failure else ""
+    return shown + progress_html(job_view(ctx.db, JobKind.JUDGE))
 
 
 def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:
@@ -86,7 +97,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     on(stop.click, lambda: cancel(ctx, JobKind.JUDGE), outputs=said, api_name="judge_cancel")
     on(
         gr.Timer(1.0).tick,
-        lambda: progress_html(job_view(ctx.db, JobKind.JUDGE)),
+        lambda: judging_status(ctx),
         outputs=progress,
         api_name="judge_progress",
     )

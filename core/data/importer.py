@@ -7,6 +7,7 @@ valid rows are kept. A pair already in the dataset (same content hash) is counte
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from core.data.readers import RawRow, read_rows
 from core.data.records import PairRecord, RowError, RowRejected
 from core.errors import ConfigError, GramError, InputFileError
 from storage.tables import Dataset, Pair
+
+log = logging.getLogger(__name__)
 
 DETECTION_SAMPLE = 200  # rows whose columns decide the format
 
@@ -199,7 +202,9 @@ def import_files(
     ds, added, duplicates, labels = store_records(
         session, name, parsed.records, source=", ".join(str(p) for p in paths)
     )
-    return ImportReport(ds.name, parsed.files, added, duplicates, parsed.errors, dict(labels))
+    report = ImportReport(ds.name, parsed.files, added, duplicates, parsed.errors, dict(labels))
+    log.info("import %s: %s", ", ".join(str(p) for p in paths), report.summary())
+    return report
 
 
 def write_error_report(report: ImportReport, path: Path | None, folder: Path) -> Path:

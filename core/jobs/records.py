@@ -6,6 +6,7 @@ status 'running' with an old heartbeat and is resumed by running the same work a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from storage.tables import Job, utcnow
 
 if TYPE_CHECKING:
     from storage.database import Database
+
+log = logging.getLogger(__name__)
 
 
 class JobCancelled(GramError):
@@ -108,18 +111,21 @@ def recorded(db: Database, job_id: int, result: Callable[[], dict[str, Any]]) ->
     or failed (re-raised), with `result()` read at the end. A killed process records nothing,
     so the job stays 'running' and is resumed by running it again."""
     status, error = JobStatus.SUCCEEDED, None
+    log.info("job %s started", job_id)
     try:
         yield
     except JobCancelled:
         status = JobStatus.CANCELLED
     except BaseException as exc:
         status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        log.exception("job %s failed", job_id)
         raise
     finally:
         with db.session() as session:
             job = session.get(Job, job_id)
             if job is not None:
                 finish(job, status, error=error, result=result())
+        log.info("job %s %s", job_id, status)
 
 
 @dataclass(frozen=True)
