@@ -16,9 +16,16 @@ def dataset_names(ctx: StudioContext) -> list[str]:
         return [s.name for s in list_datasets(session)]
 
 
-def dataset_dropdown(ctx: StudioContext, api_name: str, **options: Any) -> gr.Dropdown:
-    """A dataset chooser whose list is re-read when opened (datasets imported meanwhile appear)."""
+def first_dataset(ctx: StudioContext) -> dict[str, Any]:
+    """The chooser's list and first dataset, read when a signed-in page loads."""
     names = dataset_names(ctx)
-    dropdown = gr.Dropdown(choices=names, value=names[0] if names else None, **options)
+    return gr.update(choices=names, value=names[0] if names else None)
+
+
+def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **options: Any) -> gr.Dropdown:
+    """A dataset chooser, filled when the page loads (after login: the page a visitor gets before it
+    names no dataset) and re-read when opened (datasets imported meanwhile appear)."""
+    dropdown = gr.Dropdown(choices=[], value=None, **options)
+    on(studio.load, lambda: first_dataset(ctx), outputs=dropdown, api_name=f"{api_name}_on_load")
     on(dropdown.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dropdown, api_name=api_name)
     return dropdown

@@ -68,6 +68,8 @@ def test_launch_serves_the_demo_dataset_behind_a_login(studio: str) -> None:
 
     with pytest.raises(Exception):  # noqa: B017  (whatever gradio_client raises for a refused login)
         Client(studio, verbose=False).predict(api_name="/datasets")
+    # The page a visitor gets before login (its embedded API description included) names no dataset.
+    assert "demo" not in httpx.get(studio, timeout=10).text
     client = Client(studio, auth=("ana", "secret"), verbose=False)
     table = client.predict(api_name="/datasets")
     rows = table["data"] if isinstance(table, dict) else table

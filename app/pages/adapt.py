@@ -163,7 +163,7 @@ def roll_back(ctx: StudioContext) -> str:
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     job_state = gr.State(None)
     with gr.Row():
-        dataset = dataset_dropdown(ctx, "adapt_datasets", label="Dataset", elem_id="adapt-dataset")
+        dataset = dataset_dropdown(ctx, studio, "adapt_datasets", label="Dataset", elem_id="adapt-dataset")
         holdout = gr.Slider(
             0.1,
             0.5,

@@ -132,7 +132,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     )
     gr.Markdown("### Export")
     with gr.Row():
-        export_dataset = dataset_dropdown(ctx, "export_datasets", label="Dataset", elem_id="export-dataset")
+        export_dataset = dataset_dropdown(ctx, studio, "export_datasets", label="Dataset", elem_id="export-dataset")
         fmt = gr.Radio(
             list(EXPORT_FORMATS),
             value="dpo",

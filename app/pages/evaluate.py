@@ -62,7 +62,7 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     with gr.Row():
-        dataset = dataset_dropdown(ctx, "evaluate_datasets", label="Dataset", elem_id="eval-dataset")
+        dataset = dataset_dropdown(ctx, studio, "evaluate_datasets", label="Dataset", elem_id="eval-dataset")
         model = gr.Dropdown(choices=[], label="Model (as stored on its judgments)", elem_id="eval-model")
         show = gr.Button("Evaluate", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")

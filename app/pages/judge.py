@@ -77,7 +77,7 @@ def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     gr.Markdown("Run the active model over a dataset. Pairs this model already judged are skipped.")
     with gr.Row():
-        dataset = dataset_dropdown(ctx, "judge_datasets", label="Dataset", elem_id="judge-dataset")
+        dataset = dataset_dropdown(ctx, studio, "judge_datasets", label="Dataset", elem_id="judge-dataset")
         limit = gr.Number(value=8, precision=0, label="At most N pairs (empty: all)", elem_id="judge-limit")
         max_tokens = gr.Number(value=128, precision=0, label="Longest rationale (tokens)", elem_id="judge-max-tokens")
         fast = gr.Checkbox(label="fast (label-only, no rationale)", elem_id="judge-fast")

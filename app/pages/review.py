@@ -16,7 +16,7 @@ import gradio as gr
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import history_rows, pair_header, rationale_diff, safe_markdown, verdict_markdown
-from app.widgets import dataset_names
+from app.widgets import dataset_names, first_dataset
 from core.review.pair_view import pair_detail
 from core.review.queue import QUEUE_COLUMNS, QueueFilter
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
@@ -62,12 +62,11 @@ def queue_label(state: QueueState) -> str:
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     db = ctx.db
-    names = dataset_names(ctx)
-    first = names[0] if names else ""
-    queue_state = gr.State(QueueState(QueueFilter(first), 0, []))
+    queue_state = gr.State(QueueState(QueueFilter(""), 0, []))
     cursor_state = gr.State(Cursor())
     with gr.Row():
-        dataset = gr.Dropdown(choices=names, value=first or None, label="Dataset", scale=2, elem_id="review-dataset")
+        # Filled when a signed-in page loads, so the page a visitor gets before login names no dataset.
+        dataset = gr.Dropdown(choices=[], value=None, label="Dataset", scale=2, elem_id="review-dataset")
         on(dataset.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dataset, api_name="review_datasets")
         status = gr.Radio(["all", "unjudged", "judged", "reviewed"], value="all", label="Status", scale=3)
         sort = gr.Dropdown(
@@ -183,7 +182,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     filters = [dataset, status, sort, inconsistent, disagreeing, tag, search, cursor_state]
     loaded = [queue_state, table, page_label, cursor_state, message, *pair_outputs]
     on(apply.click, load, filters, loaded, api_name="queue")
-    on(dataset.change, load, filters, loaded, api_name="queue_dataset")
+    on(dataset.input, load, filters, loaded, api_name="queue_dataset")  # a person's choice (not the page load's)
     on(search.submit, load, filters, loaded, api_name="queue_search")
 
     def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
@@ -264,4 +263,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     on(undo_button.click, undo_click, [cursor_state], moved, api_name="undo")
     on(redo_button.click, redo_click, [cursor_state], moved, api_name="redo")
-    on(studio.load, load, filters, loaded, api_name="open_studio")
+
+    def open_studio(st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
+        chooser = first_dataset(ctx)
+        return [chooser, *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
+
+    on(studio.load, open_studio, filters[1:], [dataset, *loaded], api_name="open_studio")
