@@ -1,8 +1,11 @@
-"""How the studio shows things: untrusted text made safe, and core's records as Markdown and HTML.
+"""How the studio shows things: untrusted text made safe, and core's records as HTML and Markdown.
 
 Pairs come from anywhere, so their HTML is shown as text, never run. Markdown still renders
-(lists, emphasis, code blocks with highlighting): HTML special characters are escaped outside
-code spans and fences, where Markdown itself shows them literally.
+(lists, emphasis, tables, code blocks with highlighting) by markdown-it with raw HTML switched
+off, on the server; the page gets only the HTML it produced. Links keep markdown-it's check (no
+`javascript:`), and a remote image (a tracking pixel) is shown as its address, not fetched,
+unless the operator allows it (GRAM_SHOW_REMOTE_IMAGES). Values the studio itself puts into
+Markdown (names, errors) go through `literal`.
 """
 
 from __future__ import annotations
@@ -12,20 +15,58 @@ import html
 import re
 from typing import Any
 
+from markdown_it import MarkdownIt
+from pygments import highlight as pygments_highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
 from core.jobs.records import JobView
 from core.review.pair_view import JudgmentView, PairDetail
 from core.vocab import Origin
 
-_CODE = re.compile(r"(```.*?(?:```|\Z)|`[^`\n]*`)", re.DOTALL)
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
-def safe_markdown(text: str | None) -> str:
-    """Markdown source in which every HTML tag of `text` is shown as text."""
+def _highlight(code: str, language: str, _attrs: Any) -> str:
+    try:
+        lexer = get_lexer_by_name(language) if language else None
+    except ClassNotFound:
+        lexer = None
+    return pygments_highlight(code, lexer, HtmlFormatter(nowrap=True)) if lexer else ""  # "": markdown-it escapes
+
+
+def _image_as_link(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    src = html.escape(token.attrGet("src") or "")
+    alt = html.escape(self.renderInlineAsText(token.children or [], options, env))
+    return f'<a class="remote-image" href="{src}" rel="noreferrer noopener" target="_blank">[image: {alt or src}]</a>'
+
+
+def _parser(images: bool) -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False, "highlight": _highlight}).enable("table")
+    if not images:
+        parser.add_render_rule("image", _image_as_link)
+    return parser
+
+
+_PARSERS = {allowed: _parser(allowed) for allowed in (False, True)}
+
+
+def markdown_html(text: str | None, *, images: bool = False) -> str:
+    """`text` (untrusted Markdown) as safe HTML: raw HTML escaped, remote images only if `images`."""
     if not text:
-        return "*(empty)*"
-    parts = _CODE.split(text)
-    # Odd parts are code (shown literally by Markdown); the rest is escaped.
-    return "".join(part if i % 2 else html.escape(part, quote=False) for i, part in enumerate(parts))
+        return "<p><em>(empty)</em></p>"
+    return f'<div class="gram-md">{_PARSERS[images].render(text)}</div>'
+
+
+def literal(value: object) -> str:
+    """A value as Markdown that shows exactly its text (HTML and Markdown characters escaped)."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=False))
+
+
+# The colours of highlighted code (pygments' classes), for the page's <head>.
+CODE_CSS = f"<style>{HtmlFormatter().get_style_defs('.gram-md pre')}</style>"
 
 
 def rationale_diff(model: str | None, edited: str | None) -> str:
@@ -37,46 +78,58 @@ def rationale_diff(model: str | None, edited: str | None) -> str:
     return f"```diff\n{body}\n```"
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+def _number(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else ""
 
 
 def pair_header(pair: PairDetail) -> str:
-    reviewed = f"reviewed **{pair.review_label}** by {pair.reviewer}" if pair.review_label else "not reviewed"
-    return (
-        f"### Pair {pair.pair_id} · {safe_markdown(pair.source)}\n"
-        f"reference label: **{pair.reference_label or '-'}** · {reviewed}"
+    """The pair's heading (HTML): id, source, reference label, who reviewed it."""
+    reviewed = (
+        f"reviewed **{literal(pair.review_label)}** by {literal(pair.reviewer)}"
+        if pair.review_label
+        else "not reviewed"
+    )
+    return markdown_html(
+        f"### Pair {pair.pair_id} · {literal(pair.source)}\n\n"
+        f"reference label: **{literal(pair.reference_label or '-')}** · {reviewed}"
     )
 
 
-def verdict_markdown(j: JudgmentView | None, earlier: int = 0) -> str:
-    """The model's judgment: label, confidence, both orders, votes, problems, rationale."""
+def verdict_html(j: JudgmentView | None, earlier: int = 0, *, images: bool = False) -> str:
+    """The model's judgment (HTML): label, confidence, both orders, votes, problems, rationale."""
     if j is None:
-        return "*Not judged yet.*"
+        return markdown_html("*Not judged yet.*")
     lines = [
-        f"**Model:** {safe_markdown(j.model)} ({j.protocol}) · **label {j.label or '?'}** · confidence "
-        f"{_number(j.confidence)} · P(A) {_number(j.prob_a)}"
+        f"**Model:** {literal(j.model)} ({literal(j.protocol)}) · **label {literal(j.label or '?')}** · "
+        f"confidence {_number(j.confidence)} · P(A) {_number(j.prob_a)}"
     ]
     if j.consistent is not None:
         lines.append(
             "**Both orders agree.**" if j.consistent else "**Position-inconsistent:** the two orders disagree."
         )
     for order in j.orders:
-        lines.append(f"- order {order.get('order')}: label {order.get('label')}, P(A) {order.get('prob_a', 0):.3f}")
+        lines.append(
+            f"- order {literal(order.get('order'))}: label {literal(order.get('label'))}, "
+            f"P(A) {_number(order.get('prob_a'))}"
+        )
     if j.votes:
         v = j.votes
-        shown = f"votes A {v.get('A', 0)} · B {v.get('B', 0)} · invalid {v.get('invalid', 0)} of {v.get('k', '?')}"
+        shown = " · ".join(
+            f"{name} {literal(v.get(key, 0))}" for name, key in (("votes A", "A"), ("B", "B"), ("invalid", "invalid"))
+        )
+        shown += f" of {literal(v.get('k', '?'))}"
         if j.origin == Origin.SELFTRAIN:
-            fate = "kept" if v.get("kept") else f"dropped ({v.get('dropped_by')})"
-            lines.append(f"**Self-training pseudo-label** (iteration {v.get('iteration')}): {shown}; {fate}")
+            fate = "kept" if v.get("kept") else f"dropped ({literal(v.get('dropped_by'))})"
+            lines.append(f"**Self-training pseudo-label** (iteration {literal(v.get('iteration'))}): {shown}; {fate}")
         else:
             lines.append(shown)
     if j.parse_error:
-        lines.append(f"*Note: {safe_markdown(j.parse_error)}*")
-    lines.append("\n**Rationale**\n\n" + safe_markdown(j.rationale or "(none)"))
+        lines.append(f"*Note: {literal(j.parse_error)}*")
+    lines.append("**Rationale**")
     if earlier:
-        lines.append(f"\n*{earlier} earlier judgment(s) of this pair.*")
-    return "\n\n".join(lines)
+        lines.append(f"*{earlier} earlier judgment(s) of this pair.*")
+    # The rationale is the model's Markdown: rendered, not made literal (its HTML is escaped all the same).
+    return markdown_html("\n\n".join(lines)) + markdown_html(j.rationale or "(none)", images=images)
 
 
 def history_rows(pair: PairDetail) -> list[list[Any]]:

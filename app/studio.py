@@ -10,16 +10,16 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.pages import adapt, datasets, evaluate, judge, review
-from app.render import safe_markdown
+from app.render import CODE_CSS, literal
 
-HEAD = review.KEYBOARD_JS  # passed to launch(head=...): the review page's keyboard shortcuts
+# Passed to launch(head=...): the review page's keyboard shortcuts and the colours of highlighted code.
+HEAD = review.KEYBOARD_JS + CODE_CSS
 
 
 def build_studio(ctx: StudioContext) -> gr.Blocks:
     with gr.Blocks(title="GRAM Studio") as studio:
         gr.Markdown(
-            f"# GRAM Studio\nModel: `{safe_markdown(ctx.spec().name)}` · "
-            f"store: `{safe_markdown(ctx.db.engine.url.render_as_string())}`"
+            f"# GRAM Studio\nModel: {literal(ctx.spec().name)} · store: {literal(ctx.db.engine.url.render_as_string())}"
         )
         with gr.Tab("Review", id="review"):
             review.build(ctx, studio)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
     )
     openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
+    show_remote_images: bool = Field(
+        default=False,
+        description="Show images that pairs link to (each one is fetched from its server, which then "
+        "sees the reviewer); off by default: an image is shown as its address.",
+    )
     max_import_mb: float = Field(default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB.")
     max_field_chars: int = Field(
         default=200_000, gt=0, description="Longest prompt or response accepted, in characters."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.render import rationale_diff, safe_markdown
 from core.evaluation.reports import dataset_report
 from core.review.queue import QueueFilter, queue_page
 from core.review.reviews import save_review
@@ -93,16 +92,6 @@ def test_dataset_report_counts_people_and_references(session: Session) -> None:
     assert report.confusion == {"A": {"A": 3, "B": 2}}
     assert report.against_reviews.n == 1 and report.against_reviews.accuracy == 0.0  # pair 4: person B, model A
     assert (report.people_model_agreement, report.agreement_n) == (0.0, 1)
-
-
-def test_safe_markdown_escapes_html_but_not_code() -> None:
-    text = "<script>x()</script> **bold** `<b>` and\n```\n<img src=x onerror=y>\n```"
-    shown = safe_markdown(text)
-    assert shown.startswith("&lt;script&gt;x()&lt;/script&gt; **bold** `<b>`")
-    assert "```\n<img src=x onerror=y>\n```" in shown  # code is shown literally by Markdown itself
-    assert safe_markdown("") == "*(empty)*"
-    assert "+Conclusion: B" in rationale_diff("Conclusion: A", "Conclusion: B")
-    assert rationale_diff("same", "same ") == ""
 
 
 def test_tag_filter_matches_whole_tags_in_any_script(session: Session) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 from app.context import StudioContext
 from app.handlers import on
 from app.pages.judge import cancel
-from app.render import progress_html, rounded, safe_markdown
+from app.render import literal, progress_html, rounded
 from app.widgets import dataset_dropdown
 from core.errors import GramError
 from core.jobs.records import JobView, job_view, latest_job
@@ -54,7 +54,7 @@ def plan_text(ctx: StudioContext, dataset: str, holdout: float) -> str:
     return (
         f"**{len(plan.train)}** reviewed pairs will train ({plan.need_proof} need a written rationale from the "
         f"proving step); **{len(plan.held_out)}** are held out for the before/after figures. "
-        f"Model: **{safe_markdown(model)}**."
+        f"Model: **{literal(model)}**."
     )
 
 
@@ -112,7 +112,7 @@ def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
     if not after.get("n"):
         table = pd.DataFrame([{"figure": "held-out pairs", "before": 0, "after": 0}])
     lists = (
-        f"New version **{safe_markdown(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
+        f"New version **{literal(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
         f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}."
     )
     return table, lists
@@ -139,7 +139,7 @@ def versions_text(ctx: StudioContext) -> str:
     with ctx.db.session() as session:
         versions = list_versions(session)
     lines = [
-        f"- {'**active** ' if v.is_active else ''}{safe_markdown(v.name)}"
+        f"- {'**active** ' if v.is_active else ''}{literal(v.name)}"
         + (f" (parent {v.parent_id})" if v.parent_id else "")
         for v in versions
     ]
@@ -152,12 +152,12 @@ def activate_new(ctx: StudioContext, job_id: int | None) -> str:
         job = latest_job(session, JobKind.ADAPT, job_id)
         if job is None:
             raise GramError("no adaptation to activate yet")
-        return f"Active: **{safe_markdown(activate_job_result(session, job).name)}**"
+        return f"Active: **{literal(activate_job_result(session, job).name)}**"
 
 
 def roll_back(ctx: StudioContext) -> str:
     with ctx.db.session() as session:
-        return f"Active: **{safe_markdown(rollback(session).name)}**"
+        return f"Active: **{literal(rollback(session).name)}**"
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from app.context import StudioContext
 from app.handlers import on
-from app.render import safe_markdown
+from app.render import literal
 from app.widgets import dataset_dropdown
 from core.data.datasets import list_datasets
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
@@ -42,7 +42,7 @@ def _paths(files: list[Any] | None, path: str) -> list[Path]:
 def _errors(errors: list[RowError]) -> str:
     if not errors:
         return "No rows rejected."
-    shown = "\n".join(f"- {safe_markdown(str(e))}" for e in errors[:SHOWN_ERRORS])
+    shown = "\n".join(f"- {literal(str(e))}" for e in errors[:SHOWN_ERRORS])
     more = f"\n\n…and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
     return f"**{len(errors)} rows rejected:**\n{shown}{more}"
 
@@ -85,7 +85,7 @@ def run_import(
             max_bytes=ctx.settings.max_import_bytes,
             max_chars=ctx.settings.max_field_chars,
         )
-    return safe_markdown(report.summary()), _errors(report.errors), dataset_rows(ctx)
+    return literal(report.summary()), _errors(report.errors), dataset_rows(ctx)
 
 
 def run_export(ctx: StudioContext, dataset: str, fmt: str) -> tuple[str, str]:
@@ -93,7 +93,7 @@ def run_export(ctx: StudioContext, dataset: str, fmt: str) -> tuple[str, str]:
         raise GramError("choose a dataset to export")
     with ctx.db.session() as session:
         out, result = export_to_folder(session, dataset, fmt, ctx.settings.exports_dir)  # type: ignore[arg-type]
-    return str(out), safe_markdown(f"wrote {out.name}: {result.summary()}")
+    return str(out), literal(f"wrote {out.name}: {result.summary()}")
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:

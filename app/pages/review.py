@@ -15,7 +15,7 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
-from app.render import history_rows, pair_header, rationale_diff, safe_markdown, verdict_markdown
+from app.render import history_rows, literal, markdown_html, pair_header, rationale_diff, verdict_html
 from app.widgets import dataset_names, first_dataset
 from core.review.pair_view import pair_detail
 from core.review.queue import QUEUE_COLUMNS, QueueFilter
@@ -56,8 +56,13 @@ document.addEventListener('keydown', (event) => {
 NO_PAIR: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
 
 
+def diff_html(model: str | None, edited: str | None) -> str:
+    diff = rationale_diff(model, edited)
+    return markdown_html(diff) if diff else ""
+
+
 def queue_label(state: QueueState) -> str:
-    return f"**{safe_markdown(state.filter.dataset)}** · page {state.page + 1} of {state.pages} · {state.total} pairs"
+    return f"**{literal(state.filter.dataset)}** · page {state.page + 1} of {state.pages} · {state.total} pairs"
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
@@ -93,16 +98,17 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     gr.Markdown(SHORTCUTS)
     message = gr.Markdown(elem_id="review-message")
-    header = gr.Markdown(elem_id="pair-header")
-    prompt = gr.Markdown(elem_id="pair-prompt", label="Prompt", container=True)
+    # The pair and the verdict are HTML rendered on the server from untrusted Markdown (app/render.py).
+    header = gr.HTML(elem_id="pair-header")
+    prompt = gr.HTML(elem_id="pair-prompt", label="Prompt", container=True)
     with gr.Row(equal_height=False):
         with gr.Column():
             gr.Markdown("**Response A**")
-            response_a = gr.Markdown(elem_id="response-a", container=True)
+            response_a = gr.HTML(elem_id="response-a", container=True)
         with gr.Column():
             gr.Markdown("**Response B**")
-            response_b = gr.Markdown(elem_id="response-b", container=True)
-    verdict = gr.Markdown(elem_id="pair-verdict", container=True)
+            response_b = gr.HTML(elem_id="response-b", container=True)
+    verdict = gr.HTML(elem_id="pair-verdict", container=True)
     with gr.Row():
         accept = gr.Button("Accept (Enter)", elem_id="key-accept", variant="primary")
         label_a = gr.Button("A better (a)", elem_id="key-a")
@@ -114,7 +120,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         next_pair = gr.Button("Next (j) ▶", elem_id="key-next")
     rationale = gr.Textbox(label="Rationale (e to edit, Ctrl+Enter to save)", lines=6, elem_id="rationale-box")
     save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
-    diff = gr.Markdown(elem_id="rationale-diff")
+    diff = gr.HTML(elem_id="rationale-diff")
     with gr.Row():
         tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
         note = gr.Textbox(label="Note", elem_id="note-box")
@@ -147,15 +153,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             return list(NO_PAIR)
         with db.session() as session:
             pair = pair_detail(session, pair_id)
-        j = pair.judgment
+        j, images = pair.judgment, ctx.settings.show_remote_images
         return [
             pair_header(pair),
-            safe_markdown(pair.prompt),
-            safe_markdown(pair.response_a),
-            safe_markdown(pair.response_b),
-            verdict_markdown(j, pair.earlier_judgments),
+            markdown_html(pair.prompt, images=images),
+            markdown_html(pair.response_a, images=images),
+            markdown_html(pair.response_b, images=images),
+            verdict_html(j, pair.earlier_judgments, images=images),
             pair.editable_rationale,
-            rationale_diff(j.rationale if j else None, pair.editable_rationale),
+            diff_html(j.rationale if j else None, pair.editable_rationale),
             ", ".join(pair.tags),
             pair.note,
             history_rows(pair),
@@ -243,7 +249,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     on(save_rationale.click, save_text, [cursor_state, rationale, judgment_id], moved, api_name="save_rationale")
     on(
         rationale.change,
-        lambda old, new: rationale_diff(old, new),
+        diff_html,
         [model_rationale, rationale],
         diff,
         api_name="rationale_diff",
