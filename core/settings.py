@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
     )
     openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
+    import_roots: str | None = Field(
+        default=None,
+        description="The server folders the studio may import from by path, separated by "
+        f"'{os.pathsep}' (default: the data folder's imports/). Uploads are always allowed.",
+    )
     show_remote_images: bool = Field(
         default=False,
         description="Show images that pairs link to (each one is fetched from its server, which then "
@@ -56,6 +61,12 @@ class Settings(BaseSettings):
     @property
     def max_import_bytes(self) -> int:
         return int(self.max_import_mb * 2**20)
+
+    @property
+    def allowed_import_roots(self) -> list[Path]:
+        if self.import_roots:
+            return [Path(part) for part in self.import_roots.split(os.pathsep) if part.strip()]
+        return [self.home / "imports"]
 
     @property
     def database_url(self) -> str:

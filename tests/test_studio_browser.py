@@ -227,7 +227,7 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     assert not ui.errors
 
 
-def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, tmp_path: Path) -> None:
+def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, gram_home: Path) -> None:
     hostile = {
         "prompt": "Say hi <script>window.__pwned = 'prompt'</script>",
         "response_a": "<script>window.__pwned = 'script'; alert('script')</script>Hi",
@@ -236,7 +236,8 @@ def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, tmp
         ),
         "label": "B",
     }
-    path = tmp_path / "hostile.jsonl"
+    path = gram_home / "imports" / "hostile.jsonl"  # the folder the studio may import from by path
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(hostile) + "\n", encoding="utf-8")
     ui = Studio(browser, studio, "ana", "untrusted-html")
     ui.tab("Datasets")

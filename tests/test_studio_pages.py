@@ -31,3 +31,48 @@ def _wait(ctx: StudioContext) -> None:
     time.sleep(0.2)
     while ctx.judging.locked() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def _ctx(settings: Settings, db: Database) -> StudioContext:
+    return StudioContext(settings.model_copy(update={"model": "unused"}), db)
+
+
+def test_import_by_server_path_reads_only_the_allowed_folders(settings: Settings, db: Database, tmp_path: Path) -> None:
+    """A logged-in person can type a server path; only files under GRAM_IMPORT_ROOTS (default: the data
+    folder's imports/) are read, symlinks followed, and every refusal says the same thing."""
+    import csv
+
+    import pytest
+
+    from app.pages import datasets
+    from core.errors import GramError
+
+    secrets = tmp_path / "secrets.csv"
+    with secrets.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["prompt", "response_a", "response_b"], ["api key", "hunter2", "s3cr3t"]])
+    allowed = settings.home / "imports"
+    allowed.mkdir(parents=True)
+    (allowed / "link.csv").symlink_to(secrets)
+    (allowed / "pairs.csv").write_bytes(secrets.read_bytes().replace(b"hunter2", b"fine"))
+    ctx = _ctx(settings, db)
+    refusals = set()
+    for typed in (
+        str(secrets),
+        str(tmp_path / "missing.csv"),
+        str(allowed / "link.csv"),
+        "../" * 12 + str(secrets),
+        str(allowed / ".." / ".." / secrets.name),
+        "~/secrets.csv",
+    ):
+        for attempt in (
+            lambda p: datasets.preview_import(ctx, None, p, ""),
+            lambda p: datasets.run_import(ctx, None, p, "", "stolen", False),
+        ):
+            with pytest.raises(GramError) as refused:
+                attempt(typed)
+            refusals.add(str(refused.value))
+    assert len(refusals) == 1 and "GRAM_IMPORT_ROOTS" in refusals.pop()  # reveals nothing about the path
+    summary, _, _ = datasets.run_import(ctx, None, str(allowed / "pairs.csv"), "", "mine", False)
+    assert "imported 1 pairs" in summary
+    summary, _, _ = datasets.run_import(ctx, None, "pairs.csv", "", "mine2", False)  # relative to the first root
+    assert "imported 1 pairs" in summary

@@ -16,6 +16,7 @@ from app.widgets import dataset_dropdown
 from core.data.datasets import list_datasets
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
 from core.data.importer import import_files, parse_files, parse_mapping
+from core.data.paths import allowed_import_path
 from core.data.records import RowError
 from core.errors import GramError
 
@@ -30,10 +31,11 @@ def dataset_rows(ctx: StudioContext) -> list[list[Any]]:
         ]
 
 
-def _paths(files: list[Any] | None, path: str) -> list[Path]:
+def _paths(ctx: StudioContext, files: list[Any] | None, path: str) -> list[Path]:
+    """Uploaded files, and a typed server path if it lies in a folder the operator allowed."""
     chosen = [Path(f if isinstance(f, str) else f.name) for f in files or []]
     if path.strip():
-        chosen.append(Path(path.strip()).expanduser())
+        chosen.append(allowed_import_path(path, ctx.settings.allowed_import_roots))
     if not chosen:
         raise GramError("upload a file or give a local path (a file or a Hugging Face datasets folder)")
     return chosen
@@ -51,7 +53,7 @@ def preview_import(
     ctx: StudioContext, files: list[Any] | None, path: str, mapping: str
 ) -> tuple[str, pd.DataFrame, str]:
     parsed = parse_files(
-        _paths(files, path),
+        _paths(ctx, files, path),
         mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
         max_bytes=ctx.settings.max_import_bytes,
         max_chars=ctx.settings.max_field_chars,
@@ -78,7 +80,7 @@ def run_import(
     with ctx.db.session() as session:
         report = import_files(
             session,
-            _paths(files, path),
+            _paths(ctx, files, path),
             dataset=name.strip() or None,
             mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
             allow_empty=allow_empty,

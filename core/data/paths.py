@@ -23,3 +23,25 @@ def file_in(folder: Path, stem: str, suffix: str) -> Path:
     if path.parent != root:
         raise GramError(f"refusing to write outside {root}")
     return path
+
+
+NOT_ALLOWED = (
+    "that path is not a file in a folder the operator allowed for imports (GRAM_IMPORT_ROOTS); upload the file instead"
+)
+
+
+def allowed_import_path(typed: str, roots: list[Path]) -> Path:
+    """The file a person typed, if it lies in one of `roots` once every symlink is followed.
+
+    A relative path is read from the first root; `~` is not expanded. Every refusal is the same
+    message, so it tells nothing about what exists on the server."""
+    resolved_roots = [root.resolve() for root in roots]
+    given = Path(typed.strip())
+    candidate = given if given.is_absolute() else (resolved_roots[0] / given if resolved_roots else given)
+    try:
+        path = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a symlink loop, unreadable
+        raise GramError(NOT_ALLOWED) from None
+    if not any(path.is_relative_to(root) for root in resolved_roots) or not (path.is_file() or path.is_dir()):
+        raise GramError(NOT_ALLOWED)
+    return path
