@@ -9,6 +9,7 @@ import pandas as pd
 from app.context import StudioContext
 from app.handlers import on
 from app.widgets import dataset_dropdown
+from core.evaluation.metrics import Evaluation
 from core.evaluation.reports import dataset_report
 from core.judge.judgments import judged_models
 
@@ -18,6 +19,15 @@ def models_of(ctx: StudioContext, dataset: str) -> list[str]:
         return []
     with ctx.db.session() as session:
         return judged_models(session, dataset)
+
+
+def _accuracy(figures: Evaluation) -> str:
+    """Accuracy with its size and 95% interval, or a plain statement when there is too little to say."""
+    if figures.accuracy_ci is None:
+        return "no scored pairs"
+    low, high = figures.accuracy_ci
+    few = " — too few pairs to mean much" if figures.n < 30 else ""
+    return f"accuracy {figures.accuracy:.3f} (95% CI {low:.2f}–{high:.2f}) on {figures.n}{few}"
 
 
 def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -33,9 +43,9 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
         else f"{report.people_model_agreement:.3f} on {report.agreement_n} reviewed pairs"
     )
     text = (
-        f"**Against reference labels:** accuracy {ref.accuracy:.3f} on {ref.n} (ties left out: {ref.ties_excluded})"
-        f"{consistency} · ECE {ref.ece:.4f}\n\n"
-        f"**Against people's labels:** accuracy {rev.accuracy:.3f} on {rev.n}\n\n"
+        f"**Against reference labels:** {_accuracy(ref)} (ties left out: {ref.ties_excluded}){consistency} · "
+        f"ECE {ref.ece:.4f} · labels forced at the answer slot: {ref.forced} of {ref.n}\n\n"
+        f"**Against people's labels:** {_accuracy(rev)}\n\n"
         f"**People–model agreement:** {agreement}"
     )
     labels = sorted({k for row in report.confusion.values() for k in row} | {"A", "B"})
@@ -71,7 +81,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         x="confidence",
         y="accuracy",
         label="Reliability diagram (accuracy by confidence bin)",
-        x_lim=[0.5, 1.0],
+        x_lim=[0.0, 1.0],
         y_lim=[0.0, 1.0],
         elem_id="eval-reliability",
     )

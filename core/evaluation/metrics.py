@@ -2,12 +2,15 @@
 
 Accuracy counts a pair only when the preferred response wins outright: ties in the reference
 are left out (and counted), and a judgment with P(A) exactly 0.5 is wrong either way.
-Calibration: the confidence is P(label) over {A, B}, so it lies in [0.5, 1]; the reliability
-table splits that range into equal bins, and ECE is the count-weighted mean |accuracy - confidence|.
+Calibration: the confidence is P(label) over {A, B}; the reliability table splits [0, 1] into
+equal bins (a generative verdict can name the letter its answer slot finds less likely), and ECE
+is the count-weighted mean |accuracy - confidence| over every scored pair with a confidence.
+Accuracy comes with its Wilson 95% interval, and the labels forced at the answer slot are counted.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +27,7 @@ class Scored:
     prob_a: float | None
     consistent: bool | None
     source: str = ""
+    forced: bool = False  # the reply had no label: it was read at the answer slot
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Bin:
 class Evaluation:
     n: int  # pairs scored (reference A or B, with a judgment)
     accuracy: float
+    accuracy_ci: tuple[float, float] | None  # Wilson 95% interval; None when nothing was scored
     ties_excluded: int
     unlabelled_excluded: int
     position_consistency: float | None  # share of pairs judged in both orders that agree
@@ -46,6 +51,7 @@ class Evaluation:
     ece: float
     reliability: list[Bin]
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
+    forced: int = 0  # scored pairs whose label was forced at the answer slot
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +64,11 @@ class Evaluation:
             out.append(f"  {source}: accuracy {figures['accuracy']:.3f} on {int(figures['n'])}")
         if self.position_consistency is not None:
             out.append(f"position consistency: {self.position_consistency:.3f} on {self.consistency_n}")
+        if self.accuracy_ci is not None:
+            low, high = self.accuracy_ci
+            out.append(f"accuracy: {self.accuracy:.3f} (95% CI {low:.3f}-{high:.3f}) on {self.n}")
+        if self.n:
+            out.append(f"labels forced at the answer slot (the reply had none): {self.forced} of {self.n}")
         out.append(f"ECE: {self.ece:.4f}")
         out.append("reliability (confidence bin: n, mean confidence, accuracy):")
         for b in self.reliability:
@@ -72,7 +83,18 @@ def _correct(item: Scored) -> bool:
     return item.label == item.reference
 
 
-def evaluate(items: Sequence[Scored], bins: int = 5) -> Evaluation:
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95% by default); None for n = 0."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:
+    """The figures of `items`; the reliability table splits [0, 1] into `bins` equal bins."""
     ties = sum(1 for i in items if i.reference == Label.TIE)
     unlabelled = sum(1 for i in items if i.reference is None)
     scored = [i for i in items if i.reference in DECISIVE and i.label is not None]
@@ -82,10 +104,13 @@ def evaluate(items: Sequence[Scored], bins: int = 5) -> Evaluation:
     both = [i for i in scored if i.consistent is not None]
     consistency = sum(1 for i in both if i.consistent) / len(both) if both else None
 
-    width = 0.5 / bins
+    # Over the whole range: a generative verdict's confidence, P(its label) at the answer slot,
+    # falls below 0.5 when the slot prefers the other letter.
+    calibrated = sum(1 for i in scored if i.confidence is not None)
+    width = 1.0 / bins
     table, ece = [], 0.0
     for b in range(bins):
-        low, high = 0.5 + b * width, 0.5 + (b + 1) * width
+        low, high = b * width, (b + 1) * width
         members = [
             (i.confidence, ok)
             for i, ok in zip(scored, correct, strict=True)
@@ -96,7 +121,7 @@ def evaluate(items: Sequence[Scored], bins: int = 5) -> Evaluation:
             continue
         mean_conf = sum(c for c, _ in members) / len(members)
         acc = sum(1 for _, ok in members if ok) / len(members)
-        ece += len(members) / len(scored) * abs(acc - mean_conf)
+        ece += len(members) / calibrated * abs(acc - mean_conf)
         table.append(Bin(low, high, len(members), mean_conf, acc))
 
     per_source: dict[str, list[bool]] = defaultdict(list)
@@ -105,6 +130,7 @@ def evaluate(items: Sequence[Scored], bins: int = 5) -> Evaluation:
     return Evaluation(
         n=len(scored),
         accuracy=accuracy,
+        accuracy_ci=wilson_interval(sum(correct), len(scored)),
         ties_excluded=ties,
         unlabelled_excluded=unlabelled,
         position_consistency=consistency,
@@ -112,4 +138,5 @@ def evaluate(items: Sequence[Scored], bins: int = 5) -> Evaluation:
         ece=ece,
         reliability=table,
         per_source={s: {"n": len(v), "accuracy": sum(v) / len(v)} for s, v in per_source.items()},
+        forced=sum(1 for i in scored if i.forced),
     )

@@ -19,12 +19,33 @@ from core.data.importer import parse_files
 from core.data.records import PairRecord
 from core.evaluation.metrics import Evaluation, Scored, evaluate
 from core.judge.judgments import latest_judgment_id, model_conditions
-from core.judge.protocol import FastScore, JudgeOptions, PairJudgment, PairText, judge_pairs, score_pairs
+from core.judge.protocol import (
+    FastScore,
+    JudgeOptions,
+    PairJudgment,
+    PairText,
+    judge_pairs,
+    label_forced,
+    score_pairs,
+)
 from core.judge.run import JudgeRun, run_judging
 from core.settings import Settings
 from core.vocab import DECISIVE, Label, Protocol
 from storage.database import Database
 from storage.tables import Judgment, Pair, Review
+
+
+def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore, source: str) -> Scored:
+    """A verdict (stored or in memory) against a reference label."""
+    return Scored(
+        reference,
+        verdict.label,
+        verdict.confidence,
+        verdict.prob_a,
+        verdict.consistent,
+        source,
+        label_forced(verdict.orders, verdict.label),
+    )
 
 
 def stored_scores(
@@ -41,10 +62,7 @@ def stored_scores(
     if limit is not None:
         first = select(Pair.id).where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE))
         labelled = labelled.where(Pair.id.in_(first.order_by(Pair.id).limit(limit)))
-    items = [
-        Scored(reference, j.label, j.confidence, j.prob_a, j.consistent, source)
-        for reference, source, j in session.execute(labelled)
-    ]
+    items = [_scored(reference, j, source) for reference, source, j in session.execute(labelled)]
     others = session.scalars(
         select(Pair.reference_label).where(
             Pair.dataset_id == dataset_id, (Pair.reference_label == Label.TIE) | Pair.reference_label.is_(None)
@@ -64,7 +82,15 @@ def evaluate_records(
         score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
     )
     items = [
-        Scored(r.label, res.label, res.confidence, res.prob_a, res.consistent, r.source)
+        Scored(
+            r.label,
+            res.label,
+            res.confidence,
+            res.prob_a,
+            res.consistent,
+            r.source,
+            label_forced(res.orders, res.label),
+        )
         for r, res in zip(labelled, results, strict=True)
     ]
     return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
@@ -120,10 +146,10 @@ def dataset_report(session: Session, dataset: str, model: str) -> DatasetReport:
     by_reference, by_review, agree = [], [], []
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for reference, source, j, reviewed in rows:
-        by_reference.append(Scored(reference, j.label, j.confidence, j.prob_a, j.consistent, source))
+        by_reference.append(_scored(reference, j, source))
         confusion[reference or "none"][j.label or "none"] += 1
         if reviewed is not None:
-            by_review.append(Scored(reviewed, j.label, j.confidence, j.prob_a, j.consistent, source))
+            by_review.append(_scored(reviewed, j, source))
             if reviewed in DECISIVE:
                 agree.append(reviewed == j.label)
     return DatasetReport(

@@ -262,6 +262,7 @@ def _combine(
                 "problem": chosen.problem,
                 "tokens": sum(s.tokens for s in samples),
                 "guided": options.guided,
+                "forced": not counts,  # no reply in this order had a label: the slot gave it
             }
         )
     prob_a = sum(r["prob_a"] for r in order_results) / len(order_results)
@@ -293,6 +294,13 @@ def _combine(
         parse_error="; ".join(problems) or None,
         timings={**timings, "tokens": sum(r["tokens"] for r in order_results)},
     )
+
+
+def label_forced(orders: Sequence[dict[str, Any]], label: str | None) -> bool:
+    """Whether a judgment's label was forced at the answer slot: every order that gave it had no
+    reply with a label of its own. (Guided judging reads the slot by design: not forced.)"""
+    giving = [o for o in orders if o.get("label") == label]
+    return bool(giving) and all(o.get("forced", False) for o in giving)
 
 
 @dataclass(frozen=True)
