@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from core.train.adaptation import (
     start_adaptation,
 )
 from core.train.config import AdaptConfig, TrainConfig
-from core.train.trainer import TrainExample, gram_loss, swap_rationale, training_rows
+from core.train.trainer import SWAP_REFUSED, TrainExample, gram_loss, swap_rationale, training_rows
 from storage.database import Database
 from storage.tables import Dataset, Job, Judgment, ModelVersion, Pair, Review
 
@@ -49,10 +50,29 @@ def test_gram_loss_adds_the_smoothed_two_way_cross_entropy_at_the_last_label_tok
     assert math.isclose(gram_loss(logits, labels, a, b, 0.0, 0.1).item(), token_nll.item(), rel_tol=1e-6)
 
 
-def test_swap_rationale_swaps_named_responses_only() -> None:
-    assert swap_rationale("Response A is better than response B; A plus B.") == (
-        "Response B is better than response A; A plus B."
+def test_swap_rationale_swaps_every_name_or_refuses() -> None:
+    """In the swapped order every reference to a response changes letter, or the rationale is not
+    used: a bare 'A is better' kept while the label flips would teach the opposite."""
+    assert swap_rationale("Response A is better than response B.") == "Response B is better than response A."
+    assert swap_rationale("Output (A) beats Assistant B's; Answer A wins.") == (
+        "Output (B) beats Assistant A's; Answer B wins."
     )
+    for ambiguous in (
+        "A is better than B.",
+        "Response A is better; A plus B.",
+        "Both (A) and (B) try.",
+        "Conclusion: B.",
+    ):
+        assert swap_rationale(ambiguous) is None, ambiguous
+    assert swap_rationale("a response that says a thing") == "a response that says a thing"  # no letters
+
+
+def test_the_rule_check_reads_bare_letters_too() -> None:
+    from core.train.proving import rule_check
+
+    proof = "Feedback: x\nComparision: y\nConclusion: A is better."
+    assert rule_check(proof, "B", tokens=10, max_tokens=100) == "does not support the label"
+    assert rule_check(proof, "A", tokens=10, max_tokens=100) is None
 
 
 def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir: Path) -> None:
@@ -70,6 +90,16 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
     assert "Response B gives the capital" in rows[2]["completion"]  # swapped names in the swapped order
     assert rows[2]["prompt"].index("Lyon.") < rows[2]["prompt"].index("Paris.")
     assert all(r["prompt"].endswith("<|im_start|>assistant\n") for r in rows)
+    # A rationale that names a response by a bare letter cannot be swapped: that view trains its label alone.
+    skipped: Counter[str] = Counter()
+    bare = TrainExample(2, "Capital of France?", "Paris.", "Lyon.", "A", "Feedback: A is right.\nConclusion: A.")
+    rows = training_rows([bare], tokenizer, TrainConfig(objective="both", max_length=1024), skipped)
+    assert [r["completion"][-11:] if len(r["completion"]) > 1 else r["completion"] for r in rows] == [
+        "A\n</answer>",
+        "A",
+        "B",
+    ]
+    assert skipped == {SWAP_REFUSED: 1}
     with pytest.raises(GramError, match="too short"):
         training_rows([example], tokenizer, TrainConfig(objective="rationale", max_length=300))
 

@@ -76,3 +76,23 @@ def parse_verdict(text: str) -> Verdict:
     elif not sections:
         problem = "rationale lacks Feedback/Comparision/Conclusion sections"
     return Verdict(letters[0], **parts, problem=problem)  # type: ignore[arg-type]
+
+
+# How a rationale names a response: "Response A", "response (B)", "Assistant A's", "Output B"...
+NAMED_RESPONSE = re.compile(r"\b((?i:response|assistant|output|answer|model))(\s*\(?\s*)([AB])\b")
+# ...or a capital letter on its own: "A is better", "(B)".
+BARE_LETTER = re.compile(r"(?<![\w'’])([AB])(?![\w’-])")
+
+
+def named_letters(text: str) -> set[str]:
+    """The responses `text` names, either way (A, B, both or neither)."""
+    named = {m.group(3) for m in NAMED_RESPONSE.finditer(text)}
+    return named | {m.group(1) for m in BARE_LETTER.finditer(NAMED_RESPONSE.sub(" ", text))}
+
+
+def swap_letters(text: str) -> str | None:
+    """`text` for the other presentation order (every named response changes letter), or None when
+    it also names a response by a bare letter, which cannot be told from the article 'A'."""
+    if BARE_LETTER.search(NAMED_RESPONSE.sub(" ", text)):
+        return None
+    return NAMED_RESPONSE.sub(lambda m: m.group(1) + m.group(2) + ("B" if m.group(3) == "A" else "A"), text)

@@ -323,4 +323,5 @@ def _train(
         "resumed_from": outcome.resumed_from,
         "seconds": outcome.seconds,
         "examples": outcome.examples,
+        "skipped": outcome.skipped,
     }

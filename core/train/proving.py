@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from core.backends.base import Backend, Sampling
 from core.judge.prompting import PromptBuilder, chat_prompt
 from core.judge.protocol import PairText, guided_generate
-from core.judge.verdict import parse_verdict
+from core.judge.verdict import named_letters, parse_verdict
 from core.vocab import Protocol
 
 PROVE_INSTRUCTION = (
@@ -99,8 +99,7 @@ def rule_check(rationale: str, label: str, *, tokens: int, max_tokens: int) -> s
     if not rationale.strip() or "<answer>" in rationale.lower() or any(s not in rationale for s in SECTIONS):
         return "format"
     conclusion = rationale.split("Conclusion:", 1)[1]
-    named = set(re.findall(r"\b(?:Response|Assistant|Output)\s+([AB])\b", conclusion, flags=re.IGNORECASE))
-    named = {letter.upper() for letter in named}
+    named = named_letters(conclusion)
     if named and label not in named:
         return "does not support the label"
     return None

@@ -20,9 +20,9 @@ Several GPUs: run the same code under `accelerate launch` (TRL/transformers hand
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 from core.errors import GramError
 from core.judge.prompting import PromptBuilder, label_slot, rationale_target
+from core.judge.verdict import swap_letters
 from core.model.spec import ModelSpec
 from core.train.config import TrainConfig
 from core.vocab import Label, Protocol
@@ -66,18 +67,24 @@ class TrainResult:
     stopped: bool = False  # cancelled before the end: nothing was saved
     seconds: float = 0.0
     examples: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # what the rows left out, and why
 
 
-_NAMED_LETTER = re.compile(r"\b(Response|Assistant|Output|response|assistant|output)(\s+)([AB])\b")
+def swap_rationale(rationale: str) -> str | None:
+    """The rationale for the swapped order ('Response A' <-> 'Response B', every way the format
+    names a response), or None when it names one by a bare letter: then the swapped example trains
+    its label alone, and the count of such rationales is reported."""
+    return swap_letters(rationale)
 
 
-def swap_rationale(rationale: str) -> str:
-    """The rationale for the swapped order: 'Response A' <-> 'Response B' (and Assistant/Output)."""
-    return _NAMED_LETTER.sub(lambda m: m.group(1) + m.group(2) + ("B" if m.group(3) == "A" else "A"), rationale)
+SWAP_REFUSED = "swapped rationales left out (a response named by a bare letter)"
 
 
-def training_rows(examples: Sequence[TrainExample], tokenizer: Any, config: TrainConfig) -> list[dict[str, str]]:
-    """Prompt-completion rows (TRL's standard form) for the examples under the config."""
+def training_rows(
+    examples: Sequence[TrainExample], tokenizer: Any, config: TrainConfig, skipped: Counter[str] | None = None
+) -> list[dict[str, str]]:
+    """Prompt-completion rows (TRL's standard form) for the examples under the config; what was
+    left out, and why, is counted in `skipped`."""
     builder = PromptBuilder(tokenizer, config.max_length, reserved=0)
     rows: list[dict[str, Any]] = []
     for example in examples:
@@ -85,6 +92,8 @@ def training_rows(examples: Sequence[TrainExample], tokenizer: Any, config: Trai
         if config.swap_augment:
             flipped = Label(example.label).flipped
             swapped = swap_rationale(example.rationale) if example.rationale else None
+            if example.rationale and swapped is None and skipped is not None:
+                skipped[SWAP_REFUSED] += 1  # that view still trains its label (label-only)
             views.append((example.response_b, example.response_a, flipped, swapped))
         for first, second, label, rationale in views:
             if config.objective in ("rationale", "both") and rationale:
@@ -179,7 +188,8 @@ def train(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     token_a, token_b = label_token_ids(tokenizer)
-    rows = training_rows(examples, tokenizer, config)
+    skipped: Counter[str] = Counter()
+    rows = training_rows(examples, tokenizer, config, skipped)
     train_rows, val_rows = _split_validation(rows, config)
     on_gpu = torch.cuda.is_available()
     model: Any = AutoModelForCausalLM.from_pretrained(spec.path, dtype=torch.bfloat16 if on_gpu else torch.float32)
@@ -198,7 +208,7 @@ def train(
         )
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    result = TrainResult(output_dir=str(output_dir), steps=0, examples=len(train_rows))
+    result = TrainResult(output_dir=str(output_dir), steps=0, examples=len(train_rows), skipped=dict(skipped))
     validate = bool(val_rows)
     args = SFTConfig(
         output_dir=str(work_dir),
