@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from core.data.demo import seed_demo  # noqa: E402
+from core.errors import ConfigError, GramError  # noqa: E402
 from core.model.embedded import embedded_checkpoint  # noqa: E402
-from core.settings import EMBEDDED_MODEL, get_settings  # noqa: E402
+from core.settings import EMBEDDED_MODEL, get_settings, usable_home  # noqa: E402
+from core.store import open_store  # noqa: E402
 from core.vocab import BackendName  # noqa: E402
-from storage.database import Database  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,29 +37,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _port_is_free(host: str, port: int) -> None:
+    """Refuse a port another program holds before anything slow happens (model conversion)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"--port {port} on {host} cannot be used ({error.strerror}); choose another port"
+            ) from None
+
+
+def _auth(items: list[str] | None) -> list[tuple[str, str]]:
+    auth = []
+    for item in items or []:
+        user, sep, password = item.partition(":")
+        if not sep or not user:
+            raise ConfigError("--auth takes USER:PASSWORD")
+        auth.append((user, password))
+    return auth
+
+
+def serve(args: argparse.Namespace) -> None:
     from app.logs import configure_logging
     from app.studio import HEAD, StudioContext, build_studio
+    from core.backends import backend_settings
     from core.model.versions import record_current
 
-    args = parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
     settings = get_settings().model_copy(update=overrides)
-    log_file = configure_logging(settings.home)
+    auth = _auth(args.auth)
+    backend_settings(settings)  # a wrong backend or a missing endpoint is said before any model loads
+    _port_is_free(args.host, args.port)
+    log_file = configure_logging(usable_home(settings))
     logging.getLogger("app").info("GRAM Studio starting; the log is also in %s", log_file)
-    db = Database(settings.database_url)
+    db = open_store(settings)
     with db.session() as session:
         report = seed_demo(session, settings)
     if report:
         print(f"loaded the demo data: {report.summary()}")
     if settings.model == EMBEDDED_MODEL:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
-    auth = []
-    for item in args.auth or []:
-        user, sep, password = item.partition(":")
-        if not sep or not user:
-            raise SystemExit("--auth takes USER:PASSWORD")
-        auth.append((user, password))
     ctx = StudioContext(settings=settings, db=db)
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
@@ -70,6 +91,15 @@ def main(argv: list[str] | None = None) -> None:
         head=HEAD,
         allowed_paths=[str(settings.exports_dir)],
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The studio's error edge: a problem the user can fix is one line on stderr and exit status 1."""
+    try:
+        serve(parse_args(argv))
+    except GramError as error:
+        print(f"launch.py: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.errors import ConfigError
 from core.vocab import BackendName
 
 EMBEDDED_MODEL = "embedded"
@@ -83,5 +84,25 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once."""
-    return Settings()
+    """The process's settings, read from the environment once; a bad value is a ConfigError that
+    names its variable."""
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        name = f"GRAM_{str(first['loc'][0]).upper()}" if first.get("loc") else "a GRAM_ setting"
+        raise ConfigError(f"{name}={first.get('input')!r}: {first.get('msg', 'invalid value')}") from None
+
+
+def usable_home(settings: Settings) -> Path:
+    """The data folder, created if needed; a ConfigError naming GRAM_HOME if it cannot be used."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        probe = settings.home / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"GRAM_HOME {settings.home} is not a folder this program can write to ({error.strerror})"
+        ) from None
+    return settings.home

@@ -13,7 +13,8 @@ from core.backends import Backend, backend_settings, configured_backend
 from core.errors import ConfigError, GramError
 from core.model.spec import guided_by_default
 from core.model.versions import current_spec
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, usable_home
+from core.store import open_store
 from storage.database import Database
 
 
@@ -45,7 +46,7 @@ def cli(ctx: click.Context, home: Path | None, db_url: str | None) -> None:
     settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
     ctx.obj = {"settings": settings}
     # The terminal is the command's own output: only warnings join it; the file has everything.
-    configure_logging(settings.home, terminal_level=logging.WARNING)
+    configure_logging(usable_home(settings), terminal_level=logging.WARNING)
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -56,7 +57,7 @@ def settings_of(ctx: click.Context) -> Settings:
 def database_of(ctx: click.Context) -> Database:
     """The store, opened (and migrated) on first use in this invocation."""
     if "db" not in ctx.obj:
-        ctx.obj["db"] = Database(settings_of(ctx).database_url)
+        ctx.obj["db"] = open_store(settings_of(ctx))
         ctx.call_on_close(ctx.obj["db"].dispose)
     db: Database = ctx.obj["db"]
     return db

@@ -17,9 +17,15 @@ from core.vocab import Protocol
 @click.argument("dataset")
 @model_options
 @click.option("--both-orders", is_flag=True, help="Judge each pair in both orders and flag disagreements.")
-@click.option("--votes", type=int, default=1, show_default=True, help="voting@k: k sampled rationales per order.")
+@click.option(
+    "--votes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="voting@k: k sampled rationales per order.",
+)
 @click.option("--fast", is_flag=True, help="GRAM's label-only protocol: no rationale, two forward passes.")
-@click.option("--limit", type=int, help="Judge at most this many pairs.")
+@click.option("--limit", type=click.IntRange(min=0), help="Judge at most this many pairs.")
 @click.pass_context
 def judge_command(
     ctx: click.Context,
@@ -66,7 +72,7 @@ def judge_command(
 @model_options
 @click.option("--fast", is_flag=True, help="Use the label-only fast path.")
 @click.option("--both-orders", is_flag=True, help="Generative path: judge both orders (the fast path always does).")
-@click.option("--limit", type=int, help="Use the first N pairs with a reference label.")
+@click.option("--limit", type=click.IntRange(min=0), help="Use the first N pairs with a reference label.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
 def evaluate_command(

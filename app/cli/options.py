@@ -74,11 +74,15 @@ def model_options(func: F) -> F:
             help="'embedded', a Hugging Face id or a folder (default: the active model version, else GRAM_MODEL).",
         ),
         click.option("--adapter", type=click.Path(path_type=Path), help="A LoRA adapter folder to apply."),
-        click.option("--backend", type=click.Choice(list(BackendName)), help="Default: GRAM_BACKEND."),
-        click.option("--batch-size", type=int, default=8, show_default=True, help="Pairs per inference batch."),
+        click.option(
+            "--backend", type=click.Choice([name.value for name in BackendName]), help="Default: GRAM_BACKEND."
+        ),
+        click.option(
+            "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Pairs per inference batch."
+        ),
         click.option(
             "--max-new-tokens",
-            type=int,
+            type=click.IntRange(min=1),
             default=JudgeOptions.max_new_tokens,
             show_default=True,
             help="Longest rationale.",

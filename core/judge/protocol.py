@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.backends.base import Backend, Completion, Sampling
+from core.errors import ConfigError
 from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
 from core.judge.verdict import parse_verdict
 from core.vocab import Label, Protocol, label_for
@@ -51,7 +52,9 @@ class JudgeOptions:
 
     def __post_init__(self) -> None:
         if self.votes < 1:
-            raise ValueError("votes must be at least 1")
+            raise ConfigError(f"votes must be at least 1 (got {self.votes})")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
 
 
 @dataclass
