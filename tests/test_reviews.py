@@ -85,3 +85,76 @@ def test_two_reviewers_saving_at_once_one_wins_and_the_other_is_told(db: Databas
     assert_one_save_wins(db, pair_ids, later)
     with db.session() as session:
         assert all(len(history(session, i)) == 2 for i in pair_ids)
+
+
+def test_undo_and_redo_step_through_ones_own_changes_only(db: Database, pair_id: int) -> None:
+    with db.session() as session:
+        save_review(session, pair_id, reviewer="ana", label="A")
+        save_review(session, pair_id, reviewer="ben", label="B")
+    with db.session() as session, pytest.raises(ConflictError, match="changed by ben"):
+        undo(session, pair_id, reviewer="ana")  # Ana's z must not revert Ben's label
+    with db.session() as session:
+        assert undo(session, pair_id, reviewer="ben").label == "A"  # Ben's own: fine
+    with db.session() as session, pytest.raises(ConflictError):
+        redo(session, pair_id, reviewer="ana")  # the undone change is Ben's to redo
+    with db.session() as session:
+        version = redo(session, pair_id, reviewer="ben").version
+    with db.session() as session, pytest.raises(ConflictError, match="not done"):
+        undo(session, pair_id, reviewer="ben", expected_version=version - 1)  # a stale view of the pair
+    with db.session() as session:
+        assert undo(session, pair_id, reviewer="ben", expected_version=version).label == "A"
+
+
+def test_an_undo_racing_a_colleagues_save_never_loses_the_save(db: Database, pair_id: int) -> None:
+    """Real concurrency: Ana undoes her label while Ben saves his; if both went through, one of them
+    would be silently reverted or lost."""
+    import threading
+
+    for trial in range(10):
+        with db.session() as session:
+            version = save_review(session, pair_id, reviewer="ana", label="A" if trial % 2 else "B").version
+        barrier, outcome = threading.Barrier(2), {}
+
+        def act(
+            who: str,
+            version: int = version,
+            trial: int = trial,
+            barrier: threading.Barrier = barrier,
+            outcome: dict[str, str] = outcome,
+        ) -> None:
+            barrier.wait()
+            try:
+                with db.session() as session:
+                    if who == "ana":
+                        undo(session, pair_id, reviewer="ana", expected_version=version)
+                    else:
+                        save_review(session, pair_id, reviewer="ben", expected_version=version, note=f"n{trial}")
+                outcome[who] = "done"
+            except ConflictError:
+                outcome[who] = "conflict"
+
+        threads = [threading.Thread(target=act, args=(who,)) for who in ("ana", "ben")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcome.values()) == ["conflict", "done"], outcome
+        with db.session() as session:
+            last = history(session, pair_id)[-1]
+            assert last.reviewer == ("ana" if outcome["ana"] == "done" else "ben")
+
+
+def test_a_reviewers_session_undoes_its_own_change_and_is_told_when_a_colleague_came_after(
+    db: Database, pair_id: int
+) -> None:
+    from core.review.workflow import Cursor, redo_last, review_pair, undo_last
+
+    ana = review_pair(db, Cursor(pair_id, 0), "ana", None, label="A").cursor
+    ana = undo_last(db, ana, "ana").cursor
+    ana = redo_last(db, ana, "ana").cursor  # her own change, back and forth
+    with db.session() as session:
+        save_review(session, pair_id, reviewer="ben", label="B")
+    refused = undo_last(db, ana, "ana")
+    assert refused.conflict and "changed by ben" in refused.message
+    with db.session() as session:
+        assert [(e.reviewer, e.action) for e in history(session, pair_id)][-1] == ("ben", "edit")

@@ -120,24 +120,33 @@ def _stacks(review: Review) -> tuple[list[ReviewEvent], list[ReviewEvent]]:
     return done, undone
 
 
-def undo(session: Session, pair_id: int, *, reviewer: str) -> Review:
-    """Revert the latest edit still in effect on this pair."""
-    review = _load(session, pair_id)
-    done, _ = _stacks(review)
-    if not done:
-        raise GramError(f"nothing to undo on pair {pair_id}")
-    target = done[-1]
-    return _apply(session, review, dict(target.before), action=ReviewAction.UNDO, reviewer=reviewer, target=target)
+def undo(session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None) -> Review:
+    """Revert `reviewer`'s latest edit on this pair, if it is still the latest in effect."""
+    return _step(session, pair_id, reviewer, expected_version, ReviewAction.UNDO)
 
 
-def redo(session: Session, pair_id: int, *, reviewer: str) -> Review:
-    """Re-apply the latest undone edit on this pair."""
+def redo(session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None) -> Review:
+    """Re-apply `reviewer`'s latest undone edit on this pair, if nothing happened since."""
+    return _step(session, pair_id, reviewer, expected_version, ReviewAction.REDO)
+
+
+def _step(session: Session, pair_id: int, reviewer: str, expected_version: int | None, action: ReviewAction) -> Review:
+    """Undo or redo. A person steps back and forth through their own changes only: when someone
+    else's change came after (or the pair is not at the version the person saw), it is a conflict,
+    so one reviewer's `z` never reverts a colleague's work."""
     review = _load(session, pair_id)
-    _, undone = _stacks(review)
-    if not undone:
-        raise GramError(f"nothing to redo on pair {pair_id}")
-    target = undone[-1]
-    return _apply(session, review, dict(target.after), action=ReviewAction.REDO, reviewer=reviewer, target=target)
+    done, undone = _stacks(review)
+    stack = done if action == ReviewAction.UNDO else undone
+    if not stack:
+        raise GramError(f"nothing to {action} on pair {pair_id}")
+    target = stack[-1]
+    if target.reviewer != reviewer or (expected_version is not None and review.version != expected_version):
+        raise ConflictError(
+            f"pair {pair_id} was changed by {review.reviewer or 'someone'} after your change; "
+            f"{action} would revert theirs, so it was not done"
+        )
+    state = target.before if action == ReviewAction.UNDO else target.after
+    return _apply(session, review, dict(state), action=action, reviewer=reviewer, target=target)
 
 
 def review_version(session: Session, pair_id: int) -> int:

@@ -36,8 +36,10 @@ class Cursor:
 
     pair_id: int | None = None
     version: int = 0
-    done: list[int] = field(default_factory=list)  # pairs this session changed, latest last
-    undone: list[int] = field(default_factory=list)
+    # (pair, review version after the change) of this session's changes, latest last, and of the
+    # ones it undid: an undo or redo names the version it expects, so it never reverts a colleague.
+    done: list[tuple[int, int]] = field(default_factory=list)
+    undone: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,30 +90,35 @@ def review_pair(db: Database, cursor: Cursor, reviewer: str, judgment_id: int | 
         return Saved(
             replace(cursor, version=current), f"⚠ {conflict} — shown now; your change was not saved.", conflict=True
         )
-    done = [*cursor.done, cursor.pair_id] if version != cursor.version else cursor.done
+    done = [*cursor.done, (cursor.pair_id, version)] if version != cursor.version else cursor.done
     return Saved(replace(cursor, version=version, done=done, undone=[]), f"Saved pair {cursor.pair_id}.")
 
 
 def undo_last(db: Database, cursor: Cursor, reviewer: str) -> Saved:
-    """Undo this session's latest change."""
-    if not cursor.done:
-        return Saved(cursor, "Nothing to undo.")
-    pair_id = cursor.done[-1]
-    with db.session() as session:
-        version = undo(session, pair_id, reviewer=reviewer).version
-    return Saved(
-        Cursor(pair_id, version, cursor.done[:-1], [*cursor.undone, pair_id]),
-        f"Undid the last change on pair {pair_id}.",
-    )
+    """Undo this session's latest change (refused if someone changed that pair since)."""
+    return _step_last(db, cursor, reviewer, redo_it=False)
 
 
 def redo_last(db: Database, cursor: Cursor, reviewer: str) -> Saved:
-    """Redo this session's latest undone change."""
-    if not cursor.undone:
-        return Saved(cursor, "Nothing to redo.")
-    pair_id = cursor.undone[-1]
-    with db.session() as session:
-        version = redo(session, pair_id, reviewer=reviewer).version
-    return Saved(
-        Cursor(pair_id, version, [*cursor.done, pair_id], cursor.undone[:-1]), f"Redid the change on pair {pair_id}."
-    )
+    """Redo this session's latest undone change (refused if someone changed that pair since)."""
+    return _step_last(db, cursor, reviewer, redo_it=True)
+
+
+def _step_last(db: Database, cursor: Cursor, reviewer: str, *, redo_it: bool) -> Saved:
+    stack = cursor.undone if redo_it else cursor.done
+    if not stack:
+        return Saved(cursor, "Nothing to redo." if redo_it else "Nothing to undo.")
+    pair_id, seen = stack[-1]
+    step = redo if redo_it else undo
+    try:
+        with db.session() as session:
+            version = step(session, pair_id, reviewer=reviewer, expected_version=seen).version
+    except ConflictError as conflict:
+        with db.session() as session:
+            current = review_version(session, pair_id)
+        return Saved(Cursor(pair_id, current, cursor.done, cursor.undone), f"⚠ {conflict}", conflict=True)
+    if redo_it:
+        moved = Cursor(pair_id, version, [*cursor.done, (pair_id, version)], cursor.undone[:-1])
+        return Saved(moved, f"Redid the change on pair {pair_id}.")
+    moved = Cursor(pair_id, version, cursor.done[:-1], [*cursor.undone, (pair_id, version)])
+    return Saved(moved, f"Undid the last change on pair {pair_id}.")
