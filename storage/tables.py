@@ -131,6 +131,9 @@ class Judgment(Base):
     raw_output: Mapped[str | None] = mapped_column(Text, default=None)
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A hash of the judging options that change a verdict (protocol, orders, votes, budget...): with
+    # model_version_id, what "this pair is already judged by this judge" means.
+    options_key: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pair: Mapped[Pair] = relationship(back_populates="judgments")

@@ -153,3 +153,30 @@ def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: Transf
     assert job.status == "cancelled"
     assert (job.done, job.result["judged"]) == (4, 4)
     assert sum(judgment_counts(db)) == 4
+
+
+def test_already_judged_means_by_this_model_with_these_options(
+    db: Database, backend: TransformersBackend, small: Path, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    """Two models in folders of the same name are two judges; a run with other verdict-changing
+    options (both orders) judges again; the same run again judges nothing."""
+    import shutil
+
+    other_dir = tmp_path / "elsewhere" / embedded_model_dir.name
+    shutil.copytree(embedded_model_dir, other_dir)
+    other = TransformersBackend(ModelSpec("smollm2", str(other_dir)), batch_size=2)
+    fast = JudgeRun("small", protocol="label-only", batch_size=4)
+    assert run_judging(db, backend, fast, show_progress=False).done == 7
+    assert run_judging(db, other, fast, show_progress=False).done == 7  # another model, same folder name
+    assert run_judging(db, other, fast, show_progress=False).total == 0  # the same judge again: nothing to do
+    plain = JudgeRun("small", options=JudgeOptions(max_new_tokens=4), limit=2, batch_size=2)
+    both = JudgeRun("small", options=JudgeOptions(max_new_tokens=4, both_orders=True), limit=2, batch_size=2)
+    assert run_judging(db, backend, plain, show_progress=False).done == 2
+    assert run_judging(db, backend, both, show_progress=False).done == 2  # both orders after one: judged again
+    with db.session() as session:
+        per_pair = session.execute(
+            select(Judgment.pair_id, Judgment.protocol, func.count()).group_by(Judgment.pair_id, Judgment.protocol)
+        ).all()
+    fast_counts = sorted(n for _, protocol, n in per_pair if protocol == "label-only")
+    generative = sorted(n for _, protocol, n in per_pair if protocol == "gram-r2")
+    assert (fast_counts, generative) == ([2] * 7, [2, 2])  # the same two pairs, judged in one then both orders

@@ -28,6 +28,7 @@ JUDGMENT_FIELDS = (
     "raw_output",
     "parse_error",
     "timings",
+    "options_key",
 )
 REVIEW_FIELDS = ("label", "rationale", "tags", "note", "reviewer", "version")
 EVENT_FIELDS = ("action", "before", "after", "reviewer")

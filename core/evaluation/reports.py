@@ -29,6 +29,7 @@ from core.judge.protocol import (
     score_pairs,
 )
 from core.judge.run import JudgeRun, run_judging
+from core.model.versions import version_for
 from core.settings import Settings
 from core.vocab import DECISIVE, Label, Protocol
 from storage.database import Database
@@ -49,13 +50,24 @@ def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore,
 
 
 def stored_scores(
-    session: Session, dataset_id: int, model: str, protocol: str, *, limit: int | None = None
+    session: Session,
+    dataset_id: int,
+    model: str,
+    protocol: str,
+    *,
+    limit: int | None = None,
+    version_id: int | None = None,
+    options_key: str | None = None,
 ) -> list[Scored]:
     """The latest judgment of `model` under `protocol` for the dataset's first `limit` pairs
     with an A/B reference, plus its tie and unlabelled pairs (to be counted, not scored)."""
     labelled = (
         select(Pair.reference_label, Pair.source, Judgment)
-        .join(Judgment, Judgment.id == latest_judgment_id(*model_conditions(model, protocol)))
+        .join(
+            Judgment,
+            Judgment.id
+            == latest_judgment_id(*model_conditions(model, protocol, version_id=version_id, options_key=options_key)),
+        )
         .where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE))
         .order_by(Pair.id)
     )
@@ -109,9 +121,20 @@ def evaluate_dataset(
     """Judge (and store) the labelled pairs the model has not judged yet, then evaluate them all."""
     run = JudgeRun(dataset, protocol, options, limit=limit, batch_size=batch_size, labelled_only=True)
     run_judging(db, backend, run)
-    with db.session() as session:
+    with db.session() as session:  # exactly the verdicts of this judge with these options
         dataset_id = get_dataset(session, dataset).id
-        return evaluate(stored_scores(session, dataset_id, backend.spec.name, protocol, limit=limit))
+        version_id = version_for(session, backend.spec).id
+        return evaluate(
+            stored_scores(
+                session,
+                dataset_id,
+                backend.spec.name,
+                protocol,
+                limit=limit,
+                version_id=version_id,
+                options_key=run.options_key(),
+            )
+        )
 
 
 def evaluate_file(

@@ -26,9 +26,19 @@ def latest_judgment_id(*conditions: ColumnElement[bool]) -> Any:
     )
 
 
-def model_conditions(model: str | None = None, protocol: str | None = None) -> list[ColumnElement[bool]]:
-    """The conditions that narrow judgments to one model and/or protocol."""
+def model_conditions(
+    model: str | None = None,
+    protocol: str | None = None,
+    *,
+    version_id: int | None = None,
+    options_key: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """The conditions that narrow judgments to one model (by name or version), protocol, options."""
     conditions: list[ColumnElement[bool]] = []
+    if version_id is not None:
+        conditions.append(Judgment.model_version_id == version_id)
+    if options_key is not None:
+        conditions.append(Judgment.options_key == options_key)
     if model is not None:
         conditions.append(Judgment.model == model)
     if protocol is not None:

@@ -1,12 +1,16 @@
 """The judging job: judge a dataset's pairs in batches, storing each batch as it completes.
 
-A pair counts as judged by a model once it has a judgment of that model and protocol, so an
-interrupted run (killed, cancelled, crashed) resumes where it stopped and never judges a pair
-twice. Each batch's judgments and the job's progress are committed together.
+A pair counts as judged once it has a judgment of this model version (its base model and
+adapter, not its folder's name) made with the same verdict-changing options (`options_key`), so
+an interrupted run (killed, cancelled, crashed) resumes where it stopped and never judges a pair
+twice, while a run with other options (both orders after one) judges again. Each batch's judgments
+and the job's progress are committed together.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -43,6 +47,23 @@ class JudgeRun:
     batch_size: int = 8
     labelled_only: bool = False  # only pairs with a reference label (for evaluation)
 
+    def options_key(self) -> str:
+        """A hash of what changes a verdict: the protocol and, for the rationale protocol, the
+        orders, votes, sampling and token budget (the fast path always scores both orders)."""
+        key: dict[str, Any] = {"protocol": str(self.protocol)}
+        if self.protocol == Protocol.GRAM_R2:
+            o = self.options
+            key |= {
+                "both_orders": o.both_orders,
+                "votes": o.votes,
+                "max_new_tokens": o.max_new_tokens,
+                "min_new_tokens": o.min_new_tokens,
+                "guided": o.guided,
+            }
+            if o.votes > 1:
+                key |= {"temperature": o.temperature, "seed": o.seed}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
     def config(self, backend: Backend) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
@@ -56,9 +77,13 @@ class JudgeRun:
         }
 
 
-def pending_pair_ids(session: Session, dataset_id: int, model: str, protocol: str, *, labelled_only: bool) -> list[int]:
-    """Pairs of the dataset without a judgment of `model` under `protocol`, in id order."""
-    judged = exists().where(Judgment.pair_id == Pair.id, Judgment.model == model, Judgment.protocol == protocol)
+def pending_pair_ids(
+    session: Session, dataset_id: int, version_id: int, options_key: str, *, labelled_only: bool
+) -> list[int]:
+    """Pairs of the dataset that this judge (a model version) has not judged with these options, in id order."""
+    judged = exists().where(
+        Judgment.pair_id == Pair.id, Judgment.model_version_id == version_id, Judgment.options_key == options_key
+    )
     query = select(Pair.id).where(Pair.dataset_id == dataset_id, ~judged).order_by(Pair.id)
     if labelled_only:
         query = query.where(Pair.reference_label.in_(DECISIVE))
@@ -81,9 +106,8 @@ def run_judging(
             session, JobKind.JUDGE, config, dataset.id
         )
         version_id = version_for(session, backend.spec).id
-        pending = pending_pair_ids(
-            session, dataset.id, backend.spec.name, run.protocol, labelled_only=run.labelled_only
-        )
+        options_key = run.options_key()
+        pending = pending_pair_ids(session, dataset.id, version_id, options_key, labelled_only=run.labelled_only)
         already = job.done
         # `limit` counts over the job's life, so a resumed job stops where the first run would have.
         if run.limit is not None:
@@ -119,6 +143,7 @@ def run_judging(
                                 model=backend.spec.name,
                                 backend=backend.name,
                                 protocol=run.protocol,
+                                options_key=options_key,
                                 **record,
                             )
                         )
