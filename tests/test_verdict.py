@@ -64,3 +64,28 @@ def test_the_authors_split_bug_is_not_copied() -> None:
     # Splitting on </answer> and taking the last part gives '' for every well-formed reply.
     assert GOOD.split("</answer>")[-1].strip() == ""
     assert parse_verdict(GOOD).label == "A"
+
+
+def test_the_pairs_rationale_is_in_the_pairs_own_terms() -> None:
+    """When the swapped order decides, its rationale (which calls the pair's B 'Response A') is
+    shown and trained with the letters of the pair, not of the swapped presentation."""
+    from core.judge.protocol import JudgeOptions, Sample, _combine
+
+    ab = Sample("A", 0.55, "Conclusion: Response A is better.", "raw ab", None, False, 5)
+    # In BA the model saw the pair's B first and preferred it: "Response A" there is the pair's B.
+    ba = Sample(
+        "B",
+        0.10,
+        "Feedback: Response A is precise, Response B vague.\nConclusion: Response A.",
+        "raw ba",
+        None,
+        False,
+        5,
+    )
+    judged = _combine([("AB", [ab]), ("BA", [ba])], JudgeOptions(both_orders=True), truncated=False, timings={})
+    assert judged.label == "B" and judged.consistent is False
+    assert judged.rationale == "Feedback: Response B is precise, Response A vague.\nConclusion: Response B."
+    assert [o["rationale"] for o in judged.orders] == [ab.rationale, ba.rationale]  # each order as it was written
+    unclear = Sample("B", 0.10, "A is precise.", "raw", None, False, 5)  # a bare letter: cannot be restated
+    judged = _combine([("AB", [ab]), ("BA", [unclear])], JudgeOptions(both_orders=True), truncated=False, timings={})
+    assert judged.rationale is None and "pair's terms" in (judged.parse_error or "")

@@ -17,15 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
 from core.errors import ConfigError
 from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
-from core.judge.verdict import parse_verdict
-from core.vocab import Label, Protocol, label_for
-
-Order = Literal["AB", "BA"]
+from core.judge.verdict import parse_verdict, swap_letters
+from core.vocab import Label, Order, Protocol, label_for
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ def two_way(logprob_a: float, logprob_b: float) -> float:
 def _presented(pair: PairText, order: Order) -> tuple[str, str, str]:
     return (
         (pair.prompt, pair.response_a, pair.response_b)
-        if order == "AB"
+        if order == Order.AB
         else (pair.prompt, pair.response_b, pair.response_a)
     )
 
@@ -170,7 +168,7 @@ def judge_pairs(
     backend: Backend, pairs: Sequence[PairText], options: JudgeOptions = JudgeOptions()
 ) -> list[PairJudgment]:
     """Judge `pairs` with the rationale protocol; one PairJudgment per pair, in order."""
-    orders: list[Order] = ["AB", "BA"] if options.both_orders else ["AB"]
+    orders: list[Order] = [Order.AB, Order.BA] if options.both_orders else [Order.AB]
     builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=options.max_new_tokens)
     jobs = [(i, order) for i in range(len(pairs)) for order in orders]
     prompts, truncated = [], []
@@ -213,7 +211,7 @@ def judge_pairs(
                 reply = Completion(reply.text + label_for(p_first) + "\n</answer>", reply.tokens)
                 verdict = parse_verdict(reply.text)
             label = verdict.label or label_for(p_first)
-            if order == "BA":  # back to the pair's own terms
+            if order == Order.BA:  # back to the pair's own terms
                 label, p_first = Label(label).flipped, 1.0 - p_first
             problem = verdict.problem
             if not verdict.ok:
@@ -275,7 +273,17 @@ def _combine(
         label = label_for(prob_a)  # the orders disagree: the averaged probability decides
     else:
         label = labels[0]
-    main = next(r for r in order_results if r["label"] == label)
+    # Each order keeps its rationale as written (in that order's letters); the pair's rationale is
+    # restated in the pair's own letters, preferring the as-stored order (no restating needed).
+    giving = sorted((r for r in order_results if r["label"] == label), key=lambda r: r["order"] != Order.AB)
+    main = giving[0]
+    rationale, unclear = None, False
+    for result in giving:
+        rationale = in_pair_terms(result["rationale"], result["order"])
+        if rationale is not None or result["rationale"] is None:
+            main = result
+            break
+        unclear = True
     votes: dict[str, Any] | None = None
     if options.votes > 1:
         all_samples = [s for _, samples in by_order for s in samples]
@@ -283,13 +291,17 @@ def _combine(
         votes = {"A": tally["A"], "B": tally["B"], "invalid": tally["invalid"], "k": len(all_samples)}
         votes["share"] = votes[label] / len(all_samples)
     problems = [f"{r['order']}: {r['problem']}" for r in order_results if r["problem"]]
+    if unclear and rationale is None:
+        problems.append(
+            "the deciding order's rationale names a response by a bare letter: not restated in the pair's terms"
+        )
     if truncated:
         problems.append("input truncated to fit the context")
     return PairJudgment(
         label=label,
         confidence=prob_a if label == "A" else 1 - prob_a,
         prob_a=prob_a,
-        rationale=main["rationale"],
+        rationale=rationale,
         orders=order_results,
         consistent=consistent,
         votes=votes,
@@ -297,6 +309,13 @@ def _combine(
         parse_error="; ".join(problems) or None,
         timings={**timings, "tokens": sum(r["tokens"] for r in order_results)},
     )
+
+
+def in_pair_terms(rationale: str | None, order: str) -> str | None:
+    """A rationale written for `order`, in the pair's own letters (None if it cannot be restated)."""
+    if rationale is None or order == Order.AB:
+        return rationale
+    return swap_letters(rationale)
 
 
 def label_forced(orders: Sequence[dict[str, Any]], label: str | None) -> bool:
@@ -321,7 +340,7 @@ class FastScore:
 
 def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
     """GRAM's label-only fast path: no generation, one forward pass per order."""
-    orders: list[Order] = ["AB", "BA"] if both_orders else ["AB"]
+    orders: list[Order] = [Order.AB, Order.BA] if both_orders else [Order.AB]
     builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
     slots = [
         label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *_presented(pair, order))[0])
@@ -334,7 +353,7 @@ def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: boo
         per_order: list[dict[str, Any]] = []
         for j, order in enumerate(orders):
             p_first = two_way(*logprobs[i * len(orders) + j])
-            prob_a = p_first if order == "AB" else 1.0 - p_first
+            prob_a = p_first if order == Order.AB else 1.0 - p_first
             per_order.append({"order": order, "prob_a": prob_a, "label": label_for(prob_a)})
         prob_a = sum(o["prob_a"] for o in per_order) / len(per_order)
         label = label_for(prob_a)
