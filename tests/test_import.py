@@ -269,3 +269,75 @@ def test_unknown_types_and_missing_files_are_clear_errors(session: Session, tmp_
         run_import(session, tmp_path / "pairs.xlsx")
     with pytest.raises(GramError, match="unknown format"):
         run_import(session, demo_paths()[0], format_name="nonsense")
+
+
+def test_hostile_rows_are_row_errors_and_the_good_rows_around_them_are_kept(session: Session, tmp_path: Path) -> None:
+    """A value nested 100,000 deep, a lone surrogate, doctored dump fields: each a row error with its
+    row and field; the valid rows on either side are stored."""
+    good = demo_rows()[:2]
+    deep = '{"prompt": "p", "response_a": "a", "response_b": "b", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    dump_row = {
+        "prompt": "p2",
+        "response_a": "a2",
+        "response_b": "b2",
+        "label": "A",
+        "judgments": [
+            {
+                "model": "m",
+                "backend": "transformers",
+                "label": "A",
+                "confidence": 0.9,
+                "created_at": "2026-01-01T00:00:00",
+            }
+        ],
+        "review": {"label": "A", "tags": ["ok"], "version": 1, "events": []},
+    }
+
+    def doctored(change: str) -> str:
+        row = json.loads(json.dumps(dump_row))
+        if change == "date":
+            row["judgments"][0]["created_at"] = "not a date"
+        elif change == "confidence":
+            row["judgments"][0]["confidence"] = "high"
+        elif change == "tags":
+            row["review"]["tags"] = [1, {"x": 1}]
+        elif change == "event":
+            row["review"]["events"] = [{"action": "edit", "before": {}, "after": {}, "created_at": "yesterday"}]
+        return json.dumps(row)
+
+    lines = [
+        json.dumps(good[0]),
+        deep,
+        '{"prompt": "\\ud800", "response_a": "a", "response_b": "b"}',
+        doctored("date"),
+        doctored("confidence"),
+        doctored("tags"),
+        doctored("event"),
+        json.dumps(good[1]),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = run_import(session, path, dataset="hostile")
+    assert report.imported == 2
+    where = {error.row: (error.field, error.reason) for error in report.errors}
+    assert set(where) == {2, 3, 4, 5, 6, 7}, report.errors
+    assert "nested" in where[2][1]
+    assert where[3][0] == "prompt" and "surrogate" in where[3][1]
+    assert [where[n][0] for n in (4, 5, 6, 7)] == ["judgments", "judgments", "review", "review"]
+
+
+def test_a_json_document_nested_too_deeply_is_refused_in_one_line(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputFileError, match="nested"):
+        run_import(session, path)
+
+
+def test_an_import_that_keeps_no_row_fails(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "p", "response_a": "", "response_b": "b"}])
+    result = CliRunner().invoke(cli, ["import", str(path)])
+    assert result.exit_code == 1 and "no pair" in result.output

@@ -9,6 +9,7 @@ import click
 from app.cli.group import cli, database_of, settings_of
 from core.data.exporter import EXPORT_FORMATS
 from core.data.importer import parse_mapping
+from core.errors import GramError
 
 SHOWN_ERRORS = 50
 
@@ -71,6 +72,8 @@ def import_command(
         written = write_error_report(result, report, settings.home / "import-reports")
         click.echo(f"all {len(result.errors)} rejected rows are listed in {written}", err=True)
     click.echo(result.summary())
+    if result.imported == 0 and result.duplicates == 0 and result.errors:
+        raise GramError(f"no pair imported: all {len(result.errors)} rows were rejected")
 
 
 @cli.command("export")

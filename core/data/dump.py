@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import GramError
-from core.vocab import LABELS
+from core.vocab import LABELS, ReviewAction
 from storage.tables import Judgment, Review, ReviewEvent
 
 JUDGMENT_FIELDS = (
@@ -42,8 +42,50 @@ def _time_out(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat()
 
 
-def _time_in(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+def _time_in(value: Any, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise GramError(f"{what} {value!r} is not an ISO date and time") from None
+
+
+def _check_types(data: dict[str, Any], kinds: dict[str, tuple[type, ...]], what: str) -> None:
+    """Every field present has one of its allowed types (None is always allowed)."""
+    for name, allowed in kinds.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, allowed) or isinstance(value, bool) and bool not in allowed):
+            raise GramError(
+                f"{what} field '{name}' must be {' or '.join(t.__name__ for t in allowed)} (got {value!r:.40})"
+            )
+
+
+JUDGMENT_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "backend": (str,),
+    "protocol": (str,),
+    "origin": (str,),
+    "label": (str,),
+    "confidence": (int, float),
+    "prob_a": (int, float),
+    "rationale": (str,),
+    "orders": (list,),
+    "consistent": (bool,),
+    "votes": (dict,),
+    "raw_output": (str,),
+    "parse_error": (str,),
+    "timings": (dict,),
+    "options_key": (str,),
+}
+REVIEW_TYPES: dict[str, tuple[type, ...]] = {
+    "label": (str,),
+    "rationale": (str,),
+    "tags": (list,),
+    "note": (str,),
+    "reviewer": (str,),
+    "version": (int,),
+}
 
 
 def dump_judgment(judgment: Judgment) -> dict[str, Any]:
@@ -77,16 +119,20 @@ def restore_judgment(data: dict[str, Any]) -> Judgment:
         raise GramError(f"judgment label must be A or B (got {data.get('label')!r})")
     if not data.get("model") or not data.get("backend"):
         raise GramError("a judgment needs 'model' and 'backend'")
+    _check_types(data, JUDGMENT_TYPES, "judgment")
     judgment = Judgment(**{name: data[name] for name in JUDGMENT_FIELDS if name in data})
-    judgment.created_at = _time_in(data.get("created_at")) or judgment.created_at
+    judgment.created_at = _time_in(data.get("created_at"), "judgment created_at") or judgment.created_at
     return judgment
 
 
 def restore_review(data: dict[str, Any], judgments: list[Judgment]) -> Review:
     if data.get("label") not in (None, *LABELS):
         raise GramError(f"review label must be A, B or tie (got {data.get('label')!r})")
+    _check_types(data, REVIEW_TYPES, "review")
+    if not all(isinstance(tag, str) for tag in data.get("tags") or []):
+        raise GramError("review tags must be a list of texts")
     review = Review(**{name: data[name] for name in REVIEW_FIELDS if name in data})
-    review.updated_at = _time_in(data.get("updated_at")) or review.updated_at
+    review.updated_at = _time_in(data.get("updated_at"), "review updated_at") or review.updated_at
     index = data.get("judgment_index")
     if index is not None:
         if not isinstance(index, int) or not 0 <= index < len(judgments):
@@ -94,8 +140,12 @@ def restore_review(data: dict[str, Any], judgments: list[Judgment]) -> Review:
         review.judgment = judgments[index]
     events: list[ReviewEvent] = []
     for item in data.get("events") or []:
+        if not isinstance(item, dict) or item.get("action") not in set(ReviewAction):
+            raise GramError("a review event needs an action (edit, undo, redo or import)")
+        if not isinstance(item.get("before", {}), dict) or not isinstance(item.get("after", {}), dict):
+            raise GramError("a review event's before and after must be objects")
         event = ReviewEvent(**{name: item[name] for name in EVENT_FIELDS if name in item})
-        event.created_at = _time_in(item.get("created_at")) or event.created_at
+        event.created_at = _time_in(item.get("created_at"), "review event created_at") or event.created_at
         target = item.get("target_index")
         if target is not None:
             if not isinstance(target, int) or not 0 <= target < len(events):

@@ -25,6 +25,7 @@ FILE_KINDS = {
     ".parquet": "parquet",
     ".arrow": "arrow",
 }
+TOO_DEEP = "a value nested too deeply to read (a list or object inside itself thousands of times)"
 # Keys under which a JSON object file keeps its list of rows (BIG-bench uses "examples").
 JSON_ROW_KEYS = ("examples", "data", "rows", "train", "test", "validation")
 
@@ -68,9 +69,9 @@ def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
     rows = reader(path)
     for raw in rows:
         if raw.data is not None and raw.error is None:
-            bad = _field_with_undecodable_bytes(raw.data)
-            if bad is not None:
-                raw.error, raw.error_field = "not valid UTF-8 text", bad
+            found = _bad_text(raw.data)
+            if found is not None:
+                raw.error_field, raw.error = found
     return rows
 
 
@@ -80,19 +81,23 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="surrogateescape")
 
 
-def _field_with_undecodable_bytes(value: Any, path: str = "") -> str | None:
-    if isinstance(value, str):
-        return path or "(row)" if any("\udc80" <= ch <= "\udcff" for ch in value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _field_with_undecodable_bytes(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _field_with_undecodable_bytes(item, f"{path}[{index}]")
-            if found:
-                return found
+def _bad_text(value: Any) -> tuple[str, str] | None:
+    """(field, reason) for the first text in a row that cannot be stored: bytes that were not UTF-8
+    (kept as surrogates by `_decode`), or a lone surrogate written as a JSON escape ("\\ud800").
+    Walked with a stack, not recursion, so a deeply nested value cannot overflow it."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            for ch in item:
+                if "\udc80" <= ch <= "\udcff":
+                    return path or "(row)", "not valid UTF-8 text"
+                if "\ud800" <= ch <= "\udfff":
+                    return path or "(row)", f"contains an unpaired surrogate (U+{ord(ch):04X}), which is not text"
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), sub) for key, sub in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", sub) for index, sub in reversed(list(enumerate(item))))
     return None
 
 
@@ -108,6 +113,9 @@ def _read_jsonl(path: Path) -> list[RawRow]:
             except json.JSONDecodeError as error:
                 rows.append(RawRow(number, None, f"invalid JSON ({error.msg} at column {error.colno})"))
                 continue
+            except RecursionError:
+                rows.append(RawRow(number, None, TOO_DEEP))
+                continue
             if not isinstance(data, dict):
                 rows.append(RawRow(number, None, f"expected a JSON object, got {type(data).__name__}"))
                 continue
@@ -122,6 +130,8 @@ def _read_json(path: Path) -> list[RawRow]:
         raise InputFileError(
             str(path), f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         ) from None
+    except RecursionError:
+        raise InputFileError(str(path), TOO_DEEP) from None
     file_meta: dict[str, Any] = {}
     if isinstance(document, dict):
         if "canary" in document:  # BIG-bench marks its tasks as evaluation-only
@@ -173,7 +183,7 @@ def _maybe_json(value: str | None) -> Any:
     if stripped[:1] in "[{" and stripped[-1:] in "]}":
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
     return value
 
