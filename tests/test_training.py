@@ -26,7 +26,7 @@ from core.train.adaptation import (
     start_adaptation,
 )
 from core.train.config import AdaptConfig, TrainConfig
-from core.train.trainer import SWAP_REFUSED, TrainExample, gram_loss, swap_rationale, training_rows
+from core.train.trainer import CUT, SWAP_REFUSED, TOO_LONG, TrainExample, gram_loss, swap_rationale, training_rows
 from storage.database import Database
 from storage.tables import Dataset, Job, Judgment, ModelVersion, Pair, Review
 
@@ -100,6 +100,16 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
         "B",
     ]
     assert skipped == {SWAP_REFUSED: 1}
+    # One over-long example (a rationale longer than max_length allows) is left out and counted;
+    # the run goes on with the others, and prompts cut to fit are counted too.
+    skipped = Counter()
+    long_one = TrainExample(3, "Capital?", "Paris.", "Lyon.", "A", RATIONALE + " Response A." * 200)
+    rows = training_rows([example, long_one], tokenizer, TrainConfig(objective="both", max_length=1024), skipped)
+    assert len(rows) == 6 and skipped[TOO_LONG] == 2 and not skipped[CUT]
+    skipped = Counter()
+    long_prompt = TrainExample(4, "Why? " * 600, "Paris.", "Lyon.", "A", None)
+    training_rows([long_prompt], tokenizer, TrainConfig(objective="label-only", max_length=512), skipped)
+    assert skipped[CUT] == 2
     with pytest.raises(GramError, match="too short"):
         training_rows([example], tokenizer, TrainConfig(objective="rationale", max_length=300))
 

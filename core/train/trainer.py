@@ -78,6 +78,8 @@ def swap_rationale(rationale: str) -> str | None:
 
 
 SWAP_REFUSED = "swapped rationales left out (a response named by a bare letter)"
+TOO_LONG = "examples left out: longer than max_length even with their texts cut (a long rationale)"
+CUT = "examples kept with their texts cut to max_length (judging cuts only at the model's context)"
 
 
 def training_rows(
@@ -86,33 +88,43 @@ def training_rows(
     """Prompt-completion rows (TRL's standard form) for the examples under the config; what was
     left out, and why, is counted in `skipped`."""
     builder = PromptBuilder(tokenizer, config.max_length, reserved=0)
+    skipped = Counter() if skipped is None else skipped
     rows: list[dict[str, Any]] = []
     for example in examples:
         views = [(example.response_a, example.response_b, example.label, example.rationale)]
         if config.swap_augment:
             flipped = Label(example.label).flipped
             swapped = swap_rationale(example.rationale) if example.rationale else None
-            if example.rationale and swapped is None and skipped is not None:
+            if example.rationale and swapped is None:
                 skipped[SWAP_REFUSED] += 1  # that view still trains its label (label-only)
             views.append((example.response_b, example.response_a, flipped, swapped))
         for first, second, label, rationale in views:
             if config.objective in ("rationale", "both") and rationale:
                 target = rationale_target(rationale, label)
                 reserved = len(tokenizer.encode(target, add_special_tokens=False)) + 2
-                prompt, _ = builder.build(Protocol.GRAM_R2, example.prompt, first, second, reserved=reserved)
-                rows.append({"prompt": prompt, "completion": target, "pair_id": example.pair_id})
+                prompt, cut = builder.build(Protocol.GRAM_R2, example.prompt, first, second, reserved=reserved)
+                rows.append({"prompt": prompt, "completion": target, "pair_id": example.pair_id, "cut": cut})
             if config.objective in ("label-only", "both") or not rationale:
-                prompt, _ = builder.build(Protocol.LABEL_ONLY, example.prompt, first, second, reserved=2)
-                rows.append({"prompt": prompt, "completion": label, "pair_id": example.pair_id})
+                prompt, cut = builder.build(Protocol.LABEL_ONLY, example.prompt, first, second, reserved=2)
+                rows.append({"prompt": prompt, "completion": label, "pair_id": example.pair_id, "cut": cut})
+    kept, longest = [], 0
     for row in rows:
         length = len(tokenizer.encode(row["prompt"] + row["completion"], add_special_tokens=False))
-        if length > config.max_length:
-            raise GramError(
-                f"max_length {config.max_length} is too short for the prompt template: a "
-                f"{'label-only' if len(row['completion']) == 1 else 'rationale'} example needs {length} tokens "
-                f"even with its texts cut (the GRAM-R² instruction alone is about 450 tokens, the label-only one 240)"
-            )
-    return rows
+        if length > config.max_length:  # even with its texts cut (a long rationale): left out, counted
+            skipped[TOO_LONG] += 1
+            longest = max(longest, length)
+            continue
+        if row.pop("cut"):
+            # The judge cuts by the model's context, training by max_length: say how often they differ.
+            skipped[CUT] += 1
+        kept.append(row)
+    if not kept and rows:
+        raise GramError(
+            f"max_length {config.max_length} is too short for the prompt template: the examples need up to "
+            f"{longest} tokens even with their texts cut (the GRAM-R² instruction alone is about 450 tokens, "
+            "the label-only one 240)"
+        )
+    return kept
 
 
 def label_token_ids(tokenizer: Any) -> tuple[int, int]:
