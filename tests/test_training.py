@@ -402,3 +402,32 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
     with db.session() as session:
         assert active_version(session).id == base.id  # the new version waits to be activated
         assert get_version(session, done.result["version_id"]).parent_id == base.id
+
+
+def test_gradient_accumulation_gives_the_loss_of_the_whole_batch(embedded_model_dir: Path, tmp_path: Path) -> None:
+    """2 micro-batches of 2 accumulated must weigh like one batch of 4 (the loss, hence the gradient,
+    was N times too large when the custom loss ignored the accumulation)."""
+    from core.train.trainer import train
+
+    examples = [
+        TrainExample(i, f"Which is right, {i}?", f"Answer {i} is this.", f"No, {i} is that.", "AB"[i % 2])
+        for i in range(4)
+    ]
+    spec = ModelSpec("smollm2", str(embedded_model_dir))
+    losses = {}
+    for batch, accumulation in ((4, 1), (2, 2)):
+        config = TrainConfig(
+            objective="label-only",
+            swap_augment=False,
+            max_steps=1,
+            batch_size=batch,
+            grad_accum=accumulation,
+            learning_rate=1e-9,
+            max_length=320,
+            val_fraction=0.0,
+        )
+        result = train(
+            spec, examples, tmp_path / f"out-{batch}", tmp_path / f"work-{batch}", config, show_progress=False
+        )
+        losses[batch] = result.losses[0][1]
+    assert losses[2] == pytest.approx(losses[4], rel=0.02), losses

@@ -133,15 +133,33 @@ def label_token_ids(tokenizer: Any) -> tuple[int, int]:
     return slot.token_a, slot.token_b
 
 
-def gram_loss(logits: Any, labels: Any, token_a: int, token_b: int, label_weight: float, smoothing: float) -> Any:
+def gram_loss(
+    logits: Any,
+    labels: Any,
+    token_a: int,
+    token_b: int,
+    label_weight: float,
+    smoothing: float,
+    *,
+    num_items: Any = None,
+    accumulation: int = 1,
+) -> Any:
     """Token NLL over the reply, plus `label_weight` x the smoothed A/B cross-entropy at the label.
 
-    The label token is the last A or B among each row's target tokens (the answer comes last)."""
+    The label token is the last A or B among each row's target tokens (the answer comes last).
+    Under gradient accumulation this micro-batch is one of `accumulation`: the token part is summed
+    and divided by `num_items` (the reply tokens of the whole accumulated batch, as transformers
+    counts them) and the label part divided by `accumulation`, so N micro-batches weigh like one batch."""
     import torch
     import torch.nn.functional as F
 
     logits, labels = logits[:, :-1, :].float(), labels[:, 1:]
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100)
+    flat_logits, flat_labels = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+    if num_items is None:
+        loss = F.cross_entropy(flat_logits, flat_labels, ignore_index=-100) / accumulation
+    else:
+        summed = F.cross_entropy(flat_logits, flat_labels, ignore_index=-100, reduction="sum")
+        loss = summed / torch.as_tensor(num_items, device=summed.device).clamp(min=1)
     if label_weight:
         is_label = (labels == token_a) | (labels == token_b)
         has = is_label.any(dim=1)
@@ -151,7 +169,8 @@ def gram_loss(logits: Any, labels: Any, token_a: int, token_b: int, label_weight
             rows = torch.arange(labels.size(0), device=labels.device)
             pair_logits = logits[rows, where][:, [token_a, token_b]]
             target = (labels[rows, where] == token_b).long()
-            loss = loss + label_weight * F.cross_entropy(pair_logits[has], target[has], label_smoothing=smoothing)
+            label_loss = F.cross_entropy(pair_logits[has], target[has], label_smoothing=smoothing)
+            loss = loss + label_weight * label_loss / accumulation
     return loss
 
 
@@ -273,13 +292,26 @@ def train(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
 
     class GramTrainer(SFTTrainer):
+        # The loss below is already scaled for gradient accumulation; the trainer must not divide it again.
+        loss_is_scaled_for_ga = True  # type: ignore[assignment]  (declared None in the base class)
+
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
             labels = inputs.pop("labels")
             inputs.pop("completion_mask", None)
             outputs = model(**inputs, use_cache=False)
-            loss = gram_loss(outputs.logits, labels, token_a, token_b, config.label_loss_weight, config.label_smoothing)
+            accumulation = getattr(self, "current_gradient_accumulation_steps", 1) if model.training else 1
+            loss = gram_loss(
+                outputs.logits,
+                labels,
+                token_a,
+                token_b,
+                config.label_loss_weight,
+                config.label_smoothing,
+                num_items=num_items_in_batch if model.training else None,
+                accumulation=accumulation,
+            )
             return (loss, outputs) if return_outputs else loss
 
     def dataset(part: list[dict[str, Any]]) -> Any:
