@@ -293,7 +293,7 @@ def train(
 
     class GramTrainer(SFTTrainer):
         # The loss below is already scaled for gradient accumulation; the trainer must not divide it again.
-        loss_is_scaled_for_ga = True  # type: ignore[assignment]  (declared None in the base class)
+        loss_is_scaled_for_ga = True  # type: ignore[assignment]  # the base class declares it None
 
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
