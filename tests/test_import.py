@@ -341,3 +341,32 @@ def test_an_import_that_keeps_no_row_fails(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "p", "response_a": "", "response_b": "b"}])
     result = CliRunner().invoke(cli, ["import", str(path)])
     assert result.exit_code == 1 and "no pair" in result.output
+
+
+def test_csv_cells_that_look_like_json_stay_text_where_text_is_expected(session: Session, tmp_path: Path) -> None:
+    """A response '[1, 2, 3]' in a CSV is text (a CSV cell holds text); JSON in a cell is read only
+    where a format wants a structure (TRL messages)."""
+    import csv
+
+    path = tmp_path / "jsonish.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "response_a", "response_b", "label"])
+        writer.writerow(['["not", "messages"]', "[1, 2, 3]", '{"a": 1}', "A"])
+    report = run_import(session, path, dataset="jsonish")
+    assert (report.imported, report.errors) == (1, [])
+    pair = stored(session, "jsonish")[0]
+    assert (pair.prompt, pair.response_a, pair.response_b) == ('["not", "messages"]', "[1, 2, 3]", '{"a": 1}')
+    conversational = tmp_path / "trl.csv"
+    with conversational.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "chosen", "rejected"])
+        writer.writerow(
+            [
+                json.dumps([{"role": "user", "content": "Hi?"}]),
+                json.dumps([{"role": "assistant", "content": "Hello!"}]),
+                json.dumps([{"role": "assistant", "content": "Go away."}]),
+            ]
+        )
+    assert run_import(session, conversational, dataset="trl-csv").imported == 1
+    assert stored(session, "trl-csv")[0].prompt == "Hi?"

@@ -21,10 +21,18 @@ class RowContext:
     max_chars: int
     allow_empty: bool = False
     file_meta: dict[str, Any] | None = None
+    text_cells: dict[str, str] | None = None  # CSV cells read as JSON, as the text they were
+
+
+def _as_text(value: Any, key: str, ctx: RowContext) -> Any:
+    """A CSV cell holds text: where text is wanted, its own text, not the JSON it looked like."""
+    if not isinstance(value, str) and ctx.text_cells and key in ctx.text_cells:
+        return ctx.text_cells[key]
+    return value
 
 
 def text_field(data: dict[str, Any], key: str, ctx: RowContext, *, response: bool = True) -> str:
-    value = data.get(key)
+    value = _as_text(data.get(key), key, ctx)
     if value is None:
         raise RowRejected(key, "missing")
     if isinstance(value, bool | int | float):  # PandaLM has a few boolean "responses"
@@ -60,6 +68,11 @@ def messages_field(value: Any, key: str, ctx: RowContext) -> list[dict[str, str]
 
 def prompt_field(value: Any, key: str, ctx: RowContext) -> tuple[str, list[dict[str, str]] | None]:
     """A prompt given as text or as a conversation; returns (text, messages or None)."""
+    if isinstance(value, list) and ctx.text_cells and key in ctx.text_cells:
+        try:  # a CSV cell that is JSON: messages if it is a conversation, else its text
+            return prompt_field(value, key, RowContext(ctx.source, ctx.max_chars, ctx.allow_empty, ctx.file_meta))
+        except RowRejected:
+            return text_field({key: ctx.text_cells[key]}, key, ctx, response=False), None
     if isinstance(value, list):
         messages = messages_field(value, key, ctx)
         if messages[-1]["role"] != "user":

@@ -86,7 +86,9 @@ def parse_files(
             if raw.error is not None or raw.data is None:
                 result.errors.append(RowError(str(path), raw.row, raw.error_field, raw.error or "unreadable row"))
                 continue
-            row_ctx = RowContext(ctx.source, ctx.max_chars, ctx.allow_empty, raw.file_meta or None)
+            row_ctx = RowContext(
+                ctx.source, ctx.max_chars, ctx.allow_empty, raw.file_meta or None, raw.text_cells or None
+            )
             try:
                 records = fmt.convert(raw.data, row_ctx)
             except RowRejected as rejected:
@@ -109,6 +111,8 @@ def _apply_mapping(path: Path, rows: list[RawRow], mapping: dict[str, str]) -> N
             for target, source in mapping.items():
                 if source in raw.data:
                     raw.data[target] = raw.data.pop(source)
+                if source in raw.text_cells:
+                    raw.text_cells[target] = raw.text_cells.pop(source)
 
 
 def _choose_format(path: Path, rows: list[RawRow], format_name: str | None) -> Format:

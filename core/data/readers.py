@@ -37,6 +37,8 @@ class RawRow:
     error: str | None = None
     error_field: str | None = None
     file_meta: dict[str, Any] = field(default_factory=dict)
+    # A CSV cell's own text where it was read as JSON: a format that wants text gets it back.
+    text_cells: dict[str, str] = field(default_factory=dict)
 
 
 def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
@@ -168,7 +170,9 @@ def _read_csv(path: Path) -> list[RawRow]:
                 rows.append(RawRow(number, None, "row has more cells than the header"))
                 continue
             # A CSV cell holding JSON (a list of messages, a list of responses) is decoded.
-            rows.append(RawRow(number, {k: _maybe_json(v) for k, v in record.items()}))
+            data = {k: _maybe_json(v) for k, v in record.items()}
+            texts = {k: v for k, v in record.items() if isinstance(v, str) and data[k] is not v}
+            rows.append(RawRow(number, data, text_cells=texts))
     except csv.Error as error:
         raise InputFileError(str(path), f"not valid CSV: {error}") from None
     if reader.fieldnames is None:
