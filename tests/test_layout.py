@@ -101,3 +101,14 @@ def test_the_stores_defaults_are_words_of_the_vocabulary() -> None:
     assert Judgment.__table__.c.protocol.default.arg in set(Protocol)
     assert Judgment.__table__.c.origin.default.arg in set(Origin)
     assert Job.__table__.c.status.default.arg in set(JobStatus)
+
+
+def test_the_readme_layout_names_every_room() -> None:
+    """README's Layout section names each folder of core/ and app/ and each module at core/'s top."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rooms = [p.name + "/" for p in (ROOT / "core").iterdir() if p.is_dir() and not p.name.startswith("__")]
+    rooms += [p.name + "/" for p in (ROOT / "app").iterdir() if p.is_dir() and not p.name.startswith("__")]
+    rooms += [p.name for p in (ROOT / "core").glob("*.py") if p.stem != "__init__"]
+    missing = [room for room in rooms if room not in layout]
+    assert not missing, f"README's Layout does not name {missing}"
