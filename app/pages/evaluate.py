@@ -73,7 +73,9 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     with gr.Row():
         dataset = dataset_dropdown(ctx, studio, "evaluate_datasets", label="Dataset", elem_id="eval-dataset")
-        model = gr.Dropdown(choices=[], label="Model (as stored on its judgments)", elem_id="eval-model")
+        model = gr.Dropdown(
+            choices=[], allow_custom_value=True, label="Model (as stored on its judgments)", elem_id="eval-model"
+        )
         show = gr.Button("Evaluate", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")
     confusion = gr.Dataframe(interactive=False, label="Confusion matrix", elem_id="eval-confusion")

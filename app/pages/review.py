@@ -71,7 +71,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     cursor_state = gr.State(Cursor())
     with gr.Row():
         # Filled when a signed-in page loads, so the page a visitor gets before login names no dataset.
-        dataset = gr.Dropdown(choices=[], value=None, label="Dataset", scale=2, elem_id="review-dataset")
+        dataset = gr.Dropdown(
+            choices=[], value=None, allow_custom_value=True, label="Dataset", scale=2, elem_id="review-dataset"
+        )
         on(dataset.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dataset, api_name="review_datasets")
         status = gr.Radio(["all", "unjudged", "judged", "reviewed"], value="all", label="Status", scale=3)
         sort = gr.Dropdown(
