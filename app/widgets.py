@@ -22,12 +22,18 @@ def first_dataset(ctx: StudioContext) -> dict[str, Any]:
     return gr.update(choices=names, value=names[0] if names else None)
 
 
-def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **options: Any) -> gr.Dropdown:
-    """A dataset chooser, filled when the page loads (after login: the page a visitor gets before it
-    names no dataset) and re-read when opened (datasets imported meanwhile appear)."""
+def dataset_chooser(ctx: StudioContext, api_name: str, **options: Any) -> gr.Dropdown:
+    """A dataset chooser that names no dataset until it is filled (after login: the page a visitor
+    gets before it names none), re-read when opened (datasets imported meanwhile appear)."""
     # allow_custom_value: the choices exist only after login, so the API must not check against the
     # empty list of the page's config; the handlers look the name up and say when it does not exist.
     dropdown = gr.Dropdown(choices=[], value=None, allow_custom_value=True, **options)
-    on(studio.load, lambda: first_dataset(ctx), outputs=dropdown, api_name=f"{api_name}_on_load")
     on(dropdown.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dropdown, api_name=api_name)
+    return dropdown
+
+
+def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **options: Any) -> gr.Dropdown:
+    """A dataset chooser filled with the first dataset when a signed-in page loads."""
+    dropdown = dataset_chooser(ctx, api_name, **options)
+    on(studio.load, lambda: first_dataset(ctx), outputs=dropdown, api_name=f"{api_name}_on_load")
     return dropdown

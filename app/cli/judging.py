@@ -10,6 +10,7 @@ import click
 from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
 from app.cli.options import model_options
 from core.judge.protocol import JudgeOptions
+from core.judge.ranking import METHODS
 from core.vocab import Protocol
 
 
@@ -117,7 +118,7 @@ def evaluate_command(
 @model_options
 @click.option(
     "--method",
-    type=click.Choice(["best-of-n", "knockout", "sort"]),
+    type=click.Choice(list(METHODS)),
     default="knockout",
     show_default=True,
     help="best-of-n and knockout find the best (n-1 comparisons); sort ranks all.",

@@ -16,8 +16,8 @@ import gradio as gr
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import history_rows, literal, markdown_html, pair_header, rationale_diff, verdict_html
-from app.widgets import dataset_names, first_dataset
-from core.review.pair_view import pair_detail
+from app.widgets import dataset_chooser, first_dataset
+from core.review.pair_view import PairDetail, pair_detail
 from core.review.queue import QUEUE_COLUMNS, QueueFilter
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.vocab import Label
@@ -70,11 +70,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     queue_state = gr.State(QueueState(QueueFilter(""), 0, []))
     cursor_state = gr.State(Cursor())
     with gr.Row():
-        # Filled when a signed-in page loads, so the page a visitor gets before login names no dataset.
-        dataset = gr.Dropdown(
-            choices=[], value=None, allow_custom_value=True, label="Dataset", scale=2, elem_id="review-dataset"
-        )
-        on(dataset.focus, lambda: gr.update(choices=dataset_names(ctx)), outputs=dataset, api_name="review_datasets")
+        # Filled by the page's load event below, together with the queue of its first dataset.
+        dataset = dataset_chooser(ctx, "review_datasets", label="Dataset", scale=2, elem_id="review-dataset")
         status = gr.Radio(["all", "unjudged", "judged", "reviewed"], value="all", label="Status", scale=3)
         sort = gr.Dropdown(
             [
@@ -151,10 +148,17 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     ]
 
     def render(pair_id: int | None) -> list[Any]:
+        return shown_pair(pair_id)[1]
+
+    def shown_pair(pair_id: int | None) -> tuple[int, list[Any]]:
+        """The pair's review version and the pair view's outputs, from one read of the pair."""
         if pair_id is None:
-            return list(NO_PAIR)
+            return 0, list(NO_PAIR)
         with db.session() as session:
             pair = pair_detail(session, pair_id)
+        return pair.version, pair_outputs_of(pair)
+
+    def pair_outputs_of(pair: PairDetail) -> list[Any]:
         j, images = pair.judgment, ctx.settings.show_remote_images
         return [
             pair_header(pair),
@@ -172,14 +176,14 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             j.id if j else None,
         ]
 
-    def goto(cursor: Cursor, pair_id: int | None) -> Cursor:
-        if pair_id is None:
-            return replace(cursor, pair_id=None, version=0)
-        with db.session() as session:
-            return replace(cursor, pair_id=pair_id, version=pair_detail(session, pair_id).version)
+    def goto(cursor: Cursor, pair_id: int | None, message: str = "") -> list[Any]:
+        """Move the cursor to the pair (at the review version shown) and show it: the cursor,
+        the message and the pair view's outputs."""
+        version, outputs = shown_pair(pair_id)
+        return [replace(cursor, pair_id=pair_id, version=version), message, *outputs]
 
     def opened(state: QueueState, rows: list[Any], cursor: Cursor, pair_id: int | None) -> list[Any]:
-        return [state, [r.cells() for r in rows], queue_label(state), goto(cursor, pair_id), "", *render(pair_id)]
+        return [state, [r.cells() for r in rows], queue_label(state), *goto(cursor, pair_id)]
 
     def load(name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
         if not name:
@@ -205,14 +209,14 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def select_row(queue: QueueState, cursor: Cursor, event: gr.SelectData) -> list[Any]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         pair_id = queue.ids[row] if 0 <= row < len(queue.ids) else cursor.pair_id
-        return [goto(cursor, pair_id), "", *render(pair_id)]
+        return goto(cursor, pair_id)
 
     moved = [cursor_state, message, *pair_outputs]
     on(table.select, select_row, [queue_state, cursor_state], moved, api_name="queue_select")
 
     def step_to(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         queue, pair_id = neighbour(db, queue, cursor.pair_id, step)
-        return [queue, goto(cursor, pair_id), "", *render(pair_id)]
+        return [queue, *goto(cursor, pair_id)]
 
     stepped = [queue_state, *moved]
     on(prev_pair.click, lambda q, c: step_to(q, c, -1), [queue_state, cursor_state], stepped, api_name="previous_pair")
@@ -231,7 +235,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             if saved.conflict or saved.cursor.pair_id is None:
                 return [queue, saved.cursor, saved.message, *render(saved.cursor.pair_id)]
             queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
-            return [queue, goto(saved.cursor, pair_id), saved.message, *render(pair_id)]
+            return [queue, *goto(saved.cursor, pair_id, saved.message)]
 
         return set_label
 

@@ -7,7 +7,7 @@ the exporter all ask this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, distinct, func, select
@@ -44,21 +44,6 @@ def model_conditions(
     if protocol is not None:
         conditions.append(Judgment.protocol == protocol)
     return conditions
-
-
-def latest_judgments(
-    session: Session, pair_ids: Iterable[int], *, model: str | None = None, protocol: str | None = None
-) -> dict[int, Judgment]:
-    """The latest judgment of each pair (of `model` under `protocol`, when given), by pair id."""
-    ids = list(pair_ids)
-    if not ids:
-        return {}
-    query = (
-        select(Judgment)
-        .join(Pair, Judgment.pair_id == Pair.id)
-        .where(Pair.id.in_(ids), Judgment.id == latest_judgment_id(*model_conditions(model, protocol)))
-    )
-    return {j.pair_id: j for j in session.scalars(query)}
 
 
 def newest_first(judgments: Sequence[Judgment]) -> list[Judgment]:

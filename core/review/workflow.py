@@ -85,13 +85,17 @@ def review_pair(db: Database, cursor: Cursor, reviewer: str, judgment_id: int | 
             )
             version = review.version
     except ConflictError as conflict:
-        with db.session() as session:  # the cursor moves to what is there now, so a deliberate retry saves
-            current = review_version(session, cursor.pair_id)
-        return Saved(
-            replace(cursor, version=current), f"⚠ {conflict} — shown now; your change was not saved.", conflict=True
-        )
+        return _refused(db, cursor, cursor.pair_id, f"⚠ {conflict} — shown now; your change was not saved.")
     done = [*cursor.done, (cursor.pair_id, version)] if version != cursor.version else cursor.done
     return Saved(replace(cursor, version=version, done=done, undone=[]), f"Saved pair {cursor.pair_id}.")
+
+
+def _refused(db: Database, cursor: Cursor, pair_id: int, message: str) -> Saved:
+    """Someone else changed the pair first: nothing was saved, and the cursor moves to the pair as
+    it is now, so a deliberate retry saves."""
+    with db.session() as session:
+        current = review_version(session, pair_id)
+    return Saved(replace(cursor, pair_id=pair_id, version=current), message, conflict=True)
 
 
 def undo_last(db: Database, cursor: Cursor, reviewer: str) -> Saved:
@@ -114,9 +118,7 @@ def _step_last(db: Database, cursor: Cursor, reviewer: str, *, redo_it: bool) ->
         with db.session() as session:
             version = step(session, pair_id, reviewer=reviewer, expected_version=seen).version
     except ConflictError as conflict:
-        with db.session() as session:
-            current = review_version(session, pair_id)
-        return Saved(Cursor(pair_id, current, cursor.done, cursor.undone), f"⚠ {conflict}", conflict=True)
+        return _refused(db, cursor, pair_id, f"⚠ {conflict}")
     if redo_it:
         moved = Cursor(pair_id, version, [*cursor.done, (pair_id, version)], cursor.undone[:-1])
         return Saved(moved, f"Redid the change on pair {pair_id}.")
