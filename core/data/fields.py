@@ -68,19 +68,23 @@ def messages_field(value: Any, key: str, ctx: RowContext) -> list[dict[str, str]
 
 def prompt_field(value: Any, key: str, ctx: RowContext) -> tuple[str, list[dict[str, str]] | None]:
     """A prompt given as text or as a conversation; returns (text, messages or None)."""
-    if isinstance(value, list) and ctx.text_cells and key in ctx.text_cells:
-        try:  # a CSV cell that is JSON: messages if it is a conversation, else its text
-            return prompt_field(value, key, RowContext(ctx.source, ctx.max_chars, ctx.allow_empty, ctx.file_meta))
-        except RowRejected:
-            return text_field({key: ctx.text_cells[key]}, key, ctx, response=False), None
     if isinstance(value, list):
-        messages = messages_field(value, key, ctx)
-        if messages[-1]["role"] != "user":
-            raise RowRejected(key, "a conversation prompt must end with a user message")
-        if len(messages) == 1:
-            return messages[0]["content"], None
-        return render_conversation(messages), messages
+        try:
+            return _conversation(value, key, ctx)
+        except RowRejected:
+            if not (ctx.text_cells and key in ctx.text_cells):
+                raise
+            # a CSV cell that only looked like JSON: its own text is the prompt (text_field reads it)
     return text_field({key: value}, key, ctx, response=False), None
+
+
+def _conversation(value: list[Any], key: str, ctx: RowContext) -> tuple[str, list[dict[str, str]] | None]:
+    messages = messages_field(value, key, ctx)
+    if messages[-1]["role"] != "user":
+        raise RowRejected(key, "a conversation prompt must end with a user message")
+    if len(messages) == 1:
+        return messages[0]["content"], None
+    return render_conversation(messages), messages
 
 
 def label_field(value: Any, key: str = "label") -> Label | None:
