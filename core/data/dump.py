@@ -13,24 +13,34 @@ from core.errors import GramError
 from core.vocab import LABELS, ReviewAction
 from storage.tables import Judgment, Review, ReviewEvent
 
-JUDGMENT_FIELDS = (
-    "model",
-    "backend",
-    "protocol",
-    "origin",
-    "label",
-    "confidence",
-    "prob_a",
-    "rationale",
-    "orders",
-    "consistent",
-    "votes",
-    "raw_output",
-    "parse_error",
-    "timings",
-    "options_key",
-)
-REVIEW_FIELDS = ("label", "rationale", "tags", "note", "reviewer", "version")
+# Each field a record carries in a dump, with the JSON types a restore accepts (None always).
+JUDGMENT_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "backend": (str,),
+    "protocol": (str,),
+    "origin": (str,),
+    "label": (str,),
+    "confidence": (int, float),
+    "prob_a": (int, float),
+    "rationale": (str,),
+    "orders": (list,),
+    "consistent": (bool,),
+    "votes": (dict,),
+    "raw_output": (str,),
+    "parse_error": (str,),
+    "timings": (dict,),
+    "options_key": (str,),
+}
+REVIEW_TYPES: dict[str, tuple[type, ...]] = {
+    "label": (str,),
+    "rationale": (str,),
+    "tags": (list,),
+    "note": (str,),
+    "reviewer": (str,),
+    "version": (int,),
+}
+JUDGMENT_FIELDS = tuple(JUDGMENT_TYPES)
+REVIEW_FIELDS = tuple(REVIEW_TYPES)
 EVENT_FIELDS = ("action", "before", "after", "reviewer")
 
 
@@ -59,33 +69,6 @@ def _check_types(data: dict[str, Any], kinds: dict[str, tuple[type, ...]], what:
             raise GramError(
                 f"{what} field '{name}' must be {' or '.join(t.__name__ for t in allowed)} (got {value!r:.40})"
             )
-
-
-JUDGMENT_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "backend": (str,),
-    "protocol": (str,),
-    "origin": (str,),
-    "label": (str,),
-    "confidence": (int, float),
-    "prob_a": (int, float),
-    "rationale": (str,),
-    "orders": (list,),
-    "consistent": (bool,),
-    "votes": (dict,),
-    "raw_output": (str,),
-    "parse_error": (str,),
-    "timings": (dict,),
-    "options_key": (str,),
-}
-REVIEW_TYPES: dict[str, tuple[type, ...]] = {
-    "label": (str,),
-    "rationale": (str,),
-    "tags": (list,),
-    "note": (str,),
-    "reviewer": (str,),
-    "version": (int,),
-}
 
 
 def dump_judgment(judgment: Judgment) -> dict[str, Any]:
