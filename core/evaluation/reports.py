@@ -93,18 +93,7 @@ def evaluate_records(
     results: Sequence[FastScore | PairJudgment] = (
         score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
     )
-    items = [
-        Scored(
-            r.label,
-            res.label,
-            res.confidence,
-            res.prob_a,
-            res.consistent,
-            r.source,
-            label_forced(res.orders, res.label),
-        )
-        for r, res in zip(labelled, results, strict=True)
-    ]
+    items = [_scored(r.label, res, r.source) for r, res in zip(labelled, results, strict=True)]
     return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
 
 
