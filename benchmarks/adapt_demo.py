@@ -30,8 +30,9 @@ def run(size: int, held_out: int, args: argparse.Namespace) -> dict:
     from core.data.identity import content_key
     from core.review.reviews import save_review
     from core.settings import get_settings
-    from core.train.adaptation import is_held_out, run_adaptation, start_adaptation
+    from core.train.adaptation import run_adaptation, start_adaptation
     from core.train.config import AdaptConfig, TrainConfig
+    from core.train.split import is_held_out
     from storage.database import Database
     from storage.tables import Pair
 

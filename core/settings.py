@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="Show images that pairs link to (each one is fetched from its server, which then "
         "sees the reviewer); off by default: an image is shown as its address.",
     )
+    job_timeout_s: float = Field(
+        default=120,
+        gt=0,
+        description="A job whose runner has not beaten for this long (seconds) is taken over by the next "
+        "runner; a runner whose process ended on the same machine is taken over at once.",
+    )
     max_import_mb: float = Field(default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB.")
     max_field_chars: int = Field(
         default=200_000, gt=0, description="Longest prompt or response accepted, in characters."

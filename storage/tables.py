@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -209,3 +210,17 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The runner holding the job (host/pid/start time, core.jobs.claims) and the key of the work it
+    # does: at most one queued or running job per key.
+    runner: Mapped[str | None] = mapped_column(String(200), default=None)
+    work_key: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    __table_args__ = (
+        Index(
+            "ix_jobs_active_work_key",
+            "work_key",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )

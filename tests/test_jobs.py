@@ -6,7 +6,6 @@ from pathlib import Path
 
 from core.jobs.workers import spawn_worker
 from core.settings import Settings
-from storage.tables import Job
 
 
 def test_the_worker_gets_the_database_url_through_its_environment(settings: Settings, tmp_path: Path) -> None:
@@ -21,24 +20,3 @@ def test_the_worker_gets_the_database_url_through_its_environment(settings: Sett
     # found no job 999 there.
     assert secret.exists()
     assert "no job with id 999" in log.read_text()
-
-
-def test_a_cancel_is_honoured_between_steps_never_inside_one(db) -> None:
-    """Progress is recorded in the transaction that holds the step's work, so recording it must not
-    throw that work away; the cancel is read after the commit, by `stop_if_cancelled`."""
-    import pytest
-
-    from core.jobs.records import JobCancelled, create_job, report_progress, request_cancel, stop_if_cancelled
-    from core.vocab import JobKind
-
-    with db.session() as session:
-        job_id = create_job(session, JobKind.JUDGE, {}).id
-        request_cancel(session, job_id)
-    with db.session() as session:
-        job = session.get(Job, job_id)
-        job.total = 4
-        report_progress(job, 2, "2/4")  # does not raise: the step's work commits with it
-    with db.session() as session:
-        assert session.get(Job, job_id).done == 2
-    with pytest.raises(JobCancelled):
-        stop_if_cancelled(db, job_id)

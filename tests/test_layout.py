@@ -95,12 +95,19 @@ def test_the_error_edge_shows_the_projects_errors_and_hides_the_rest() -> None:
 
 def test_the_stores_defaults_are_words_of_the_vocabulary() -> None:
     """storage/ cannot import core/, so its column defaults are written out; they must be enum members."""
-    from core.vocab import JobStatus, Origin, Protocol
+    import re
+
+    from core.vocab import ACTIVE, JobStatus, Origin, Protocol
     from storage.tables import Job, Judgment
 
     assert Judgment.__table__.c.protocol.default.arg in set(Protocol)
     assert Judgment.__table__.c.origin.default.arg in set(Origin)
     assert Job.__table__.c.status.default.arg in set(JobStatus)
+    # One unfinished job per piece of work: the partial index names exactly the active statuses.
+    (index,) = [i for i in Job.__table__.indexes if i.name == "ix_jobs_active_work_key"]
+    for dialect in ("sqlite", "postgresql"):
+        where = str(index.dialect_options[dialect]["where"])
+        assert set(re.findall(r"'(\w+)'", where)) == set(ACTIVE)
 
 
 def test_the_readme_layout_names_every_room() -> None:

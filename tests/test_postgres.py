@@ -87,3 +87,21 @@ def test_two_reviewers_saving_at_once_on_postgresql(pg_url: str) -> None:
     assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
     assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
     db.dispose()
+
+
+def test_runners_claiming_one_job_at_once_on_postgresql(pg_url: str) -> None:
+    """Starting the same work from many threads at once, then taking over a stale claim from many
+    at once: one winner each time (the partial unique index and the compare-and-set)."""
+    from storage.tables import Job
+    from tests.test_job_claims import assert_one_runner, race_claims, race_takeovers
+
+    db = Database(pg_url)
+    for _ in range(3):
+        outcomes = race_claims(db)
+        assert_one_runner(db, outcomes)
+        job_id = next(o for o in outcomes if isinstance(o, int))
+        won = race_takeovers(db, job_id)
+        with db.session() as session:
+            assert won == [session.get(Job, job_id).runner]
+            session.query(Job).delete()
+    db.dispose()

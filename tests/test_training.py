@@ -17,15 +17,9 @@ from core.judge.protocol import PairText
 from core.model.spec import ModelSpec
 from core.model.versions import activate, active_version, get_version, spec_of, version_for
 from core.review.reviews import save_review
-from core.train.adaptation import (
-    ReviewedPair,
-    assert_no_leak,
-    is_held_out,
-    plan_adaptation,
-    run_adaptation,
-    start_adaptation,
-)
+from core.train.adaptation import run_adaptation, start_adaptation
 from core.train.config import AdaptConfig, TrainConfig
+from core.train.split import ReviewedPair, assert_no_leak, is_held_out, plan_adaptation
 from core.train.trainer import CUT, SWAP_REFUSED, TOO_LONG, TrainExample, gram_loss, swap_rationale, training_rows
 from storage.database import Database
 from storage.tables import Dataset, Job, Judgment, ModelVersion, Pair, Review

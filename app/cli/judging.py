@@ -58,7 +58,7 @@ def judge_command(
         limit=limit,
         batch_size=batch_size,
     )
-    job = run_judging(database_of(ctx), loaded, run)
+    job = run_judging(database_of(ctx), loaded, run, timeout_s=settings_of(ctx).job_timeout_s)
     click.echo(f"job {job.id} {job.status}: {job.done}/{job.total} pairs judged by {loaded.spec.name}")
 
 
@@ -105,7 +105,14 @@ def evaluate_command(
     if dataset is not None:
         protocol = Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2
         report = evaluate_dataset(
-            database_of(ctx), loaded, dataset, protocol=protocol, options=options, limit=limit, batch_size=batch_size
+            database_of(ctx),
+            loaded,
+            dataset,
+            protocol=protocol,
+            options=options,
+            limit=limit,
+            batch_size=batch_size,
+            timeout_s=settings_of(ctx).job_timeout_s,
         )
     else:
         assert file is not None

@@ -18,6 +18,7 @@ from core.data.datasets import get_dataset
 from core.data.importer import parse_files
 from core.data.records import PairRecord
 from core.evaluation.metrics import Evaluation, Scored, evaluate
+from core.jobs.claims import DEFAULT_TIMEOUT_S
 from core.judge.judgments import latest_judgment_id, model_conditions
 from core.judge.protocol import (
     FastScore,
@@ -106,10 +107,11 @@ def evaluate_dataset(
     options: JudgeOptions,
     limit: int | None = None,
     batch_size: int = 8,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Evaluation:
     """Judge (and store) the labelled pairs the model has not judged yet, then evaluate them all."""
     run = JudgeRun(dataset, protocol, options, limit=limit, batch_size=batch_size, labelled_only=True)
-    run_judging(db, backend, run)
+    run_judging(db, backend, run, timeout_s=timeout_s)
     with db.session() as session:  # exactly the verdicts of this judge with these options
         dataset_id = get_dataset(session, dataset).id
         version_id = version_for(session, backend.spec).id

@@ -1,7 +1,8 @@
 """Job records: long work reports progress to the store, where the CLI and the studio read it.
 
-A job checks `cancel_requested` between steps and stops cleanly; one that was killed keeps
-status 'running' with an old heartbeat and is resumed by running the same work again.
+A job is run by the one runner that claimed it (core/jobs/claims.py). It checks
+`cancel_requested` between steps and stops cleanly; one that was killed keeps status 'running'
+until a runner takes it over and resumes it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import GramError, NotFoundError
-from core.vocab import ACTIVE, RESUMABLE, JobKind, JobStatus
+from core.jobs.claims import DEFAULT_TIMEOUT_S, JobLost, Runner, assert_held, heartbeat
+from core.vocab import ACTIVE, JobKind, JobStatus
 from storage.tables import Job, utcnow
 
 if TYPE_CHECKING:
@@ -29,44 +31,84 @@ class JobCancelled(GramError):
     """Someone asked the job to stop."""
 
 
-def create_job(session: Session, kind: JobKind, config: dict[str, Any], dataset_id: int | None = None) -> Job:
-    job = Job(kind=kind, config=config, dataset_id=dataset_id, status=JobStatus.QUEUED)
-    session.add(job)
-    session.flush()
-    return job
+@dataclass(frozen=True)
+class Claimed:
+    """A job held by this runner (see core/jobs/claims.py): what a job's body reports through."""
 
+    db: Database
+    job_id: int
+    runner: Runner
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
-def find_resumable(session: Session, kind: JobKind, config: dict[str, Any], dataset_id: int | None) -> Job | None:
-    """The latest unfinished job of the same kind, dataset and configuration."""
-    query = (
-        select(Job)
-        .where(Job.kind == kind, Job.dataset_id == dataset_id, Job.status.in_(RESUMABLE))
-        .order_by(Job.id.desc())
-    )
-    return next((job for job in session.scalars(query) if job.config == config), None)
+    def progress(
+        self, session: Session, done: int | None = None, line: str | None = None, *, total: int | None = None
+    ) -> Job:
+        """Record progress in the caller's transaction, beside the work it reports; JobLost (and
+        nothing of that transaction written) if another runner took the job over."""
+        assert_held(session, self.job_id, self.runner)
+        job = get_job(session, self.job_id)
+        if total is not None:
+            job.total = total
+        if done is not None:
+            job.done = done
+        job.progress = job.done / job.total if job.total else 1.0
+        if line:
+            job.log = (job.log + line + "\n")[-20_000:]
+        return job
+
+    def stop_if_cancelled(self) -> None:
+        """Raise JobCancelled if someone asked the job to stop (JobLost if it was taken over).
+        Called between steps, after the last step's work is committed, so a cancel never throws
+        finished work away."""
+        with self.db.session() as session:
+            job = session.get(Job, self.job_id, populate_existing=True)
+            if job is None or job.runner != self.runner.token:
+                raise JobLost(f"job {self.job_id} was taken over by another runner; this one stops")
+            if job.cancel_requested:
+                raise JobCancelled(f"job {self.job_id} was cancelled")
+
+    @contextmanager
+    def recorded(self, result: Callable[[], dict[str, Any]]) -> Iterator[None]:
+        """Run a job's body with a heartbeat and record how it ended: succeeded, cancelled
+        (JobCancelled, swallowed) or failed (re-raised), with `result()` read at the end, and
+        the claim released. A killed process records nothing: the job stays 'running' until
+        a runner takes it over; a runner that lost the job records nothing either."""
+        status: JobStatus | None = JobStatus.SUCCEEDED
+        error = None
+        log.info("job %s started by %s", self.job_id, self.runner.describe())
+        try:
+            with heartbeat(self.db, self.job_id, self.runner, timeout_s=self.timeout_s):
+                yield
+        except JobCancelled:
+            status = JobStatus.CANCELLED
+        except JobLost:
+            status = None  # the job is another runner's now
+            raise
+        except BaseException as exc:
+            status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            log.exception("job %s failed", self.job_id)
+            raise
+        finally:
+            if status is not None:
+                self._finish(status, error, result)
+
+    def _finish(self, status: JobStatus, error: str | None, result: Callable[[], dict[str, Any]]) -> None:
+        with self.db.session() as session:
+            try:
+                assert_held(session, self.job_id, self.runner)
+            except JobLost:
+                log.warning("job %s was taken over; its end is the new runner's to record", self.job_id)
+                return
+            job = get_job(session, self.job_id)
+            finish(job, status, error=error, result=result())
+            job.runner = None
+        log.info("job %s %s", self.job_id, status)
 
 
 def mark_running(job: Job, total: int) -> None:
     job.status, job.total, job.error, job.cancel_requested = JobStatus.RUNNING, total, None, False
     job.started_at = job.started_at or utcnow()
     job.heartbeat_at = utcnow()
-
-
-def report_progress(job: Job, done: int, line: str | None = None) -> None:
-    """Record progress (in the caller's transaction, beside the work it reports)."""
-    job.done = done
-    job.progress = done / job.total if job.total else 1.0
-    job.heartbeat_at = utcnow()
-    if line:
-        job.log = (job.log + line + "\n")[-20_000:]
-
-
-def stop_if_cancelled(db: Database, job_id: int) -> None:
-    """Raise JobCancelled if someone asked the job to stop. Called between steps, after the last
-    step's work is committed, so a cancel never throws finished work away."""
-    with db.session() as session:
-        if get_job(session, job_id).cancel_requested:
-            raise JobCancelled(f"job {job_id} was cancelled")
 
 
 def finish(job: Job, status: JobStatus, *, error: str | None = None, result: dict[str, Any] | None = None) -> None:
@@ -103,29 +145,6 @@ def cancel_latest(session: Session, kind: JobKind, job_id: int | None = None) ->
         return None
     job.cancel_requested = True
     return job
-
-
-@contextmanager
-def recorded(db: Database, job_id: int, result: Callable[[], dict[str, Any]]) -> Iterator[None]:
-    """Run a job's body and record how it ended: succeeded, cancelled (JobCancelled, swallowed)
-    or failed (re-raised), with `result()` read at the end. A killed process records nothing,
-    so the job stays 'running' and is resumed by running it again."""
-    status, error = JobStatus.SUCCEEDED, None
-    log.info("job %s started", job_id)
-    try:
-        yield
-    except JobCancelled:
-        status = JobStatus.CANCELLED
-    except BaseException as exc:
-        status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        log.exception("job %s failed", job_id)
-        raise
-    finally:
-        with db.session() as session:
-            job = session.get(Job, job_id)
-            if job is not None:
-                finish(job, status, error=error, result=result())
-        log.info("job %s %s", job_id, status)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Training jobs run in a worker process, never in the web server's.
 
-`spawn_worker` starts `python -m app.cli worker JOB_ID` with the same data folder and database;
-the worker runs (or resumes) the job by its kind, writing progress to the job record that the
-studio and `gram` read. A killed worker leaves the job 'running' with an old heartbeat; running
-the job again resumes it from its last checkpoint.
+`start_worker` starts `python -m app.cli worker JOB_ID` with the same data folder and database
+and claims the job for it at once (core/jobs/claims.py), so a second click while it runs is
+refused instead of starting a second trainer in the same working folder. The worker runs (or
+resumes) the job by its kind, writing progress to the job record that the studio and `gram`
+read. A killed worker leaves the job 'running'; the next runner takes it over and resumes it
+from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from core.errors import GramError
+from core.jobs.claims import JobBusy, Runner, claim_job
 from core.jobs.records import get_job
 from core.settings import Settings
 from core.vocab import TRAINING_JOBS, JobKind
@@ -47,3 +52,19 @@ def spawn_worker(settings: Settings, job_id: int, log_file: Path | None = None) 
         return subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2]
         )
+
+
+def start_worker(db: Database, settings: Settings, job_id: int) -> subprocess.Popen[bytes]:
+    """Spawn the worker for `job_id` and claim the job in its name; JobBusy (and no worker left
+    running) if another live runner holds the job."""
+    process = spawn_worker(settings, job_id)
+    try:
+        claim_job(db, job_id, Runner.of_process(process.pid), timeout_s=settings.job_timeout_s)
+    except psutil.NoSuchProcess as gone:
+        log_file = settings.home / "jobs" / f"{job_id}.log"
+        raise GramError(f"the worker for job {job_id} ended at once: see {log_file}") from gone
+    except JobBusy:
+        process.kill()
+        process.wait()
+        raise
+    return process

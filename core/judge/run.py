@@ -1,6 +1,8 @@
 """The judging job: judge a dataset's pairs in batches, storing each batch as it completes.
 
-A pair counts as judged once it has a judgment of this model version (its base model and
+One runner at a time does a piece of work (core/jobs/claims.py): a second `gram judge` of the
+same dataset with the same model and options is refused while the first is alive, and takes
+over once it is dead. A pair counts as judged once it has a judgment of this model version (its base model and
 adapter, not its folder's name) made with the same verdict-changing options (`options_key`), so
 an interrupted run (killed, cancelled, crashed) resumes where it stopped and never judges a pair
 twice, while a run with other options (both orders after one) judges again. Each batch's judgments
@@ -22,17 +24,10 @@ from tqdm import tqdm
 
 from core.backends import Backend
 from core.data.datasets import get_dataset
-from core.jobs.records import (
-    create_job,
-    find_resumable,
-    get_job,
-    mark_running,
-    recorded,
-    report_progress,
-    stop_if_cancelled,
-)
+from core.jobs.claims import DEFAULT_TIMEOUT_S, Runner, claim_work, work_key
+from core.jobs.records import Claimed, get_job, mark_running
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
-from core.model.versions import version_for
+from core.model.versions import version_id_for
 from core.vocab import DECISIVE, JobKind, Protocol
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
@@ -97,23 +92,31 @@ def run_judging(
     *,
     show_progress: bool = True,
     on_batch: Callable[[Job], None] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Job:
-    """Judge the run's pending pairs; returns the finished (or cancelled) job."""
+    """Judge the run's pending pairs; returns the finished (or cancelled) job. JobBusy if another
+    live runner is doing the same work (this dataset, model version, options)."""
     with db.session() as session:
-        dataset = get_dataset(session, run.dataset)
-        config = run.config(backend)
-        job = find_resumable(session, JobKind.JUDGE, config, dataset.id) or create_job(
-            session, JobKind.JUDGE, config, dataset.id
-        )
-        version_id = version_for(session, backend.spec).id
-        options_key = run.options_key()
-        pending = pending_pair_ids(session, dataset.id, version_id, options_key, labelled_only=run.labelled_only)
+        dataset_id = get_dataset(session, run.dataset).id
+    version_id = version_id_for(db, backend.spec)
+    options_key = run.options_key()
+    # The work is what decides which pairs get which verdicts; a limit or the backend is the run's own.
+    key = work_key(
+        JobKind.JUDGE,
+        dataset_id,
+        {"model_version": version_id, "options": options_key, "labelled_only": run.labelled_only},
+    )
+    runner = Runner.of_thread()  # the studio judges in a thread of its server
+    job_id = claim_work(db, JobKind.JUDGE, key, run.config(backend), dataset_id, runner, timeout_s=timeout_s)
+    claimed = Claimed(db, job_id, runner, timeout_s)
+    with db.session() as session:
+        job = get_job(session, job_id)
+        pending = pending_pair_ids(session, dataset_id, version_id, options_key, labelled_only=run.labelled_only)
         already = job.done
         # `limit` counts over the job's life, so a resumed job stops where the first run would have.
         if run.limit is not None:
             pending = pending[: max(run.limit - already, 0)]
         mark_running(job, already + len(pending))
-        job_id = job.id
 
     bar = tqdm(
         total=already + len(pending),
@@ -124,11 +127,11 @@ def run_judging(
     )
     done, tokens, started = already, 0, time.perf_counter()
     # `done` and `tokens` are read when the job ends.
-    with recorded(db, job_id, lambda: {"judged": done, "tokens": tokens}):
+    with claimed.recorded(lambda: {"judged": done, "tokens": tokens}):
         try:
             for start in range(0, len(pending), run.batch_size):
                 ids = pending[start : start + run.batch_size]
-                stop_if_cancelled(db, job_id)  # between batches: the last one is stored
+                claimed.stop_if_cancelled()  # between batches: the last one is stored
                 with db.session() as session:
                     pairs = [session.get(Pair, i) for i in ids]
                     texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
@@ -149,11 +152,10 @@ def run_judging(
                         )
                         tokens += record.get("timings", {}).get("tokens", 0)
                     done += len(ids)
-                    job = get_job(session, job_id)
                     elapsed = time.perf_counter() - started
                     rate = (done - already) / elapsed if elapsed else 0.0
-                    report_progress(
-                        job,
+                    job = claimed.progress(
+                        session,
                         done,
                         f"{done}/{job.total} pairs, {rate:.2f} pairs/s, "
                         f"{tokens / elapsed if elapsed else 0:.1f} tokens/s",

@@ -7,15 +7,19 @@ Activation is always a person's choice (`activate`); `rollback` re-activates the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import GramError, NotFoundError
 from core.model.spec import ModelSpec, resolve_model
 from core.settings import Settings
 from storage.tables import Job, ModelVersion
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 
 def _unique_name(session: Session, name: str) -> str:
@@ -37,6 +41,20 @@ def version_for(session: Session, spec: ModelSpec) -> ModelVersion:
         session.add(version)
         session.flush()
     return version
+
+
+def version_id_for(db: Database, spec: ModelSpec) -> int:
+    """`version_for` in a transaction of its own, safe against a concurrent first use: of two
+    processes creating the same version, the second's insert fails on the unique name and it
+    then finds the first's row."""
+    for attempt in range(3):
+        try:
+            with db.session() as session:
+                return version_for(session, spec).id
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def create_version(

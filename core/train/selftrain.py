@@ -24,16 +24,18 @@ from sqlalchemy import exists, select
 
 from core.backends import load_backend
 from core.data.datasets import get_dataset
+from core.data.identity import content_key
 from core.errors import GramError
-from core.jobs.records import get_job, mark_running, recorded, report_progress, stop_if_cancelled
+from core.jobs.records import get_job, mark_running
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs
 from core.model.spec import ModelSpec, guided_by_default, resolve_model
 from core.model.versions import create_version, get_version, spec_of, version_for
 from core.settings import Settings
-from core.train.adaptation import figures, held_out_scores, plan_adaptation
+from core.train.adaptation import figures, held_out_scores
 from core.train.config import SelfTrainConfig
-from core.train.jobs import start_training_job
+from core.train.jobs import claim_training, start_training_job
 from core.train.proving import prove, rule_check
+from core.train.split import AdaptPlan, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, is_adapter, train
 from core.vocab import DECISIVE, BackendName, JobKind, Origin, Protocol
 from storage.database import Database
@@ -51,12 +53,19 @@ class Candidate:
     proof_score: float | None = None
 
 
-def unlabelled_batch(session: Any, dataset_id: int, size: int) -> list[Pair]:
-    """Pairs nobody reviewed and no earlier iteration pseudo-labelled, in id order."""
+def unlabelled_batch(session: Any, dataset_id: int, size: int, held_out_keys: set[str]) -> list[Pair]:
+    """Pairs nobody reviewed and no earlier iteration pseudo-labelled, in id order, leaving out
+    any whose content (in either order) is held out: a duplicate of a held-out pair must not train."""
     reviewed = exists().where(Review.pair_id == Pair.id, Review.label.is_not(None))
     pseudo = exists().where(Judgment.pair_id == Pair.id, Judgment.origin == Origin.SELFTRAIN)
-    query = select(Pair).where(Pair.dataset_id == dataset_id, ~reviewed, ~pseudo).order_by(Pair.id).limit(size)
-    return list(session.scalars(query))
+    query = select(Pair).where(Pair.dataset_id == dataset_id, ~reviewed, ~pseudo).order_by(Pair.id)
+    batch: list[Pair] = []
+    for pair in session.scalars(query.execution_options(yield_per=500)):
+        if content_key(pair.prompt, pair.response_a, pair.response_b) not in held_out_keys:
+            batch.append(pair)
+            if len(batch) == size:
+                break
+    return batch
 
 
 def label_pairs(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
@@ -124,17 +133,25 @@ def iteration_figures(candidates: list[Candidate]) -> dict[str, Any]:
 
 
 def start_selftrain(db: Database, settings: Settings, config: SelfTrainConfig) -> int:
-    """Create (or find the resumable) self-training job; returns its id. The work is `run_selftrain`."""
-    return start_training_job(db, settings, JobKind.SELFTRAIN, config.dataset, config.as_dict())
+    """Create (or find the resumable) self-training job, its split frozen; returns its id. The work
+    is `run_selftrain`."""
+    job_id = start_training_job(db, settings, JobKind.SELFTRAIN, config.dataset, config.as_dict())
+    freeze_split(db, job_id, config.dataset, config.holdout_fraction)
+    return job_id
 
 
 def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progress: bool = True) -> Job:
-    """Run (or resume, at the first unfinished iteration) self-training job `job_id`."""
+    """Run (or resume, at the first unfinished iteration) self-training job `job_id`. JobBusy if
+    another live process runs it."""
+    claimed = claim_training(db, settings, job_id)
+    with db.session() as session:
+        config = SelfTrainConfig.from_dict(dict(get_job(session, job_id).config["selftrain"]))
+    freeze_split(db, job_id, config.dataset, config.holdout_fraction)  # a job queued before splits were frozen
     with db.session() as session:
         job = get_job(session, job_id)
-        config = SelfTrainConfig.from_dict(dict(job.config["selftrain"]))
         dataset_id = get_dataset(session, config.dataset).id
-        plan = plan_adaptation(session, config.dataset, config.holdout_fraction)
+        plan = frozen_plan(session, config.dataset, job.result["split"])
+        held_out_keys = {p.key for p in plan.held_out}
         current = spec_of(get_version(session, job.config["parent_version"]))
         mark_running(job, config.iterations)
         result = dict(job.result or {})
@@ -142,10 +159,10 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
     if iterations:  # resume with the model the last finished iteration made
         with db.session() as session:
             current = spec_of(get_version(session, iterations[-1]["version_id"]))
-    with recorded(db, job_id, lambda: dict(result)):
+    with claimed.recorded(lambda: dict(result)):
         for number in range(len(iterations) + 1, config.iterations + 1):
             with db.session() as session:
-                batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration)
+                batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration, held_out_keys)
                 candidates = [
                     Candidate(p.id, PairText(p.prompt, p.response_a, p.response_b), p.reference_label, {})
                     for p in batch
@@ -159,6 +176,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             prover = resolve_model(settings, config.prover) if config.prover else current
             prove_and_check(prover, candidates, config)
             with db.session() as session:
+                claimed.progress(session, line=f"iteration {number}: {len(candidates)} pseudo-labels")
                 version_id = version_for(session, current).id
                 for c in candidates:
                     record = dict(c.judgment)
@@ -189,7 +207,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                 for c in candidates
                 if c.dropped_by is None
             ]
-            trained_spec, trained = _retrain(
+            trained_spec, trained, trained_on = _retrain(
                 db, settings, job_id, number, current, plan, kept_examples, config, show_progress
             )
             rows = held_out_scores(trained_spec, plan.held_out, config.batch_size)
@@ -203,25 +221,25 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                     trained_spec,
                     parent=parent_row,
                     job_id=job_id,
-                    config={"selftrain": config.as_dict(), "iteration": number},
+                    config={"selftrain": config.as_dict(), "iteration": number, **trained_on},
                     metrics={**stats, "held_out": figures(rows), "training": trained},
                 )
                 entry = {
                     **stats,
                     "held_out": figures(rows),
+                    "left_out_pairs": plan.left_out,
                     "version": version.name,
                     "version_id": version.id,
                     "examples": kept_examples[-stats["kept"] :] if stats["kept"] else [],
                 }
-                job = get_job(session, job_id)
-                job.result = {**result, "iterations": [*iterations, entry]}
-                report_progress(job, number, f"iteration {number}: kept {stats['kept']} of {stats['labelled']}")
+                line = f"iteration {number}: kept {stats['kept']} of {stats['labelled']}"
+                claimed.progress(session, number, line).result = {**result, "iterations": [*iterations, entry]}
             # Only once the version and the iteration are committed does the result name them.
             iterations.append(entry)
             result["iterations"] = iterations
             current = spec_of(version)
             if number < config.iterations:
-                stop_if_cancelled(db, job_id)
+                claimed.stop_if_cancelled()
     with db.session() as session:
         return get_job(session, job_id)
 
@@ -232,11 +250,11 @@ def _retrain(
     job_id: int,
     number: int,
     current: ModelSpec,
-    plan: Any,
+    plan: AdaptPlan,
     kept: list[dict[str, Any]],
     config: SelfTrainConfig,
     show_progress: bool,
-) -> tuple[ModelSpec, dict[str, Any]]:
+) -> tuple[ModelSpec, dict[str, Any], dict[str, Any]]:
     """Train the current model on the reviewed pairs plus every kept pseudo-label so far."""
     with db.session() as session:
         pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([e["pair_id"] for e in kept])))}
@@ -272,4 +290,11 @@ def _retrain(
     spec = (
         ModelSpec(name, current.path, str(output_dir)) if is_adapter(output_dir) else ModelSpec(name, str(output_dir))
     )
-    return spec, ({"steps": outcome.steps, "losses": outcome.losses, "seconds": outcome.seconds} if outcome else {})
+    trained = {"steps": outcome.steps, "losses": outcome.losses, "seconds": outcome.seconds} if outcome else {}
+    # What the version trained on, by id and by content, so no descendant is ever measured on it.
+    trained_on = {
+        "train_pair_ids": [e.pair_id for e in examples],
+        "train_keys": sorted({content_key(e.prompt, e.response_a, e.response_b) for e in examples}),
+        "held_out_pair_ids": [p.pair_id for p in plan.held_out],
+    }
+    return spec, trained, trained_on
