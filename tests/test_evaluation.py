@@ -43,3 +43,25 @@ def test_a_label_is_forced_only_when_every_order_giving_it_had_no_label_of_its_o
     assert label_forced([{"label": "A", "forced": True}, {"label": "B", "forced": False}], "A")
     assert not label_forced([{"label": "A", "forced": True}, {"label": "A", "forced": False}], "A")
     assert not label_forced([{"label": "A", "prob_a": 0.7}], "A")  # the fast path reads the slot by design
+
+
+def test_before_and_after_are_paired_and_give_no_verdict_on_too_few_pairs() -> None:
+    from core.evaluation.comparison import MIN_VERDICT_PAIRS, compare, mcnemar_p, pairs_for_half_width
+
+    # Exact McNemar: 10 fixed and none broken is 2 × (1/2)^10; an even split is no evidence at all.
+    assert mcnemar_p(10, 0) == pytest.approx(2 / 1024)
+    assert mcnemar_p(5, 5) == 1.0 and mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(3, 1) == pytest.approx(2 * (1 + 4) / 16)
+    assert pairs_for_half_width(0.5) == 97  # 1.96² · 0.25 / 0.1²
+    # 5 held-out pairs, 0.6 -> 1.0: intervals shown, no verdict.
+    small = compare([True, True, True, False, False], [True] * 5)
+    assert (small.n, small.fixed, small.broken, small.after) == (5, 2, 0, 1.0)
+    assert small.verdict.startswith(f"none yet: 5 held-out pairs, and a verdict needs at least {MIN_VERDICT_PAIRS}")
+    assert small.before_ci is not None and small.before_ci[0] < 0.25 and small.before_ci[1] > 0.85
+    # 40 pairs: 12 fixed, 1 broken is better; 6 fixed, 4 broken could be chance.
+    before = [False] * 12 + [True] + [True] * 27
+    after = [True] * 12 + [False] + [True] * 27
+    assert compare(before, after).verdict.startswith("better (p = 0.00342")
+    mixed = compare([False] * 6 + [True] * 4 + [True] * 30, [True] * 6 + [False] * 4 + [True] * 30)
+    assert mixed.verdict.startswith("no clear change") and mixed.p_value == pytest.approx(0.754, abs=1e-3)
+    assert compare(after, before).verdict.startswith("worse")

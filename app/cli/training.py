@@ -9,6 +9,7 @@ import click
 
 from app.cli.group import cli, database_of, settings_of
 from app.cli.options import config_from, options_from
+from core.evaluation.comparison import BeforeAfter
 from core.jobs.records import JobView
 from core.train.config import AdaptConfig, SelfTrainConfig, TrainConfig
 from core.vocab import JobStatus
@@ -23,14 +24,17 @@ def _print_adaptation(job: JobView) -> None:
         return
     before, after = result["before"]["figures"], result["after"]["figures"]
     click.echo(f"held-out reviewed pairs: {after.get('n', 0)}   (trained on {result['train_pairs']})")
-    if not after.get("n"):
-        click.echo("no held-out reviewed pairs yet, so no before/after figures: review more pairs")
+    if result.get("left_out_pairs"):
+        click.echo(f"left out of the held-out figures: {result['left_out_pairs']} pairs an ancestor model trained on")
     click.echo(f"{'':22}{'before':>10}{'after':>10}")
     for name in ("accuracy", "position_consistency", "ece"):
         values = [f"{x:10.3f}" if isinstance(x, float) else f"{'-':>10}" for x in (before.get(name), after.get(name))]
         click.echo(f"{name:22}{values[0]}{values[1]}")
     click.echo(f"fixed: {result['fixed']}")
     click.echo(f"broken: {result['broken']}")
+    if "comparison" in result:
+        for line in BeforeAfter(**result["comparison"]).lines():
+            click.echo(line)
     click.echo(f"new model version: {result['version']} (inactive; `gram models activate {result['version']}`)")
 
 

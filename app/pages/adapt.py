@@ -19,12 +19,14 @@ from app.pages.judge import cancel
 from app.render import literal, progress_html, rounded
 from app.widgets import dataset_dropdown
 from core.errors import GramError
+from core.evaluation.comparison import BeforeAfter
 from core.jobs.records import JobView, job_view, latest_job
-from core.jobs.workers import spawn_worker
+from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
-from core.train.adaptation import plan_adaptation, start_adaptation
+from core.train.adaptation import start_adaptation
 from core.train.config import AdaptConfig, Objective, SelfTrainConfig, TrainConfig
 from core.train.selftrain import start_selftrain
+from core.train.split import plan_adaptation
 from core.vocab import JobKind, JobStatus
 
 TRAIN = TrainConfig()
@@ -48,12 +50,13 @@ def plan_text(ctx: StudioContext, dataset: str, holdout: float) -> str:
     if not dataset:
         return "Choose a dataset."
     with ctx.db.session() as session:
-        plan = plan_adaptation(session, dataset, holdout)
         active = active_version(session)
+        plan = plan_adaptation(session, dataset, holdout, active.id if active else None)
         model = active.name if active else ctx.spec().name
+    left_out = f" ({plan.left_out} more left out: the model or an ancestor trained on them)" if plan.left_out else ""
     return (
         f"**{len(plan.train)}** reviewed pairs will train ({plan.need_proof} need a written rationale from the "
-        f"proving step); **{len(plan.held_out)}** are held out for the before/after figures. "
+        f"proving step); **{len(plan.held_out)}** are held out for the before/after figures{left_out}. "
         f"Model: **{literal(model)}**."
     )
 
@@ -77,7 +80,7 @@ def start_adapt(
         max_length=int(max_length),
     )
     job_id = start_adaptation(ctx.db, ctx.settings, AdaptConfig(dataset, holdout, prove_missing=prove, train=train))
-    spawn_worker(ctx.settings, job_id)
+    start_worker(ctx.db, ctx.settings, job_id)
     return job_id, f"Adaptation job {job_id} started in a worker process."
 
 
@@ -94,8 +97,15 @@ def start_self_training(
         threshold=float(threshold),
     )
     job_id = start_selftrain(ctx.db, ctx.settings, config)
-    spawn_worker(ctx.settings, job_id)
+    start_worker(ctx.db, ctx.settings, job_id)
     return job_id, f"Self-training job {job_id} started in a worker process."
+
+
+def _with_interval(figures: dict[str, Any]) -> str | None:
+    value, ci = figures.get("accuracy"), figures.get("accuracy_ci")
+    if value is None or not figures.get("n"):
+        return None
+    return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
 
 
 def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
@@ -103,17 +113,24 @@ def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
         return pd.DataFrame(), ""
     r = job.result
     before, after = r["before"]["figures"], r["after"]["figures"]
-    table = pd.DataFrame(
-        [
-            {"figure": name.replace("_", " "), "before": rounded(before.get(name)), "after": rounded(after.get(name))}
-            for name in ("accuracy", "position_consistency", "ece", "n")
-        ]
-    )
+    rows = [{"figure": "accuracy (95% CI)", "before": _with_interval(before), "after": _with_interval(after)}]
+    rows += [
+        {"figure": name.replace("_", " "), "before": rounded(before.get(name)), "after": rounded(after.get(name))}
+        for name in ("position_consistency", "ece", "n")
+    ]
+    table = pd.DataFrame(rows)
     if not after.get("n"):
         table = pd.DataFrame([{"figure": "held-out pairs", "before": 0, "after": 0}])
+    verdict = ""
+    if "comparison" in r:
+        c = BeforeAfter(**r["comparison"])
+        verdict = f"**Verdict:** {literal(c.verdict)} · fixed {c.fixed}, broken {c.broken} "
+        verdict += f"(McNemar p = {c.p_value:.3g}). "
+    left_out = f", {r['left_out_pairs']} left out (an ancestor trained on them)" if r.get("left_out_pairs") else ""
     lists = (
-        f"New version **{literal(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
-        f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}."
+        f"{verdict}New version **{literal(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
+        f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}"
+        f"{left_out}."
     )
     return table, lists
 

@@ -50,7 +50,7 @@ def start_judging(
                 limit=int(limit) if limit else None,
                 batch_size=8,
             )
-            run_judging(ctx.db, backend, run, show_progress=False)
+            run_judging(ctx.db, backend, run, show_progress=False, timeout_s=ctx.settings.job_timeout_s)
         except Exception as error:  # a thread has no edge of its own: the page shows it
             log.exception("judging %s failed", dataset)
             ctx.judging_failure = str(error) if isinstance(error, GramError) else f"{type(error).__name__}: {error}"

@@ -77,7 +77,8 @@ class Evaluation:
         return out
 
 
-def _correct(item: Scored) -> bool:
+def is_correct(item: Scored) -> bool:
+    """Right only when the preferred response wins outright (P(A) = 0.5 is wrong either way)."""
     if item.prob_a is not None and item.prob_a == 0.5:
         return False
     return item.label == item.reference
@@ -98,7 +99,7 @@ def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:
     ties = sum(1 for i in items if i.reference == Label.TIE)
     unlabelled = sum(1 for i in items if i.reference is None)
     scored = [i for i in items if i.reference in DECISIVE and i.label is not None]
-    correct = [_correct(i) for i in scored]
+    correct = [is_correct(i) for i in scored]
     accuracy = sum(correct) / len(scored) if scored else 0.0
 
     both = [i for i in scored if i.consistent is not None]

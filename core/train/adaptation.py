@@ -1,9 +1,8 @@
 """Task adaptation: fine-tune the current judge on the pairs people reviewed, and measure honestly.
 
-The reviewed pairs are split once and for all: a pair belongs to the held-out split when a hash
-of its content (prompt and the two responses, in either order) falls under the hold-out
-fraction. The split never moves as more pairs are reviewed, duplicates land on the same side,
-and `plan_adaptation` checks that no held-out pair or content is in the training set.
+The reviewed pairs are split by content (core/train/split.py): the split is frozen when the job
+starts, never measures a pair the model or its ancestors trained on, and never trains on a
+held-out pair or its duplicate.
 
 Each reviewed pair trains with the reviewed label and the person's rationale; where the person
 accepted the model's label without writing one, the model's rationale; where the label was
@@ -18,106 +17,24 @@ kept in the job's result, so a resumed job does not redo it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from core.backends import load_backend
-from core.data.datasets import get_dataset
-from core.data.identity import content_key
-from core.errors import GramError
-from core.evaluation.metrics import Scored, evaluate
-from core.jobs.records import (
-    JobCancelled,
-    finish,
-    get_job,
-    mark_running,
-    recorded,
-    report_progress,
-    stop_if_cancelled,
-)
-from core.judge.protocol import PairText, score_pairs
+from core.evaluation.comparison import BeforeAfter, compare
+from core.evaluation.metrics import Scored, evaluate, is_correct
+from core.jobs.records import Claimed, JobCancelled, finish, get_job, mark_running
+from core.judge.protocol import score_pairs
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
 from core.settings import Settings
 from core.train.config import AdaptConfig, TrainConfig
-from core.train.jobs import start_training_job
+from core.train.jobs import claim_training, start_training_job
+from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, TrainProgress, is_adapter, train
-from core.vocab import DECISIVE, BackendName, JobKind, JobStatus, Label
+from core.vocab import BackendName, JobKind, JobStatus
 from storage.database import Database
-from storage.tables import Job, ModelVersion, Pair, Review
-
-
-def is_held_out(key: str, fraction: float) -> bool:
-    return int(key[:8], 16) / 2**32 < fraction
-
-
-@dataclass(frozen=True)
-class ReviewedPair:
-    pair_id: int
-    text: PairText
-    label: str  # the reviewed label, A or B
-    rationale: str | None  # the person's, or the accepted judgment's
-    key: str
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class AdaptPlan:
-    train: list[ReviewedPair]
-    held_out: list[ReviewedPair]
-
-    @property
-    def need_proof(self) -> int:
-        return sum(1 for p in self.train if p.rationale is None)
-
-
-def reviewed_pairs(session: Session, dataset_id: int) -> list[ReviewedPair]:
-    """The dataset's pairs with a reviewed A/B label, in id order."""
-    query = (
-        select(Review)
-        .join(Pair, Review.pair_id == Pair.id)
-        .where(Pair.dataset_id == dataset_id, Review.label.in_(DECISIVE))
-        .options(selectinload(Review.pair), selectinload(Review.judgment))
-        .order_by(Pair.id)
-    )
-    out = []
-    for review in session.scalars(query):
-        pair, judgment = review.pair, review.judgment
-        rationale = review.rationale
-        if not rationale and judgment is not None and judgment.label == review.label:
-            rationale = judgment.rationale  # the person accepted the model's verdict
-        out.append(
-            ReviewedPair(
-                pair.id,
-                PairText(pair.prompt, pair.response_a, pair.response_b),
-                Label(str(review.label)),  # the query keeps A/B reviews only
-                rationale or None,
-                content_key(pair.prompt, pair.response_a, pair.response_b),
-                pair.source,
-            )
-        )
-    return out
-
-
-def plan_adaptation(session: Session, dataset: str, holdout_fraction: float) -> AdaptPlan:
-    reviewed = reviewed_pairs(session, get_dataset(session, dataset).id)
-    held = [p for p in reviewed if is_held_out(p.key, holdout_fraction)]
-    plan = AdaptPlan([p for p in reviewed if not is_held_out(p.key, holdout_fraction)], held)
-    assert_no_leak(plan.train, plan.held_out)
-    return plan
-
-
-def assert_no_leak(train_pairs: Sequence[ReviewedPair], held_out: Sequence[ReviewedPair]) -> None:
-    """The leakage guard: no held-out pair, by id or by content, in the training set."""
-    ids = {p.pair_id for p in held_out}
-    keys = {p.key for p in held_out}
-    leaked = [p.pair_id for p in train_pairs if p.pair_id in ids or p.key in keys]
-    if leaked:
-        raise GramError(f"held-out pairs would be trained on: {leaked[:10]}")
+from storage.tables import Job, ModelVersion
 
 
 def held_out_scores(spec: ModelSpec, pairs: Sequence[ReviewedPair], batch_size: int) -> list[dict[str, Any]]:
@@ -150,17 +67,28 @@ def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": report.n,
         "accuracy": report.accuracy,
+        "accuracy_ci": report.accuracy_ci,
         "position_consistency": report.position_consistency,
         "ece": report.ece,
     }
 
 
-def fixed_and_broken(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]) -> tuple[list[int], list[int]]:
-    was = {r["pair_id"]: r["label"] == r["reference"] for r in before}
-    now = {r["pair_id"]: r["label"] == r["reference"] for r in after}
-    fixed = [i for i in now if now[i] and not was.get(i, False)]
-    broken = [i for i in now if not now[i] and was.get(i, False)]
-    return fixed, broken
+def _right(rows: Sequence[dict[str, Any]]) -> dict[int, bool]:
+    return {
+        r["pair_id"]: is_correct(Scored(r["reference"], r["label"], r["confidence"], r["prob_a"], r["consistent"]))
+        for r in rows
+    }
+
+
+def before_and_after(
+    before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]]
+) -> tuple[list[int], list[int], BeforeAfter]:
+    """The held-out pairs fixed and broken, and the paired comparison of the two models."""
+    was, now = _right(before), _right(after)
+    shared = [i for i in now if i in was]
+    fixed = [i for i in shared if now[i] and not was[i]]
+    broken = [i for i in shared if not now[i] and was[i]]
+    return fixed, broken, compare([was[i] for i in shared], [now[i] for i in shared])
 
 
 def examples_for(plan: AdaptPlan, proofs: dict[str, str]) -> list[TrainExample]:
@@ -178,8 +106,11 @@ def examples_for(plan: AdaptPlan, proofs: dict[str, str]) -> list[TrainExample]:
 
 
 def start_adaptation(db: Database, settings: Settings, config: AdaptConfig) -> int:
-    """Create (or find the resumable) adaptation job; returns its id. The work is `run_adaptation`."""
-    return start_training_job(db, settings, JobKind.ADAPT, config.dataset, config.as_dict())
+    """Create (or find the resumable) adaptation job, its split frozen; returns its id. The work is
+    `run_adaptation`."""
+    job_id = start_training_job(db, settings, JobKind.ADAPT, config.dataset, config.as_dict())
+    freeze_split(db, job_id, config.dataset, config.holdout_fraction)
+    return job_id
 
 
 def config_from_job(job: Job) -> AdaptConfig:
@@ -187,15 +118,20 @@ def config_from_job(job: Job) -> AdaptConfig:
 
 
 def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progress: bool = True) -> Job:
-    """Run (or resume) adaptation job `job_id` to the end; returns the finished job."""
+    """Run (or resume) adaptation job `job_id` to the end; returns the finished job. JobBusy if
+    another live process runs it."""
+    claimed = claim_training(db, settings, job_id)
+    with db.session() as session:
+        config = config_from_job(get_job(session, job_id))
+    freeze_split(db, job_id, config.dataset, config.holdout_fraction)  # a job queued before splits were frozen
     with db.session() as session:
         job = get_job(session, job_id)
-        config = config_from_job(job)
         parent = get_version(session, job.config["parent_version"])
         parent_spec = spec_of(parent)
-        plan = plan_adaptation(session, config.dataset, config.holdout_fraction)
+        plan = frozen_plan(session, config.dataset, job.result["split"])
         if not plan.train:
             finish(job, JobStatus.FAILED, error="no reviewed pairs to train on (review some pairs first)")
+            job.runner = None
             return job
         mark_running(job, 1)
         result = dict(job.result or {})
@@ -204,12 +140,10 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
         """Keep a finished stage (committed, so a resumed job skips it), then honour a cancel."""
         result[name] = value
         with db.session() as session:
-            job = get_job(session, job_id)
-            job.result = dict(result)
-            report_progress(job, job.done, line)
-        stop_if_cancelled(db, job_id)
+            claimed.progress(session, line=line).result = dict(result)
+        claimed.stop_if_cancelled()
 
-    with recorded(db, job_id, lambda: dict(result)):
+    with claimed.recorded(lambda: dict(result)):
         if "proofs" not in result:
             stage("proofs", _proofs(parent_spec, plan, config), "proofs written")
         if "before" not in result:
@@ -218,8 +152,7 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
         output_dir = settings.models_dir / "adapters" / f"adapt-job-{job_id}"
         if not output_dir.exists():
             trained = _train(
-                db,
-                job_id,
+                claimed,
                 parent_spec,
                 examples_for(plan, result["proofs"]),
                 output_dir,
@@ -235,39 +168,56 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             if is_adapter(output_dir)
             else ModelSpec(f"{parent.name}-adapted", str(output_dir))
         )
-        rows = held_out_scores(new_spec, plan.held_out, config.eval_batch_size)
-        fixed, broken = fixed_and_broken(result["before"]["rows"], rows)
-        stage("after", {"rows": rows, "figures": figures(rows)}, "held-out figures of the adapted model")
-        with db.session() as session:
-            metrics = {
-                "before": result["before"]["figures"],
-                "after": result["after"]["figures"],
-                "fixed": fixed,
-                "broken": broken,
-                "train_pairs": len(plan.train),
-                "held_out_pairs": len(plan.held_out),
-            }
-            version = create_version(
-                session,
-                new_spec.name,
-                new_spec,
-                parent=session.get(ModelVersion, parent.id),
-                job_id=job_id,
-                config={
-                    "dataset": config.dataset,
-                    **config.as_dict(),
-                    "train_pair_ids": [p.pair_id for p in plan.train],
-                    "held_out_pair_ids": [p.pair_id for p in plan.held_out],
-                },
-                metrics=metrics,
-            )
-            result.update(
-                {k: v for k, v in metrics.items() if k not in ("before", "after")},
-                version=version.name,
-                version_id=version.id,
-            )
+        if "after" not in result:
+            rows = held_out_scores(new_spec, plan.held_out, config.eval_batch_size)
+            stage("after", {"rows": rows, "figures": figures(rows)}, "held-out figures of the adapted model")
+        if "version_id" not in result:  # else made, and kept with the result, before the process stopped
+            _make_version(claimed, parent, new_spec, plan, config, result)
+    return _finished(db, job_id)
+
+
+def _finished(db: Database, job_id: int) -> Job:
     with db.session() as session:
         return get_job(session, job_id)
+
+
+def _make_version(
+    claimed: Claimed,
+    parent: ModelVersion,
+    spec: ModelSpec,
+    plan: AdaptPlan,
+    config: AdaptConfig,
+    result: dict[str, Any],
+) -> None:
+    """The new (inactive) version, committed together with the result that names it, so a resumed
+    job never makes a second one."""
+    fixed, broken, comparison = before_and_after(result["before"]["rows"], result["after"]["rows"])
+    metrics = {
+        "comparison": comparison.as_dict(),
+        "before": result["before"]["figures"],
+        "after": result["after"]["figures"],
+        "fixed": fixed,
+        "broken": broken,
+        "train_pairs": len(plan.train),
+        "held_out_pairs": len(plan.held_out),
+        "left_out_pairs": plan.left_out,
+    }
+    with claimed.db.session() as session:
+        version = create_version(
+            session,
+            spec.name,
+            spec,
+            parent=session.get(ModelVersion, parent.id),
+            job_id=claimed.job_id,
+            config={"dataset": config.dataset, **config.as_dict(), **plan.keys()},
+            metrics=metrics,
+        )
+        result.update(
+            {k: v for k, v in metrics.items() if k not in ("before", "after")},
+            version=version.name,
+            version_id=version.id,
+        )
+        claimed.progress(session, line=f"version {version.name} made").result = dict(result)
 
 
 def _proofs(spec: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> dict[str, str]:
@@ -293,8 +243,7 @@ def _proofs(spec: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> dict[str, 
 
 
 def _train(
-    db: Database,
-    job_id: int,
+    claimed: Claimed,
     spec: ModelSpec,
     examples: list[TrainExample],
     output_dir: Path,
@@ -305,13 +254,11 @@ def _train(
     """Train with progress in the job record; None if cancelled."""
 
     def on_progress(progress: TrainProgress) -> bool:
-        with db.session() as session:
-            job = get_job(session, job_id)
-            job.total = progress.max_steps
-            loss = f", loss {progress.loss:.4f}" if progress.loss is not None else ""
-            eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-            report_progress(job, progress.step, f"step {progress.step}/{progress.max_steps}{loss}{eta}")
-            return not job.cancel_requested
+        loss = f", loss {progress.loss:.4f}" if progress.loss is not None else ""
+        eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
+        line = f"step {progress.step}/{progress.max_steps}{loss}{eta}"
+        with claimed.db.session() as session:
+            return not claimed.progress(session, progress.step, line, total=progress.max_steps).cancel_requested
 
     outcome = train(spec, examples, output_dir, work_dir, config, on_progress=on_progress, show_progress=show_progress)
     if outcome.stopped:
