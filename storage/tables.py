@@ -88,7 +88,7 @@ class Pair(Base):
 
 
 class ModelVersion(Base):
-    """A judge: a base model, optionally with a LoRA adapter trained from a parent version."""
+    """A judge: a base model, optionally with a LoRA adapter and a judge head trained from a parent version."""
 
     __tablename__ = "model_versions"
 
@@ -96,6 +96,7 @@ class ModelVersion(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     base_model: Mapped[str] = mapped_column(Text)
     adapter_path: Mapped[str | None] = mapped_column(Text, default=None)
+    head_path: Mapped[str | None] = mapped_column(Text, default=None)  # a judge head on top (the fast path)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"), default=None)
     training_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), default=None)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -24,7 +24,7 @@ from core.jobs.records import JobView, job_view, latest_job
 from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
 from core.train.adaptation import start_adaptation
-from core.train.config import AdaptConfig, Objective, SelfTrainConfig, TrainConfig
+from core.train.config import AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
 from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind, JobStatus
@@ -70,10 +70,12 @@ def start_adapt(
     epochs: float,
     max_length: float,
     prove: bool,
+    method: str = "lora",
 ) -> tuple[int, str]:
     if not dataset:
         raise GramError("choose a dataset to adapt to")
     train = TrainConfig(
+        method=cast(Method, method),
         objective=cast(Objective, objective),
         max_steps=int(max_steps or -1),
         epochs=float(epochs),
@@ -189,6 +191,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             label="held-out share of reviewed pairs",
         )
     plan = gr.Markdown(elem_id="adapt-plan")
+    method = gr.Radio(
+        [
+            ("fine-tune (LoRA; minutes)", "lora"),
+            ("judge head (seconds; the fast path)", "head"),
+            ("full fine-tune", "full"),
+        ],
+        value=TRAIN.method,
+        label="how to adapt",
+        elem_id="adapt-method",
+    )
     with gr.Accordion("Training settings", open=False), gr.Row():
         objective = gr.Radio(["both", "rationale", "label-only"], value=TRAIN.objective, label="objective")
         max_steps = gr.Number(
@@ -220,8 +232,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     on(holdout.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan_holdout")
     on(
         start.click,
-        lambda d, h, o, s, e, m, p: start_adapt(ctx, d, h, o, s, e, m, p),
-        [dataset, holdout, objective, max_steps, epochs, max_length, prove],
+        lambda d, h, o, s, e, m, p, w: start_adapt(ctx, d, h, o, s, e, m, p, w),
+        [dataset, holdout, objective, max_steps, epochs, max_length, prove, method],
         [job_state, said],
         api_name="adapt",
     )

@@ -58,5 +58,12 @@ class Backend(ABC):
         """Summed log P(continuation | prefix) for each (prefix, continuation): the proof score's terms."""
         raise ModelError(f"the {self.name} backend cannot score continuations; use the transformers backend")
 
+    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
+        """The hidden states at each slot (its last token) of decoder layers `layers`, concatenated:
+        a float tensor [len(slots), len(layers) * hidden size]. What a judge head reads."""
+        raise ModelError(
+            f"the {self.name} backend cannot read hidden states; a judge head needs the transformers backend"
+        )
+
     def close(self) -> None:  # noqa: B027  (most backends have nothing to free)
         """Free the model (engines with worker processes must stop them)."""

@@ -91,12 +91,61 @@ class TransformersBackend(Backend):
             # generate() does, or padded rows would score differently from unpadded ones.
             positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = self.model(**inputs, position_ids=positions).logits[:, -1, :].float()
+                # Only the last position's logits: the others would cost batch x length x vocabulary.
+                logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
             logprobs = torch.log_softmax(logits, dim=-1)
             for row, i in enumerate(indices):
                 slot = slots[i]
                 results[i] = (logprobs[row, slot.token_a].item(), logprobs[row, slot.token_b].item())
         return results
+
+    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
+        return self.slot_states_and_logprobs(slots, layers)[0]
+
+    def slot_states_and_logprobs(
+        self, slots: Sequence[LabelSlot], layers: Sequence[int]
+    ) -> tuple[Any, list[tuple[float, float]]]:
+        """`slot_states` and `label_logprobs` from the same forward passes."""
+        import torch
+
+        decoder = self._decoder_layers()
+        captured: dict[int, Any] = {}
+
+        def keep(index: int) -> Any:
+            def hook(_module: Any, _inputs: Any, output: Any) -> None:
+                hidden = output[0] if isinstance(output, tuple) else output
+                captured[index] = hidden[:, -1, :].float()  # left padding: the slot is the last position
+
+            return hook
+
+        hooks = [decoder[i].register_forward_hook(keep(i)) for i in layers]
+        rows: list[Any] = [None] * len(slots)
+        scores: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
+        try:
+            for indices in self._batches([s.text for s in slots]):
+                inputs = self._encode([slots[i].text for i in indices])
+                positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                with torch.inference_mode():
+                    logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                states = torch.cat([captured[i] for i in layers], dim=-1).cpu()
+                for row, i in enumerate(indices):
+                    rows[i] = states[row]
+                    scores[i] = (logprobs[row, slots[i].token_a].item(), logprobs[row, slots[i].token_b].item())
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return (torch.stack(rows) if rows else torch.zeros(0, 0)), scores
+
+    def _decoder_layers(self) -> Any:
+        """The model's list of decoder layers (the one ModuleList as long as the config says)."""
+        import torch
+
+        count = int(self.model.config.num_hidden_layers)
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.ModuleList) and len(module) == count:
+                return module
+        raise ModelError(f"cannot find the decoder layers of '{self.spec.path}' to read a judge head's features")
 
     def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         import torch

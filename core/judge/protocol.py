@@ -7,7 +7,8 @@ label, the slot is forced after its rationale ('</think>\\n<answer>\\n') and the
 letter is taken, with the problem recorded.
 
 The fast path (`score_pairs`): GRAM's label-only prompt, no generation, one forward pass per
-order, P(A better) = [P_AB(A) + P_BA(B)] / 2.
+order, P(A better) = [P_AB(A) + P_BA(B)] / 2; or, for a model with a judge head, the head's
+probability from the same two passes' hidden states (core/model/head.py).
 """
 
 from __future__ import annotations
@@ -340,13 +341,10 @@ class FastScore:
 
 def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
     """GRAM's label-only fast path: no generation, one forward pass per order."""
-    orders: list[Order] = [Order.AB, Order.BA] if both_orders else [Order.AB]
-    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
-    slots = [
-        label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *_presented(pair, order))[0])
-        for pair in pairs
-        for order in orders
-    ]
+    orders: list[Order] = [Order.AB, Order.BA] if both_orders or backend.spec.head else [Order.AB]
+    slots = fast_slots(backend, pairs, orders)
+    if backend.spec.head:
+        return _head_scores(backend, backend.spec.head, slots)
     logprobs = backend.label_logprobs(slots)
     scores = []
     for i in range(len(pairs)):
@@ -359,4 +357,33 @@ def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: boo
         label = label_for(prob_a)
         consistent = per_order[0]["label"] == per_order[1]["label"] if both_orders else None
         scores.append(FastScore(prob_a, label, max(prob_a, 1 - prob_a), per_order, consistent))
+    return scores
+
+
+def fast_slots(backend: Backend, pairs: Sequence[PairText], orders: Sequence[Order]) -> list[LabelSlot]:
+    """The label-only prompt's answer slot for each pair in each order (pair-major)."""
+    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
+    return [
+        label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *_presented(pair, order))[0])
+        for pair in pairs
+        for order in orders
+    ]
+
+
+def order_features(backend: Backend, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
+    """A judge head's features: the hidden states at the AB slot minus those at the BA slot, per pair
+    (`slots` alternate AB, BA)."""
+    states = backend.slot_states(slots, layers)
+    return states[0::2] - states[1::2]
+
+
+def _head_scores(backend: Backend, folder: str, slots: Sequence[LabelSlot]) -> list[FastScore]:
+    from core.model.head import Head
+
+    head = Head.load(folder)
+    scores = []
+    for p in head.prob_a(order_features(backend, slots, head.layers)).tolist():
+        # The head gives the swapped presentation exactly 1 - p: both orders agree by construction.
+        per_order = [{"order": o, "prob_a": p, "label": label_for(p), "head": True} for o in (Order.AB, Order.BA)]
+        scores.append(FastScore(p, label_for(p), max(p, 1 - p), per_order, True))
     return scores

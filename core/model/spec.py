@@ -1,4 +1,4 @@
-"""Which model a judge runs: a base model (the embedded one, a hub id, a folder) and an adapter."""
+"""Which model a judge runs: a base model (the embedded one, a hub id, a folder), an adapter, a head."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class ModelSpec:
     name: str  # shown to people and stored on judgments
     path: str  # what from_pretrained / vLLM load: a folder or a hub id
     adapter: str | None = None  # a LoRA adapter folder, if any
+    head: str | None = None  # a judge head folder (core/model/head.py): the fast path's verdict, if any
 
 
 def resolve_model(settings: Settings, model: str | None = None, adapter: str | None = None) -> ModelSpec:

@@ -34,10 +34,13 @@ def version_for(session: Session, spec: ModelSpec) -> ModelVersion:
     query = select(ModelVersion).where(
         ModelVersion.base_model == spec.path,
         ModelVersion.adapter_path.is_(None) if spec.adapter is None else ModelVersion.adapter_path == spec.adapter,
+        ModelVersion.head_path.is_(None) if spec.head is None else ModelVersion.head_path == spec.head,
     )
     version = session.scalars(query).first()
     if version is None:
-        version = ModelVersion(name=_unique_name(session, spec.name), base_model=spec.path, adapter_path=spec.adapter)
+        version = ModelVersion(
+            name=_unique_name(session, spec.name), base_model=spec.path, adapter_path=spec.adapter, head_path=spec.head
+        )
         session.add(version)
         session.flush()
     return version
@@ -72,6 +75,7 @@ def create_version(
         name=_unique_name(session, name),
         base_model=spec.path,
         adapter_path=spec.adapter,
+        head_path=spec.head,
         parent_id=parent.id if parent else None,
         training_job_id=job_id,
         config=config,
@@ -83,7 +87,7 @@ def create_version(
 
 
 def spec_of(version: ModelVersion) -> ModelSpec:
-    return ModelSpec(version.name, version.base_model, version.adapter_path)
+    return ModelSpec(version.name, version.base_model, version.adapter_path, version.head_path)
 
 
 def active_version(session: Session) -> ModelVersion | None:
@@ -134,15 +138,24 @@ class VersionSummary:
     parent_id: int | None
     held_out_accuracy: float | None  # after adaptation, on its held-out reviewed pairs
     held_out_n: int
+    kind: str = "base"  # base, adapter, full (a fine-tuned folder) or head
+    held_out_ci: tuple[float, float] | None = None  # the accuracy's Wilson 95% interval
 
     def line(self) -> str:
         parent = f"  parent {self.parent_id}" if self.parent_id else ""
-        accuracy = (
-            f"  held-out accuracy {self.held_out_accuracy:.3f} (n={self.held_out_n})"
-            if self.held_out_accuracy is not None and self.held_out_n
-            else ""
-        )
-        return f"{'*' if self.is_active else ' '} {self.id:4} {self.name}{parent}{accuracy}"
+        accuracy = ""
+        if self.held_out_accuracy is not None and self.held_out_n:
+            ci = f"95% CI {self.held_out_ci[0]:.2f}-{self.held_out_ci[1]:.2f}, " if self.held_out_ci else ""
+            accuracy = f"  held-out accuracy {self.held_out_accuracy:.3f} ({ci}n={self.held_out_n})"
+        return f"{'*' if self.is_active else ' '} {self.id:4} {self.name}  [{self.kind}]{parent}{accuracy}"
+
+
+def _kind(version: ModelVersion) -> str:
+    if version.head_path:
+        return "head"
+    if version.adapter_path:
+        return "adapter"
+    return "full" if version.training_job_id else "base"
 
 
 def list_versions(session: Session) -> list[VersionSummary]:
@@ -150,7 +163,19 @@ def list_versions(session: Session) -> list[VersionSummary]:
     out = []
     for v in session.scalars(select(ModelVersion).order_by(ModelVersion.id)):
         after = (v.metrics or {}).get("after", {})
-        out.append(VersionSummary(v.id, v.name, v.is_active, v.parent_id, after.get("accuracy"), after.get("n", 0)))
+        ci = after.get("accuracy_ci")
+        out.append(
+            VersionSummary(
+                v.id,
+                v.name,
+                v.is_active,
+                v.parent_id,
+                after.get("accuracy"),
+                after.get("n", 0),
+                _kind(v),
+                (ci[0], ci[1]) if ci else None,
+            )
+        )
     return out
 
 

@@ -16,7 +16,7 @@ kept in the job's result, so a resumed job does not redo it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,12 @@ from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.jobs.records import Claimed, JobCancelled, finish, get_job, mark_running
 from core.judge.protocol import score_pairs
+from core.model.head import is_head
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
 from core.settings import Settings
 from core.train.config import AdaptConfig, TrainConfig
+from core.train.heads import train_head
 from core.train.jobs import claim_training, start_training_job
 from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, TrainProgress, is_adapter, train
@@ -143,31 +145,17 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             claimed.progress(session, line=line).result = dict(result)
         claimed.stop_if_cancelled()
 
+    head = config.train.method == "head"  # a head learns labels: no rationales, no proofs
     with claimed.recorded(lambda: dict(result)):
         if "proofs" not in result:
-            stage("proofs", _proofs(parent_spec, plan, config), "proofs written")
+            stage("proofs", {} if head else _proofs(parent_spec, plan, config), "proofs written")
         if "before" not in result:
             rows = held_out_scores(parent_spec, plan.held_out, config.eval_batch_size)
             stage("before", {"rows": rows, "figures": figures(rows)}, f"held-out figures of {parent.name}")
-        output_dir = settings.models_dir / "adapters" / f"adapt-job-{job_id}"
-        if not output_dir.exists():
-            trained = _train(
-                claimed,
-                parent_spec,
-                examples_for(plan, result["proofs"]),
-                output_dir,
-                settings.home / "jobs" / str(job_id),
-                config.train,
-                show_progress,
-            )
-            if trained is None:
-                raise JobCancelled(f"job {job_id} was cancelled")
-            stage("training", trained, f"trained {trained['steps']} steps")
-        new_spec = (
-            ModelSpec(f"{parent.name}-adapted", parent_spec.path, str(output_dir))
-            if is_adapter(output_dir)
-            else ModelSpec(f"{parent.name}-adapted", str(output_dir))
-        )
+        if head:
+            new_spec = _head(stage, settings.models_dir / "heads" / f"adapt-job-{job_id}", parent_spec, plan, config)
+        else:
+            new_spec = _adapter(stage, claimed, settings, parent_spec, plan, config, result, show_progress)
         if "after" not in result:
             rows = held_out_scores(new_spec, plan.held_out, config.eval_batch_size)
             stage("after", {"rows": rows, "figures": figures(rows)}, "held-out figures of the adapted model")
@@ -218,6 +206,42 @@ def _make_version(
             version_id=version.id,
         )
         claimed.progress(session, line=f"version {version.name} made").result = dict(result)
+
+
+Stage = Callable[[str, Any, str], None]
+
+
+def _adapter(
+    stage: Stage,
+    claimed: Claimed,
+    settings: Settings,
+    parent: ModelSpec,
+    plan: AdaptPlan,
+    config: AdaptConfig,
+    result: dict[str, Any],
+    show_progress: bool,
+) -> ModelSpec:
+    """Fine-tune (LoRA or full) unless a finished run left its output; the new model's spec."""
+    output_dir = settings.models_dir / "adapters" / f"adapt-job-{claimed.job_id}"
+    if not output_dir.exists():
+        examples = examples_for(plan, result["proofs"])
+        work_dir = settings.home / "jobs" / str(claimed.job_id)
+        trained = _train(claimed, parent, examples, output_dir, work_dir, config.train, show_progress)
+        if trained is None:
+            raise JobCancelled(f"job {claimed.job_id} was cancelled")
+        stage("training", trained, f"trained {trained['steps']} steps")
+    name = f"{parent.name}-adapted"
+    return ModelSpec(name, parent.path, str(output_dir)) if is_adapter(output_dir) else ModelSpec(name, str(output_dir))
+
+
+def _head(stage: Stage, output_dir: Path, parent: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> ModelSpec:
+    """Fit a judge head on the parent's hidden states unless a finished run left it; the new model's spec."""
+    if not is_head(output_dir):
+        texts, labels = [p.text for p in plan.train], [p.label for p in plan.train]
+        trained = train_head(parent, texts, labels, output_dir, batch_size=config.eval_batch_size)
+        line = f"head fitted on {len(texts)} pairs in {trained['fit_s']:.2f} s (features {trained['features_s']:.1f} s)"
+        stage("training", trained, line)
+    return ModelSpec(f"{parent.name}-head", parent.path, parent.adapter, str(output_dir))
 
 
 def _proofs(spec: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from core.errors import ConfigError
 
-Method = Literal["lora", "full"]
+Method = Literal["lora", "full", "head"]
 Objective = Literal["rationale", "label-only", "both"]
 
 
@@ -27,7 +27,13 @@ def _check(ok: bool, name: str, rule: str, value: Any) -> None:
 class TrainConfig:
     """How a judge is fine-tuned (core/train/trainer.py)."""
 
-    method: Method = field(default="lora", metadata={"help": "LoRA adapters (peft) or full fine-tuning."})
+    method: Method = field(
+        default="lora",
+        metadata={
+            "help": "LoRA adapters (peft), full fine-tuning, or a judge head: a logistic layer on the frozen "
+            "model's hidden states (seconds; the fast path's verdict; the other training options do not apply)."
+        },
+    )
     objective: Objective = field(
         default="both",
         metadata={
@@ -70,7 +76,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Random seed."})
 
     def __post_init__(self) -> None:
-        _check(self.method in ("lora", "full"), "method", "is lora or full", self.method)
+        _check(self.method in ("lora", "full", "head"), "method", "is lora, full or head", self.method)
         _check(
             self.objective in ("rationale", "label-only", "both"),
             "objective",
@@ -189,6 +195,7 @@ class SelfTrainConfig:
         _check(self.proof_temperature > 0, "proof_temperature", "must be positive", self.proof_temperature)
         _check(0.5 <= self.threshold <= 1, "threshold", "must be in [0.5, 1] (a confidence)", self.threshold)
         _check(0 <= self.holdout_fraction < 1, "holdout_fraction", "must be in [0, 1)", self.holdout_fraction)
+        _check(self.train.method != "head", "method", "is lora or full (self-training fine-tunes)", self.train.method)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

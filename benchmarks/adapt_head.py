@@ -1,0 +1,155 @@
+"""The judge head (core/model/head.py) against the untrained fast path, on learnable criteria and
+human-labelled pairs: held-out accuracy (95% interval), position consistency and ECE after 16, 32
+and 64 reviewed pairs, with the time each part takes.
+
+Each criterion (core/evaluation/criteria.py) relabels real pairs by a visible property, balanced
+on position and length; the human-labelled sets keep their labels (ties left out). For each set the
+first --held-out pairs after the largest training size are held out, and every size trains on a
+prefix of the same training pairs. Features are read once per pair (both orders, the fast path's
+two forward passes); the head is then fitted per size.
+
+    .venv/bin/python benchmarks/adapt_head.py --out benchmarks/head-<date>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "common"
+
+
+def load(paths: list[Path]) -> list[dict]:
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+
+
+def figures(probs: list[float], labels: list[str], consistent: list[bool]) -> dict:
+    from core.evaluation.metrics import Scored, evaluate
+    from core.vocab import label_for
+
+    report = evaluate(
+        [
+            Scored(label, label_for(p), max(p, 1 - p), p, ok)
+            for p, label, ok in zip(probs, labels, consistent, strict=True)
+        ]
+    )
+    return {
+        "n": report.n,
+        "accuracy": report.accuracy,
+        "accuracy_ci": report.accuracy_ci,
+        "position_consistency": report.position_consistency,
+        "ece": report.ece,
+        "undecided": sum(1 for p in probs if p == 0.5),
+    }
+
+
+def run_set(backend, name: str, texts: list, labels: list[str], sizes: list[int], held_out: int) -> dict:  # noqa: ANN001
+    from core.judge.protocol import fast_slots, two_way
+    from core.model.head import fit_head, head_layers
+    from core.vocab import Order
+
+    print(f"{name}: {len(texts)} pairs", flush=True)
+    top = max(sizes)
+    texts, labels = texts[: top + held_out], labels[: top + held_out]
+    held_texts, held_labels = texts[top:], labels[top:]
+    layers = head_layers(int(backend.model.config.num_hidden_layers))
+    started = time.perf_counter()
+    # One pass per order gives both the head's features and the untrained fast path's verdict.
+    states, logprobs = backend.slot_states_and_logprobs(fast_slots(backend, texts, [Order.AB, Order.BA]), layers)
+    features = states[0::2] - states[1::2]
+    feature_s = (time.perf_counter() - started) / len(texts)
+    per_order = [(two_way(*logprobs[2 * i]), 1 - two_way(*logprobs[2 * i + 1])) for i in range(top, len(texts))]
+    out = {
+        "set": name,
+        "pairs": len(texts),
+        "held_out": len(held_texts),
+        "feature_seconds_per_pair": feature_s,
+        "untrained": figures(
+            [(ab + ba) / 2 for ab, ba in per_order], held_labels, [(ab >= 0.5) == (ba >= 0.5) for ab, ba in per_order]
+        ),
+        "head": [],
+    }
+    for size in sizes:
+        started = time.perf_counter()
+        head = fit_head(features[:size], labels[:size], layers)
+        fit_s = time.perf_counter() - started
+        probs = head.prob_a(features[top:]).tolist()
+        # The head gives the swapped pair exactly 1 - P: consistent by construction (checked here).
+        swapped = head.prob_a(-features[top:]).tolist()
+        assert all(abs(p + q - 1) < 1e-5 for p, q in zip(probs, swapped, strict=True))
+        row = {"train_pairs": size, "fit_seconds": fit_s, "l2": head.l2}
+        row |= figures(probs, held_labels, [True] * len(probs))
+        out["head"].append(row)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--held-out", type=int, default=100)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--max-chars", type=int, default=1500, help="longest pair used (CPU time)")
+    parser.add_argument("--human", nargs="*", default=["llmbar", "pandalm"], help="human-labelled sets to add")
+    args = parser.parse_args()
+
+    from core.backends.transformers_backend import TransformersBackend
+    from core.data.demo import demo_paths
+    from core.evaluation.criteria import CRITERIA, criterion_pairs
+    from core.judge.protocol import PairText
+    from core.model.spec import resolve_model
+    from core.settings import get_settings
+
+    sources = [SHARED / "pandalm.jsonl", SHARED / "llmbar.jsonl"]
+    rows = load(sources) if all(p.exists() for p in sources) else load(demo_paths())
+    pairs = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
+    backend = TransformersBackend(resolve_model(get_settings()), batch_size=8)
+    results = []
+    for criterion in CRITERIA:
+        chosen = criterion_pairs(criterion, pairs, args.max_chars)
+        results.append(
+            run_set(
+                backend, criterion.name, [c.text for c in chosen], [c.label for c in chosen], args.sizes, args.held_out
+            )
+            | {"kind": criterion.kind, "description": criterion.description}
+        )
+    for source in args.human:
+        human = [
+            r
+            for r in rows
+            if r["source"].startswith(source)
+            and r["label"] in ("A", "B")
+            and len(r["prompt"]) + len(r["response_a"]) + len(r["response_b"]) <= args.max_chars
+        ]
+        texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in human]
+        results.append(
+            run_set(backend, source, texts, [r["label"] for r in human], args.sizes, args.held_out) | {"kind": "human"}
+        )
+    report = {
+        "machine": platform.platform(),
+        "cpus": __import__("os").cpu_count(),
+        "model": backend.spec.name,
+        "sets": results,
+    }
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    for r in results:
+        u = r["untrained"]
+        print(
+            f"{r['set']:10} ({r['kind']}, held-out {r['held_out']}): untrained acc {u['accuracy']:.2f} "
+            f"cons {u['position_consistency']:.2f} ece {u['ece']:.3f}; "
+            f"features {r['feature_seconds_per_pair']:.2f} s/pair"
+        )
+        for h in r["head"]:
+            low, high = h["accuracy_ci"]
+            print(
+                f"    head@{h['train_pairs']:3}: acc {h['accuracy']:.2f} [{low:.2f}, {high:.2f}] ece {h['ece']:.3f} "
+                f"fit {h['fit_seconds']:.2f} s (l2 {h['l2']})"
+            )
+
+
+if __name__ == "__main__":
+    main()
