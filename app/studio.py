@@ -21,7 +21,7 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
         gr.Markdown(
             f"# GRAM Studio\nModel: {literal(ctx.spec().name)} · store: {literal(ctx.db.engine.url.render_as_string())}"
         )
-        with gr.Tab("Review", id="review"):
+        with gr.Tab("Review", id="review", elem_id="review-tab"):
             review.build(ctx, studio)
         with gr.Tab("Datasets", id="datasets"):
             datasets.build(ctx, studio)

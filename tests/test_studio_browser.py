@@ -289,3 +289,30 @@ def test_two_people_reviewing_one_dataset_lose_nothing(studio: str, browser: obj
     ben.wait_text("#review-message", "Saved pair")
     assert _review(db, ana_next + 1).label == "B" and _review(db, ben_next).label == "A"
     ana.shot("after")
+
+
+def test_shortcuts_act_only_on_the_visible_review_page_and_never_on_a_focused_button(
+    studio: str, browser: object, db: Database
+) -> None:
+    ui = Studio(browser, studio, "ana", "shortcuts")
+    ui.open_dataset("demo")
+    first = _first_pair_id(ui)
+    # On the Adapt tab, `j` then `a` would have labelled a pair the person cannot see.
+    ui.tab("Adapt")
+    ui.key("j")
+    ui.key("a")
+    ui.page.wait_for_timeout(1500)
+    ui.tab("Review")
+    assert _first_pair_id(ui) == first and _review(db, first) is None
+    # Enter on a focused button presses that button; it does not accept the model's label.
+    ui.page.focus("#key-next")
+    ui.page.keyboard.press("Enter")
+    wait_for(lambda: _first_pair_id(ui) != first, seconds=60, what="the next pair", interval=0.2)
+    assert _review(db, first) is None
+    # On the visible Review page, with nothing focused, the keys still work.
+    shown = _first_pair_id(ui)
+    ui.key("a")
+    ui.wait_text("#review-message", f"Saved pair {shown}")
+    saved = _review(db, shown)
+    assert saved is not None and saved.label == "A"
+    assert not ui.errors, ui.errors

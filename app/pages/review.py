@@ -27,12 +27,17 @@ SHORTCUTS = (
     "(**Ctrl+Enter** saves) · **z** undo · **y** redo · **j** / **k** next / previous pair"
 )
 
-# Keyboard shortcuts: each key clicks a button by its element id; typing in a text box is left alone.
+# Keyboard shortcuts: each key clicks a button by its element id. They act only while the Review
+# page is visible (a key pressed on another tab must not label a pair nobody sees) and nothing that
+# takes keys has focus: typing in a text box is left alone, and a focused button or tab keeps its
+# own Enter and Space.
 KEYBOARD_JS = """
 <script>
 document.addEventListener('keydown', (event) => {
+  const page = document.getElementById('review-tab');
+  if (!page || page.offsetParent === null) return;
   const target = event.target;
-  const typing = target && (target.tagName === 'TEXTAREA' || target.tagName === 'INPUT');
+  const typing = target && (['TEXTAREA', 'INPUT', 'SELECT'].includes(target.tagName) || target.isContentEditable);
   const click = (id) => { const el = document.getElementById(id); if (el) { event.preventDefault(); el.click(); } };
   if (typing) {
     const save = event.key === 'Enter' && (event.ctrlKey || event.metaKey) && target.closest('#rationale-box');
@@ -41,6 +46,7 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target && target.closest && target.closest('button, a, [role=button], [role=tab], [role=option]')) return;
   const keys = {a: 'key-a', b: 'key-b', t: 'key-tie', Enter: 'key-accept', z: 'key-undo', y: 'key-redo',
                 j: 'key-next', k: 'key-prev'};
   if (event.key === 'e') {
