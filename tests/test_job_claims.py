@@ -287,3 +287,17 @@ def test_two_clicks_on_adapt_at_once_start_one_trainer(db: Database, settings, e
         for worker in workers:
             worker.kill()
             worker.wait()
+
+
+def test_cancelling_a_job_whose_runner_died_ends_it_at_once(db: Database) -> None:
+    from core.jobs.records import cancel_latest
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job_id = _held_job(db, Runner.of_process(sleeper.pid))
+    with db.session() as session:  # while the runner lives, a cancel is a request it will read
+        assert request_cancel(session, job_id).status == "running"
+    sleeper.kill()
+    sleeper.wait()
+    with db.session() as session:  # nobody will read it now: the page must not say "running" forever
+        job = cancel_latest(session, JobKind.ADAPT)
+        assert job is not None and (job.id, job.status, job.runner) == (job_id, "cancelled", None)

@@ -134,5 +134,5 @@ def cancel_command(ctx: click.Context, job_id: int) -> None:
     from core.jobs.records import request_cancel
 
     with database_of(ctx).session() as session:
-        request_cancel(session, job_id)
-    click.echo(f"cancel requested for job {job_id}")
+        ended = request_cancel(session, job_id).status == JobStatus.CANCELLED
+    click.echo(f"job {job_id} cancelled (its runner had stopped)" if ended else f"cancel requested for job {job_id}")

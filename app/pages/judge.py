@@ -22,7 +22,7 @@ from core.jobs.records import cancel_latest, job_view
 from core.judge.protocol import JudgeOptions
 from core.judge.run import JudgeRun, run_judging
 from core.model.spec import guided_by_default
-from core.vocab import JobKind, Protocol
+from core.vocab import JobKind, JobStatus, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ def judging_status(ctx: StudioContext) -> str:
 def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:
     with ctx.db.session() as session:
         job = cancel_latest(session, kind, job_id)
-        return "No running job to cancel." if job is None else f"Cancel requested for job {job.id}."
+        if job is None:
+            return "No running job to cancel."
+        if job.status == JobStatus.CANCELLED:
+            return f"Job {job.id} cancelled (its runner had stopped)."
+        return f"Cancel requested for job {job.id}."
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:

@@ -132,9 +132,13 @@ def latest_job(session: Session, kind: JobKind, job_id: int | None = None) -> Jo
 
 
 def request_cancel(session: Session, job_id: int) -> Job:
-    """Ask job `job_id` to stop after its current step."""
+    """Ask job `job_id` to stop after its current step. A job that nobody runs (its runner's process
+    has ended on this machine) would never read the request: it is marked cancelled at once."""
     job = get_job(session, job_id)
     job.cancel_requested = True
+    if job.status in ACTIVE and job.runner is not None and Runner(job.runner).is_gone():
+        finish(job, JobStatus.CANCELLED, error="cancelled after its runner had stopped")
+        job.runner = None
     return job
 
 
@@ -143,8 +147,7 @@ def cancel_latest(session: Session, kind: JobKind, job_id: int | None = None) ->
     job = latest_job(session, kind, job_id)
     if job is None or job.status not in ACTIVE:
         return None
-    job.cancel_requested = True
-    return job
+    return request_cancel(session, job.id)
 
 
 @dataclass(frozen=True)
