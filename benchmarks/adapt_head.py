@@ -28,23 +28,22 @@ def load(paths: list[Path]) -> list[dict]:
 
 
 def figures(probs: list[float], labels: list[str], consistent: list[bool]) -> dict:
-    from core.evaluation.metrics import Scored, evaluate
+    """The adaptation job's held-out figures (core/train/adaptation.py), and the undecided count."""
+    from core.train.adaptation import figures as held_out_figures
     from core.vocab import label_for
 
-    report = evaluate(
-        [
-            Scored(label, label_for(p), max(p, 1 - p), p, ok)
-            for p, label, ok in zip(probs, labels, consistent, strict=True)
-        ]
-    )
-    return {
-        "n": report.n,
-        "accuracy": report.accuracy,
-        "accuracy_ci": report.accuracy_ci,
-        "position_consistency": report.position_consistency,
-        "ece": report.ece,
-        "undecided": sum(1 for p in probs if p == 0.5),
-    }
+    rows = [
+        {
+            "reference": label,
+            "label": label_for(p),
+            "confidence": max(p, 1 - p),
+            "prob_a": p,
+            "consistent": ok,
+            "source": "",
+        }
+        for p, label, ok in zip(probs, labels, consistent, strict=True)
+    ]
+    return held_out_figures(rows) | {"undecided": sum(1 for p in probs if p == 0.5)}
 
 
 def run_set(backend, name: str, texts: list, labels: list[str], sizes: list[int], held_out: int) -> dict:  # noqa: ANN001

@@ -99,3 +99,17 @@ def assert_one_save_wins(db: Any, pair_ids: list[int], outcomes: list[tuple[str,
             winner = "ana" if ana == "saved" else "ben"
             assert review.reviewer == winner and review.events[-1].reviewer == winner
             assert review.events[-1].after["label"] == review.label
+
+
+def demo_on_embedded_model(db: Any, settings: Any, embedded_model_dir: Any) -> None:
+    """The demo dataset in the store, and the embedded model (linked into the data folder, not
+    converted again) recorded and active: where `gram adapt` and the studio's jobs start."""
+    from core.data.demo import seed_demo
+    from core.model.spec import resolve_model
+    from core.model.versions import activate, version_for
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    with db.session() as session:
+        seed_demo(session, settings)
+        activate(session, version_for(session, resolve_model(settings)))

@@ -14,16 +14,17 @@ from sqlalchemy import select
 
 from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
-from core.data.demo import demo_paths, seed_demo
+from core.data.demo import demo_paths
 from core.evaluation.criteria import CRITERIA, criterion_pairs
 from core.judge.protocol import PairText, fast_slots, order_features, score_pairs
 from core.model.head import Head, fit_head, head_layers
-from core.model.spec import ModelSpec, resolve_model
-from core.model.versions import activate, get_version, version_for
+from core.model.spec import ModelSpec
+from core.model.versions import get_version
 from core.review.reviews import save_review
 from core.vocab import Order
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
+from tests.helpers import demo_on_embedded_model
 
 NUMBERS = next(c for c in CRITERIA if c.name == "numbers")
 
@@ -80,11 +81,8 @@ def test_gram_adapt_method_head_makes_a_version_that_gram_judge_fast_uses(
     settings,  # noqa: ANN001
     embedded_model_dir: Path,
 ) -> None:
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    demo_on_embedded_model(db, settings, embedded_model_dir)
     with db.session() as session:
-        seed_demo(session, settings)
-        activate(session, version_for(session, resolve_model(settings)))
         mixed = [
             p
             for p in session.scalars(select(Pair).order_by(Pair.id))

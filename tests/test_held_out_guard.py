@@ -13,17 +13,16 @@ from sqlalchemy import select
 
 from app.cli import cli
 from core.data.datasets import get_dataset
-from core.data.demo import seed_demo
 from core.data.identity import content_key
 from core.data.importer import import_files
-from core.model.spec import resolve_model
-from core.model.versions import activate, get_version, version_for
+from core.model.versions import get_version
 from core.review.reviews import save_review
 from core.train.adaptation import start_adaptation
 from core.train.config import AdaptConfig, TrainConfig
 from core.train.split import is_held_out
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
+from tests.helpers import demo_on_embedded_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 TRAIN = ["--no-prove", "--objective", "label-only", "--max-steps", "2", "--train-batch-size", "2"]
@@ -42,21 +41,13 @@ def _shortest(pairs: list[Pair], low: float, high: float, n: int) -> list[Pair]:
     return chosen[:n]
 
 
-def _use_embedded_model(db: Database, settings, embedded_model_dir: Path) -> None:  # noqa: ANN001
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
-    with db.session() as session:
-        activate(session, version_for(session, resolve_model(settings)))
-
-
 def test_adapt_never_measures_what_an_ancestor_trained_on_and_keeps_its_frozen_split(
     db: Database,
     settings,  # noqa: ANN001
     embedded_model_dir: Path,
 ) -> None:
-    _use_embedded_model(db, settings, embedded_model_dir)
+    demo_on_embedded_model(db, settings, embedded_model_dir)
     with db.session() as session:
-        seed_demo(session, settings)
         labelled = list(session.scalars(select(Pair).where(Pair.reference_label.in_(("A", "B")))))
         never_trained = _shortest(labelled, 0.0, 0.2, 2)  # held out at 0.2 and at 0.6
         trained_first = _shortest(labelled, 0.2, 0.6, 3)  # trains at 0.2, held out by hash at 0.6
@@ -107,9 +98,8 @@ def test_selftrain_never_pseudo_labels_a_held_out_pairs_duplicate(
     embedded_model_dir: Path,
     tmp_path: Path,
 ) -> None:
-    _use_embedded_model(db, settings, embedded_model_dir)
+    demo_on_embedded_model(db, settings, embedded_model_dir)
     with db.session() as session:
-        seed_demo(session, settings)
         labelled = list(session.scalars(select(Pair).where(Pair.reference_label.in_(("A", "B")))))
         held = _shortest(labelled, 0.0, 0.5, 1)[0]
         trains = _shortest(labelled, 0.5, 1.0, 5)

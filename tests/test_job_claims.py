@@ -7,8 +7,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -20,28 +22,33 @@ from storage.database import Database
 from storage.tables import Job, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
-def race_claims(db: Database, threads: int = 8) -> list[int | str]:
-    """`threads` runners try to start the same work at the same instant; each gets a job id or 'busy'."""
-    key = work_key(JobKind.JUDGE, None, {"the": "same work"})
-    barrier = threading.Barrier(threads)
-    outcomes: list[int | str] = []
+def at_once(threads: int, attempt: Callable[[Runner], T]) -> list[T | str]:
+    """`threads` runners make `attempt` at the same instant; each outcome, or 'busy' if refused."""
+    barrier, outcomes = threading.Barrier(threads), []
 
-    def start() -> None:
+    def run() -> None:
         runner = Runner.of_thread()
         barrier.wait()
         try:
-            outcomes.append(claim_work(db, JobKind.JUDGE, key, {}, None, runner))
+            outcomes.append(attempt(runner))
         except JobBusy:
             outcomes.append("busy")
 
-    workers = [threading.Thread(target=start) for _ in range(threads)]
+    workers = [threading.Thread(target=run) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     return outcomes
+
+
+def race_claims(db: Database, threads: int = 8) -> list[int | str]:
+    """`threads` runners try to start the same work at the same instant; each gets a job id or 'busy'."""
+    key = work_key(JobKind.JUDGE, None, {"the": "same work"})
+    return at_once(threads, lambda runner: claim_work(db, JobKind.JUDGE, key, {}, None, runner))
 
 
 def assert_one_runner(db: Database, outcomes: list[int | str]) -> None:
@@ -58,32 +65,28 @@ def race_takeovers(db: Database, job_id: int, threads: int = 8) -> list[str]:
     with db.session() as session:
         job = session.get(Job, job_id)
         job.runner, job.heartbeat_at = "gpu-host-7/1/1.00", utcnow() - timedelta(hours=1)
-    barrier, won = threading.Barrier(threads), []
 
-    def take() -> None:
-        runner = Runner.of_thread()
-        barrier.wait()
-        try:
-            claim_job(db, job_id, runner, timeout_s=60)
-            won.append(runner.token)
-        except JobBusy:
-            pass
+    def take(runner: Runner) -> str:
+        claim_job(db, job_id, runner, timeout_s=60)
+        return runner.token
 
-    workers = [threading.Thread(target=take) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return won
+    return [o for o in at_once(threads, take) if o != "busy"]
 
 
-def test_runners_starting_the_same_work_at_once_get_one_job_and_one_wins(db: Database) -> None:
+def race_round(db: Database) -> int:
+    """Many runners start the same work at once, then many take over its stale claim at once:
+    one job, one winner each time. Returns the job's id."""
     outcomes = race_claims(db)
     assert_one_runner(db, outcomes)
     job_id = next(o for o in outcomes if isinstance(o, int))
     won = race_takeovers(db, job_id)
     with db.session() as session:
         assert won == [session.get(Job, job_id).runner]
+    return job_id
+
+
+def test_runners_starting_the_same_work_at_once_get_one_job_and_one_wins(db: Database) -> None:
+    race_round(db)
 
 
 def _held_job(db: Database, runner: Runner) -> int:
@@ -245,18 +248,13 @@ def test_two_clicks_on_adapt_at_once_start_one_trainer(db: Database, settings, e
 
     from app.context import StudioContext
     from app.pages.adapt import start_adapt
-    from core.data.demo import seed_demo
     from core.errors import GramError
-    from core.model.spec import resolve_model
-    from core.model.versions import activate, version_for
     from core.review.reviews import save_review
     from storage.tables import Pair
+    from tests.helpers import demo_on_embedded_model
 
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)
+    demo_on_embedded_model(db, settings, embedded_model_dir)
     with db.session() as session:
-        seed_demo(session, settings)
-        activate(session, version_for(session, resolve_model(settings)))
         for pair in session.scalars(select(Pair).where(Pair.reference_label == "A").limit(6)):
             save_review(session, pair.id, reviewer="ana", label="A")
     ctx = StudioContext(settings, db)

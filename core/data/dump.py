@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import GramError
 from core.vocab import LABELS, ReviewAction
-from storage.tables import Judgment, Review, ReviewEvent
+from storage.tables import Judgment, Review, ReviewEvent, as_utc
 
 # Each field a record carries in a dump, with the JSON types a restore accepts (None always).
 JUDGMENT_TYPES: dict[str, tuple[type, ...]] = {
@@ -47,9 +47,7 @@ EVENT_FIELDS = ("action", "before", "after", "reviewer")
 def _time_out(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite returns naive datetimes; they were written in UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    return as_utc(value).astimezone(UTC).isoformat()
 
 
 def _time_in(value: Any, what: str) -> datetime | None:

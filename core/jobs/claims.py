@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
 from core.vocab import ACTIVE, RESUMABLE, JobKind, JobStatus
-from storage.tables import Job, utcnow
+from storage.tables import Job, as_utc, utcnow
 
 if TYPE_CHECKING:
     from storage.database import Database
@@ -103,15 +103,9 @@ def _free_reason(job: Job, runner: Runner, now: datetime, timeout_s: float) -> s
         return "ended"
     if Runner(job.runner).is_gone():
         return "gone"
-    heartbeat = _aware(job.heartbeat_at)
-    if heartbeat is None or now - heartbeat > timedelta(seconds=timeout_s):
+    if job.heartbeat_at is None or now - as_utc(job.heartbeat_at) > timedelta(seconds=timeout_s):
         return "stale"
     return None
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def claim_job(db: Database, job_id: int, runner: Runner, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -144,8 +138,7 @@ def claim_job(db: Database, job_id: int, runner: Runner, *, timeout_s: float = D
 
 
 def _busy(job: Job, now: datetime, timeout_s: float) -> JobBusy:
-    beat = _aware(job.heartbeat_at)
-    ago = f"{(now - beat).total_seconds():.0f} s ago" if beat else "never"
+    ago = f"{(now - as_utc(job.heartbeat_at)).total_seconds():.0f} s ago" if job.heartbeat_at else "never"
     holder = Runner(job.runner).describe() if job.runner else "another runner"
     return JobBusy(
         f"{job.kind} job {job.id} is already running ({holder}, last heartbeat {ago}); wait for it or cancel it. "
@@ -164,42 +157,33 @@ def claim_work(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> int:
     """The job doing this work (the latest unfinished one with `key`, or a new one), claimed for `runner`."""
-    for _ in range(3):
-        with db.session() as session:
-            job = find_resumable(session, kind, key, dataset_id)
-            if job is not None:
-                job.config = config  # the run's own parameters (a limit, the backend) may differ
-                job_id = job.id
-            else:
-                try:
-                    new = Job(kind=kind, config=config, dataset_id=dataset_id, work_key=key, status=JobStatus.RUNNING)
-                    new.runner, new.heartbeat_at = runner.token, utcnow()
-                    session.add(new)
-                    session.flush()
-                    return new.id
-                except IntegrityError:  # another process created it first: claim that one
-                    session.rollback()
-                    continue
+    job_id, created = create_or_find(db, kind, key, config, dataset_id, runner)
+    if not created:
         claim_job(db, job_id, runner, timeout_s=timeout_s)
-        return job_id
-    raise JobBusy(f"could not start the {kind} job: others keep starting the same work")
+    return job_id
 
 
-def create_or_find(db: Database, kind: JobKind, key: str, config: dict[str, Any], dataset_id: int | None) -> int:
-    """The unfinished job doing this work, or a new queued one (unclaimed: a worker claims it)."""
+def create_or_find(
+    db: Database, kind: JobKind, key: str, config: dict[str, Any], dataset_id: int | None, runner: Runner | None = None
+) -> tuple[int, bool]:
+    """(id, created): the unfinished job doing this work, its config now this run's (a limit or the
+    backend may differ), or a new one: claimed by `runner` if given, else queued for a worker."""
     for _ in range(3):
         with db.session() as session:
             job = find_resumable(session, kind, key, dataset_id)
             if job is not None:
-                return job.id
+                job.config = config
+                return job.id, False
             try:
                 new = Job(kind=kind, config=config, dataset_id=dataset_id, work_key=key, status=JobStatus.QUEUED)
+                if runner is not None:
+                    new.status, new.runner, new.heartbeat_at = JobStatus.RUNNING, runner.token, utcnow()
                 session.add(new)
                 session.flush()
-                return new.id
-            except IntegrityError:
+                return new.id, True
+            except IntegrityError:  # another process created it first: find that one
                 session.rollback()
-    raise JobBusy(f"could not create the {kind} job: others keep starting the same work")
+    raise JobBusy(f"could not start the {kind} job: others keep starting the same work")
 
 
 def find_resumable(session: Session, kind: JobKind, key: str, dataset_id: int | None) -> Job | None:

@@ -378,9 +378,9 @@ def order_features(backend: Backend, slots: Sequence[LabelSlot], layers: Sequenc
 
 
 def _head_scores(backend: Backend, folder: str, slots: Sequence[LabelSlot]) -> list[FastScore]:
-    from core.model.head import Head
+    from core.model.head import load_head
 
-    head = Head.load(folder)
+    head = load_head(folder)
     scores = []
     for p in head.prob_a(order_features(backend, slots, head.layers)).tolist():
         # The head gives the swapped presentation exactly 1 - p: both orders agree by construction.

@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,13 @@ class Head:
             meta: dict[str, Any] = f.metadata() or {}
             weight, scale = f.get_tensor("weight"), f.get_tensor("scale")
         return cls(weight, scale, tuple(json.loads(meta["layers"])), float(meta["l2"]), int(meta["trained_on"]))
+
+
+@lru_cache(maxsize=8)
+def load_head(folder: str) -> Head:
+    """`Head.load`, once per folder: the fast path scores batch after batch with the same head, and
+    a head folder is never rewritten (it is written whole, under its job's name)."""
+    return Head.load(folder)
 
 
 def is_head(folder: Path) -> bool:

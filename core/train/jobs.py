@@ -20,7 +20,7 @@ def start_training_job(db: Database, settings: Settings, kind: JobKind, dataset:
         dataset_id = get_dataset(session, dataset).id
         parent = version_for(session, current_spec(session, settings))
         job_config = {kind.value: config, "parent_version": parent.id}
-    return create_or_find(db, kind, work_key(kind, dataset_id, job_config), job_config, dataset_id)
+    return create_or_find(db, kind, work_key(kind, dataset_id, job_config), job_config, dataset_id)[0]
 
 
 def claim_training(db: Database, settings: Settings, job_id: int) -> Claimed:
