@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -159,6 +160,9 @@ class Review(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(200), default="")
+    # The instant judge's P(A) when the pair was first labelled, from a head that never trained on
+    # it: each review is then a held-out test of the instant judge (core/train/instant.py).
+    instant_prob_a: Mapped[float | None] = mapped_column(Float, default=None)
     # Optimistic concurrency: an edit names the version it started from, and every UPDATE says
     # "WHERE version = <the one read>" (version_id_col), so two writers cannot both succeed.
     # The code sets the next version itself (version_id_generator=False): imports keep theirs.
@@ -193,6 +197,36 @@ class ReviewEvent(Base):
 
     review: Mapped[Review] = relationship(back_populates="events")
     target_event: Mapped[ReviewEvent | None] = relationship(remote_side=[id])
+
+
+class PairFeature(Base):
+    """A pair's judge-head features (core/model/features.py) under one model version and recipe,
+    kept by the fast path so a head is fitted without running the model again."""
+
+    __tablename__ = "pair_features"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    recipe: Mapped[str] = mapped_column(String(100))  # prompt length budget and layers read
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
+
+    __table_args__ = (UniqueConstraint("model_version_id", "recipe", "pair_id"),)
+
+
+class InstantScore(Base):
+    """The instant judge's latest P(A) for a pair it did not train on (core/train/instant.py)."""
+
+    __tablename__ = "instant_scores"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    prob_a: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)  # |P(A) - 0.5|: the queue's "least sure first"
+    trained_on: Mapped[int] = mapped_column(Integer)  # reviewed pairs the head learnt from
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_instant_scores_dataset_margin", "dataset_id", "margin"),)
 
 
 class Job(Base):

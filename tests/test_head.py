@@ -16,12 +16,12 @@ from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_paths
 from core.evaluation.criteria import CRITERIA, criterion_pairs
-from core.judge.protocol import PairText, fast_slots, order_features, score_pairs
+from core.judge.fast import score_pairs, score_pairs_and_features
+from core.judge.protocol import PairText
 from core.model.head import Head, fit_head, head_layers
 from core.model.spec import ModelSpec
 from core.model.versions import get_version
 from core.review.reviews import save_review
-from core.vocab import Order
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
 from tests.helpers import demo_on_embedded_model
@@ -57,9 +57,9 @@ def test_a_head_on_the_real_model_learns_a_criterion_and_scores_both_orders_alik
     assert len(held) >= 20
     spec = ModelSpec("smollm2", str(embedded_model_dir))
     backend = TransformersBackend(spec, batch_size=8)
-    layers = head_layers(int(backend.model.config.num_hidden_layers))
-    slots = fast_slots(backend, [p.text for p in train], [Order.AB, Order.BA])
-    head = fit_head(order_features(backend, slots, layers), [p.label for p in train], layers)
+    layers = head_layers(backend.num_layers)
+    _, features = score_pairs_and_features(backend, [p.text for p in train])
+    head = fit_head(features, [p.label for p in train], layers)
     head.save(tmp_path / "head")
     assert Head.load(tmp_path / "head").l2 == head.l2
 

@@ -10,8 +10,9 @@ import pytest
 
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_paths
+from core.judge.fast import score_pairs
 from core.judge.prompting import gram_r2_user_message, label_only_user_message
-from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs, two_way
+from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, two_way
 from core.model.spec import ModelSpec
 from tests import helpers
 

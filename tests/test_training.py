@@ -212,7 +212,7 @@ def test_adaptation_trains_saves_and_changes_the_models_answers(
     assert max(abs(before[i] - after[i]) for i in before) > 1e-3  # the adapter changes the answers
     # The stored version loads back through the judge's backend and gives the job's numbers.
     from core.backends import load_backend
-    from core.judge.protocol import score_pairs
+    from core.judge.fast import score_pairs
 
     with db.session() as session:
         held = [session.get(Pair, i) for i in sorted(held_ids)]

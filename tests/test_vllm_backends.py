@@ -20,8 +20,9 @@ import pytest
 
 from core.backends.base import Backend
 from core.errors import ModelError
+from core.judge.fast import score_pairs
 from core.judge.prompting import gram_r2_user_message, label_only_user_message
-from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, score_pairs
+from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
 from storage.database import Database
 from tests import helpers

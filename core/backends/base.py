@@ -65,5 +65,21 @@ class Backend(ABC):
             f"the {self.name} backend cannot read hidden states; a judge head needs the transformers backend"
         )
 
+    def slot_states_and_logprobs(
+        self, slots: Sequence[LabelSlot], layers: Sequence[int]
+    ) -> tuple[Any, list[tuple[float, float]]]:
+        """`slot_states` and `label_logprobs` from the same forward passes."""
+        return self.slot_states(slots, layers), self.label_logprobs(slots)
+
+    @property
+    def reads_hidden_states(self) -> bool:
+        """Whether `slot_states` works here (the fast path then keeps a judge head's features)."""
+        return False
+
+    @property
+    def num_layers(self) -> int:
+        """The model's number of decoder layers (where a judge head reads, core/model/head.py)."""
+        raise ModelError(f"the {self.name} backend cannot read hidden states")
+
     def close(self) -> None:  # noqa: B027  (most backends have nothing to free)
         """Free the model (engines with worker processes must stop them)."""

@@ -99,6 +99,14 @@ class TransformersBackend(Backend):
                 results[i] = (logprobs[row, slot.token_a].item(), logprobs[row, slot.token_b].item())
         return results
 
+    @property
+    def reads_hidden_states(self) -> bool:
+        return True
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
     def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
         return self.slot_states_and_logprobs(slots, layers)[0]
 

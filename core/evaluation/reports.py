@@ -19,16 +19,9 @@ from core.data.importer import parse_files
 from core.data.records import PairRecord
 from core.evaluation.metrics import Evaluation, Scored, evaluate
 from core.jobs.claims import DEFAULT_TIMEOUT_S
+from core.judge.fast import FastScore, score_pairs
 from core.judge.judgments import latest_judgment_id, model_conditions
-from core.judge.protocol import (
-    FastScore,
-    JudgeOptions,
-    PairJudgment,
-    PairText,
-    judge_pairs,
-    label_forced,
-    score_pairs,
-)
+from core.judge.protocol import JudgeOptions, PairJudgment, PairText, judge_pairs, label_forced
 from core.judge.run import JudgeRun, run_judging
 from core.model.versions import version_for
 from core.settings import Settings

@@ -6,9 +6,7 @@ confidence: P(label) with the softmax over the two tokens A and B. When the repl
 label, the slot is forced after its rationale ('</think>\\n<answer>\\n') and the more likely
 letter is taken, with the problem recorded.
 
-The fast path (`score_pairs`): GRAM's label-only prompt, no generation, one forward pass per
-order, P(A better) = [P_AB(A) + P_BA(B)] / 2; or, for a model with a judge head, the head's
-probability from the same two passes' hidden states (core/model/head.py).
+The fast path (label-only, no generation) is core/judge/fast.py.
 """
 
 from __future__ import annotations
@@ -94,7 +92,7 @@ def two_way(logprob_a: float, logprob_b: float) -> float:
     return ea / (ea + eb)
 
 
-def _presented(pair: PairText, order: Order) -> tuple[str, str, str]:
+def presented(pair: PairText, order: Order) -> tuple[str, str, str]:
     return (
         (pair.prompt, pair.response_a, pair.response_b)
         if order == Order.AB
@@ -174,7 +172,7 @@ def judge_pairs(
     jobs = [(i, order) for i in range(len(pairs)) for order in orders]
     prompts, truncated = [], []
     for i, order in jobs:
-        text, cut = builder.build(Protocol.GRAM_R2, *_presented(pairs[i], order))
+        text, cut = builder.build(Protocol.GRAM_R2, *presented(pairs[i], order))
         prompts.append(text)
         truncated.append(cut)
     sampling = Sampling(
@@ -324,66 +322,3 @@ def label_forced(orders: Sequence[dict[str, Any]], label: str | None) -> bool:
     reply with a label of its own. (Guided judging reads the slot by design: not forced.)"""
     giving = [o for o in orders if o.get("label") == label]
     return bool(giving) and all(o.get("forced", False) for o in giving)
-
-
-@dataclass(frozen=True)
-class FastScore:
-    prob_a: float  # swap-averaged P(A better than B)
-    label: str
-    confidence: float
-    orders: list[dict[str, Any]]
-    consistent: bool | None
-
-    def record(self) -> dict[str, Any]:
-        """The fields of a storage Judgment (every field of this record is one)."""
-        return asdict(self)
-
-
-def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
-    """GRAM's label-only fast path: no generation, one forward pass per order."""
-    orders: list[Order] = [Order.AB, Order.BA] if both_orders or backend.spec.head else [Order.AB]
-    slots = fast_slots(backend, pairs, orders)
-    if backend.spec.head:
-        return _head_scores(backend, backend.spec.head, slots)
-    logprobs = backend.label_logprobs(slots)
-    scores = []
-    for i in range(len(pairs)):
-        per_order: list[dict[str, Any]] = []
-        for j, order in enumerate(orders):
-            p_first = two_way(*logprobs[i * len(orders) + j])
-            prob_a = p_first if order == Order.AB else 1.0 - p_first
-            per_order.append({"order": order, "prob_a": prob_a, "label": label_for(prob_a)})
-        prob_a = sum(o["prob_a"] for o in per_order) / len(per_order)
-        label = label_for(prob_a)
-        consistent = per_order[0]["label"] == per_order[1]["label"] if both_orders else None
-        scores.append(FastScore(prob_a, label, max(prob_a, 1 - prob_a), per_order, consistent))
-    return scores
-
-
-def fast_slots(backend: Backend, pairs: Sequence[PairText], orders: Sequence[Order]) -> list[LabelSlot]:
-    """The label-only prompt's answer slot for each pair in each order (pair-major)."""
-    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
-    return [
-        label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *_presented(pair, order))[0])
-        for pair in pairs
-        for order in orders
-    ]
-
-
-def order_features(backend: Backend, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
-    """A judge head's features: the hidden states at the AB slot minus those at the BA slot, per pair
-    (`slots` alternate AB, BA)."""
-    states = backend.slot_states(slots, layers)
-    return states[0::2] - states[1::2]
-
-
-def _head_scores(backend: Backend, folder: str, slots: Sequence[LabelSlot]) -> list[FastScore]:
-    from core.model.head import load_head
-
-    head = load_head(folder)
-    scores = []
-    for p in head.prob_a(order_features(backend, slots, head.layers)).tolist():
-        # The head gives the swapped presentation exactly 1 - p: both orders agree by construction.
-        per_order = [{"order": o, "prob_a": p, "label": label_for(p), "head": True} for o in (Order.AB, Order.BA)]
-        scores.append(FastScore(p, label_for(p), max(p, 1 - p), per_order, True))
-    return scores

@@ -20,7 +20,8 @@ from typing import Any
 from core.backends import Backend
 from core.data.records import RowError
 from core.errors import GramError, InputFileError
-from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
+from core.judge.fast import score_pairs
+from core.judge.protocol import JudgeOptions, PairText, judge_pairs
 
 Compare = Callable[[Sequence[PairText]], list[float]]
 

@@ -26,7 +26,9 @@ from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.jobs.claims import DEFAULT_TIMEOUT_S, Runner, claim_work, work_key
 from core.jobs.records import Claimed, get_job, mark_running
-from core.judge.protocol import JudgeOptions, PairText, judge_pairs, score_pairs
+from core.judge.fast import score_pairs_and_features
+from core.judge.protocol import JudgeOptions, PairText, judge_pairs
+from core.model.features import feature_source, store_features
 from core.model.versions import version_id_for
 from core.vocab import DECISIVE, JobKind, Protocol
 from storage.database import Database
@@ -99,6 +101,8 @@ def run_judging(
     with db.session() as session:
         dataset_id = get_dataset(session, run.dataset).id
     version_id = version_id_for(db, backend.spec)
+    # The fast path keeps each pair's judge-head features on the way (the instant judge learns from them).
+    features_to = feature_source(db, backend) if run.protocol == Protocol.LABEL_ONLY else None
     options_key = run.options_key()
     # The work is what decides which pairs get which verdicts; a limit or the backend is the run's own.
     key = work_key(
@@ -135,8 +139,10 @@ def run_judging(
                 with db.session() as session:
                     pairs = [session.get(Pair, i) for i in ids]
                     texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
-                records = _judge(backend, run, texts)
+                records, features = _judge(backend, run, texts)
                 with db.session() as session:
+                    if features_to is not None and features is not None:
+                        store_features(session, features_to, ids, features)
                     for pair_id, record in zip(ids, records, strict=True):
                         session.add(
                             Judgment(
@@ -170,10 +176,11 @@ def run_judging(
         return get_job(session, job_id)
 
 
-def _judge(backend: Backend, run: JudgeRun, texts: list[PairText]) -> list[dict[str, Any]]:
+def _judge(backend: Backend, run: JudgeRun, texts: list[PairText]) -> tuple[list[dict[str, Any]], Any | None]:
+    """The batch's judgment records and, on the fast path where the backend reads them, its features."""
     if run.protocol == Protocol.LABEL_ONLY:
         started = time.perf_counter()
-        scores = score_pairs(backend, texts, both_orders=True)
+        scores, features = score_pairs_and_features(backend, texts)
         per_pair = (time.perf_counter() - started) / max(len(texts), 1)
-        return [{**s.record(), "timings": {"score_s": per_pair, "tokens": 0}} for s in scores]
-    return [j.record() for j in judge_pairs(backend, texts, run.options)]
+        return [{**s.record(), "timings": {"score_s": per_pair, "tokens": 0}} for s in scores], features
+    return [j.record() for j in judge_pairs(backend, texts, run.options)], None

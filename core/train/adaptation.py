@@ -24,7 +24,7 @@ from core.backends import load_backend
 from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.jobs.records import Claimed, JobCancelled, finish, get_job, mark_running
-from core.judge.protocol import score_pairs
+from core.judge.fast import score_pairs
 from core.model.head import is_head
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
@@ -153,7 +153,9 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             rows = held_out_scores(parent_spec, plan.held_out, config.eval_batch_size)
             stage("before", {"rows": rows, "figures": figures(rows)}, f"held-out figures of {parent.name}")
         if head:
-            new_spec = _head(stage, settings.models_dir / "heads" / f"adapt-job-{job_id}", parent_spec, plan, config)
+            new_spec = _head(
+                stage, db, settings.models_dir / "heads" / f"adapt-job-{job_id}", parent_spec, plan, config
+            )
         else:
             new_spec = _adapter(stage, claimed, settings, parent_spec, plan, config, result, show_progress)
         if "after" not in result:
@@ -234,12 +236,21 @@ def _adapter(
     return ModelSpec(name, parent.path, str(output_dir)) if is_adapter(output_dir) else ModelSpec(name, str(output_dir))
 
 
-def _head(stage: Stage, output_dir: Path, parent: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> ModelSpec:
+def _head(
+    stage: Stage, db: Database, output_dir: Path, parent: ModelSpec, plan: AdaptPlan, config: AdaptConfig
+) -> ModelSpec:
     """Fit a judge head on the parent's hidden states unless a finished run left it; the new model's spec."""
     if not is_head(output_dir):
-        texts, labels = [p.text for p in plan.train], [p.label for p in plan.train]
-        trained = train_head(parent, texts, labels, output_dir, batch_size=config.eval_batch_size)
-        line = f"head fitted on {len(texts)} pairs in {trained['fit_s']:.2f} s (features {trained['features_s']:.1f} s)"
+        ids, texts, labels = (
+            [p.pair_id for p in plan.train],
+            [p.text for p in plan.train],
+            [p.label for p in plan.train],
+        )
+        trained = train_head(db, parent, ids, texts, labels, output_dir, batch_size=config.eval_batch_size)
+        line = (
+            f"head fitted on {len(texts)} pairs in {trained['fit_s']:.2f} s (features {trained['features_s']:.1f} s, "
+            f"{trained['kept']} of them kept by the fast path)"
+        )
         stage("training", trained, line)
     return ModelSpec(f"{parent.name}-head", parent.path, parent.adapter, str(output_dir))
 

@@ -1,0 +1,94 @@
+"""GRAM's label-only fast path: no generation, one forward pass per order.
+
+P(A better) = [P_AB(A) + P_BA(B)] / 2 from the answer slot of the label-only prompt in both
+presentation orders; or, for a model with a judge head, the head's probability from the same two
+passes' hidden states (core/model/head.py), which are also each pair's head features (kept by
+judging, core/model/features.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from core.backends.base import Backend
+from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
+from core.judge.protocol import PairText, presented, two_way
+from core.vocab import Order, Protocol, label_for
+
+
+@dataclass(frozen=True)
+class FastScore:
+    prob_a: float  # swap-averaged P(A better than B)
+    label: str
+    confidence: float
+    orders: list[dict[str, Any]]
+    consistent: bool | None
+
+    def record(self) -> dict[str, Any]:
+        """The fields of a storage Judgment (every field of this record is one)."""
+        return asdict(self)
+
+
+def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: bool = True) -> list[FastScore]:
+    """GRAM's label-only fast path: no generation, one forward pass per order."""
+    if backend.spec.head:
+        return score_pairs_and_features(backend, pairs)[0]
+    orders: list[Order] = [Order.AB, Order.BA] if both_orders else [Order.AB]
+    return _slot_scores(backend.label_logprobs(fast_slots(backend, pairs, orders)), orders)
+
+
+def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tuple[list[FastScore], Any | None]:
+    """The fast path in both orders and, where the backend reads hidden states, each pair's judge-head
+    features (core/model/head.py) from the same forward passes; None where it cannot."""
+    orders = [Order.AB, Order.BA]
+    slots = fast_slots(backend, pairs, orders)
+    if not backend.reads_hidden_states:
+        if backend.spec.head:
+            backend.slot_states(slots, [])  # raises: this backend cannot run a head
+        return _slot_scores(backend.label_logprobs(slots), orders), None
+    from core.model.head import head_layers, load_head
+
+    head = load_head(backend.spec.head) if backend.spec.head else None
+    layers = head.layers if head else head_layers(backend.num_layers)
+    states, logprobs = backend.slot_states_and_logprobs(slots, layers)
+    features = states[0::2] - states[1::2]
+    if head is None:
+        return _slot_scores(logprobs, orders), features
+    return _head_scores(head.prob_a(features).tolist()), features
+
+
+def _slot_scores(logprobs: Sequence[tuple[float, float]], orders: Sequence[Order]) -> list[FastScore]:
+    """Fast-path scores from the answer slot's log P(A), log P(B) (pair-major, one per order)."""
+    scores = []
+    for i in range(len(logprobs) // len(orders)):
+        per_order: list[dict[str, Any]] = []
+        for j, order in enumerate(orders):
+            p_first = two_way(*logprobs[i * len(orders) + j])
+            prob_a = p_first if order == Order.AB else 1.0 - p_first
+            per_order.append({"order": order, "prob_a": prob_a, "label": label_for(prob_a)})
+        prob_a = sum(o["prob_a"] for o in per_order) / len(per_order)
+        label = label_for(prob_a)
+        consistent = per_order[0]["label"] == per_order[1]["label"] if len(orders) == 2 else None
+        scores.append(FastScore(prob_a, label, max(prob_a, 1 - prob_a), per_order, consistent))
+    return scores
+
+
+def fast_slots(backend: Backend, pairs: Sequence[PairText], orders: Sequence[Order]) -> list[LabelSlot]:
+    """The label-only prompt's answer slot for each pair in each order (pair-major)."""
+    builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
+    return [
+        label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *presented(pair, order))[0])
+        for pair in pairs
+        for order in orders
+    ]
+
+
+def _head_scores(probs: Sequence[float]) -> list[FastScore]:
+    scores = []
+    for p in probs:
+        # The head gives the swapped presentation exactly 1 - p: both orders agree by construction.
+        per_order = [{"order": o, "prob_a": p, "label": label_for(p), "head": True} for o in (Order.AB, Order.BA)]
+        scores.append(FastScore(p, label_for(p), max(p, 1 - p), per_order, True))
+    return scores

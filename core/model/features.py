@@ -1,0 +1,125 @@
+"""A judge head's features, kept per pair: the fast path computes them anyway, so a head is fitted
+on reviewed pairs without running the model again (the instant judge refits after every few reviews).
+
+A pair's features are the order difference of the answer slot's hidden states (core/model/head.py)
+under one model version (its base model and adapter, never a head) and one recipe: the prompt's
+length budget and the layers read. They are stored as float16 (half the bytes; a head's logistic
+fit does not notice the rounding) in `pair_features`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.model.head import head_layers
+from core.model.spec import ModelSpec
+from storage.tables import Pair, PairFeature
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.backends.base import Backend
+    from storage.database import Database
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """Where a head's features come from: the model version without its head, and the recipe."""
+
+    version_id: int
+    layers: tuple[int, ...]
+    max_len: int
+
+    @property
+    def recipe(self) -> str:
+        return f"label-only/len={self.max_len}/layers=" + ",".join(str(n) for n in self.layers)
+
+    @staticmethod
+    def layers_of(recipe: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in recipe.rsplit("layers=", 1)[1].split(","))
+
+
+def feature_source(db: Database, backend: Backend) -> FeatureSource | None:
+    """The features this backend's fast path yields, or None where it cannot read hidden states."""
+    from core.model.versions import version_id_for
+
+    if not backend.reads_hidden_states:
+        return None
+    base: ModelSpec = replace(backend.spec, head=None)
+    return FeatureSource(version_id_for(db, base), head_layers(backend.num_layers), backend.max_model_len)
+
+
+def encode(row: torch.Tensor) -> bytes:
+
+    return row.detach().cpu().float().numpy().astype("<f2").tobytes()
+
+
+def decode(blobs: Sequence[bytes]) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.stack([np.frombuffer(b, dtype="<f2") for b in blobs]).astype(np.float32))
+
+
+def store_features(session: Session, source: FeatureSource, pair_ids: Sequence[int], features: torch.Tensor) -> None:
+    """Keep each pair's features (rows of `features`, in `pair_ids`' order); pairs already kept stay."""
+    have = set(
+        session.scalars(
+            select(PairFeature.pair_id).where(
+                PairFeature.model_version_id == source.version_id,
+                PairFeature.recipe == source.recipe,
+                PairFeature.pair_id.in_(list(pair_ids)),
+            )
+        )
+    )
+    for pair_id, row in zip(pair_ids, features, strict=True):
+        if pair_id not in have:
+            have.add(pair_id)
+            session.add(
+                PairFeature(pair_id=pair_id, model_version_id=source.version_id, recipe=source.recipe, data=encode(row))
+            )
+
+
+def dataset_recipe(session: Session, dataset_id: int, version_id: int) -> str | None:
+    """The recipe most of the dataset's kept features have under this version (None: none kept)."""
+    query = (
+        select(PairFeature.recipe)
+        .join(Pair, Pair.id == PairFeature.pair_id)
+        .where(Pair.dataset_id == dataset_id, PairFeature.model_version_id == version_id)
+        .group_by(PairFeature.recipe)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def kept_features(
+    session: Session,
+    version_id: int,
+    recipe: str,
+    pair_ids: Iterable[int] | None = None,
+    *,
+    dataset_id: int | None = None,
+) -> tuple[list[int], torch.Tensor | None]:
+    """(pair ids, their features as rows), for the given pairs or every pair of a dataset that has them."""
+    query = select(PairFeature.pair_id, PairFeature.data).where(
+        PairFeature.model_version_id == version_id, PairFeature.recipe == recipe
+    )
+    if dataset_id is not None:
+        query = query.join(Pair, Pair.id == PairFeature.pair_id).where(Pair.dataset_id == dataset_id)
+    rows: list[tuple[int, bytes]] = []
+    if pair_ids is None:
+        rows = [(i, b) for i, b in session.execute(query.order_by(PairFeature.pair_id))]
+    else:
+        ids = sorted(set(pair_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows += [(i, b) for i, b in session.execute(query.where(PairFeature.pair_id.in_(chunk)))]
+    if not rows:
+        return [], None
+    return [i for i, _ in rows], decode([b for _, b in rows])
