@@ -13,6 +13,7 @@ from core.backends import Backend, configured_backend
 from core.model.spec import ModelSpec
 from core.model.versions import current_spec
 from core.settings import Settings
+from core.train.instant import base_version_id, refit_if_due
 from storage.database import Database
 
 
@@ -25,11 +26,18 @@ class StudioContext:
     judging: threading.Lock = field(default_factory=threading.Lock)
     # Why the last judging thread stopped, when it failed before its job could record it.
     judging_failure: str | None = None
+    # Instant-judge refits one at a time in the server (each checks afresh whether one is due).
+    refitting: threading.Lock = field(default_factory=threading.Lock)
 
     def spec(self) -> ModelSpec:
         """The model in use: the active version, else the settings' model."""
         with self.db.session() as session:
             return current_spec(session, self.settings)
+
+    def refit_instant(self, dataset: str) -> None:
+        """Refit the dataset's instant judge on the model in use, if enough new reviews came in."""
+        with self.refitting:
+            refit_if_due(self.db, dataset, base_version_id(self.db, self.spec()))
 
     def backend(self, spec: ModelSpec) -> Backend:
         """The backend for `spec`, loaded once (the previous model is freed when it changes)."""

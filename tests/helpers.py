@@ -113,3 +113,41 @@ def demo_on_embedded_model(db: Any, settings: Any, embedded_model_dir: Any) -> N
     with db.session() as session:
         seed_demo(session, settings)
         activate(session, version_for(session, resolve_model(settings)))
+
+
+def gram_output(*args: str) -> str:
+    """`gram ARGS` in this process; fails the test unless it exits 0; its output."""
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def criterion_file(path: Any, name: str = "numbers", max_chars: int = 2000) -> Any:
+    """The demo pairs of a learnable criterion (core/evaluation/criteria.py), labelled by it, as a
+    JSONL file at `path` (returned)."""
+    import json
+
+    from core.data.demo import demo_paths
+    from core.evaluation.criteria import CRITERIA, criterion_pairs
+    from core.judge.protocol import PairText
+
+    criterion = next(c for c in CRITERIA if c.name == name)
+    rows = [json.loads(line) for p in demo_paths() for line in p.read_text().splitlines() if line.strip()]
+    texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
+    lines = [
+        json.dumps(
+            {
+                "prompt": c.text.prompt,
+                "response_a": c.text.response_a,
+                "response_b": c.text.response_b,
+                "label": c.label,
+            }
+        )
+        for c in criterion_pairs(criterion, texts, max_chars)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path

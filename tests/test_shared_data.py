@@ -8,18 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli import cli
 from storage.tables import Dataset, Pair
-
-
-def gram(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+from tests.helpers import gram_output as gram
 
 
 def summary(output: str) -> tuple[int, dict[str, int]]:

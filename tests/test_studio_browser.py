@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from storage.database import Database
-from storage.tables import Job, Review
+from storage.tables import Dataset, InstantScore, Job, Pair, Review
 from tests.conftest import FIXTURES
-from tests.helpers import free_port, wait_for
+from tests.helpers import criterion_file, free_port, wait_for
+from tests.helpers import gram_output as gram
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -315,4 +317,63 @@ def test_shortcuts_act_only_on_the_visible_review_page_and_never_on_a_focused_bu
     ui.wait_text("#review-message", f"Saved pair {shown}")
     saved = _review(db, shown)
     assert saved is not None and saved.label == "A"
+    assert not ui.errors, ui.errors
+
+
+def _agreement(panel: str, before: str) -> tuple[int, int]:
+    """The 'K of N' right after `before` in the instant judge's panel ('none yet': 0 of 0)."""
+    if f"{before} none yet" in panel:
+        return 0, 0
+    match = re.search(re.escape(before) + r" (\d+) of (\d+)", panel)
+    assert match, (before, panel)
+    return int(match.group(1)), int(match.group(2))
+
+
+def _trained_on(ui: Studio) -> int:
+    match = re.search(r"now trained on (\d+)", ui.text("#instant-judge"))
+    return int(match.group(1)) if match else 0
+
+
+def test_the_instant_judge_learns_while_a_person_reviews(
+    studio: str, browser: object, db: Database, embedded_model_dir: Path, tmp_path: Path
+) -> None:
+    # A team's criterion (the answer with a digit is better), read once by the fast path.
+    gram("import", str(criterion_file(tmp_path / "numbers.jsonl")), "--dataset", "numbers")
+    gram("judge", "numbers", "--fast", "--model", str(embedded_model_dir))
+    with db.session() as session:
+        truth = dict(
+            session.execute(
+                select(Pair.id, Pair.reference_label).join(Pair.dataset).where(Dataset.name == "numbers")
+            ).all()
+        )
+    ui = Studio(browser, studio, "ana", "instant-judge")
+    ui.open_dataset("numbers")
+    ui.wait_text("#instant-judge", "not trained yet")
+    figures = []
+    for done in range(1, 25):
+        shown = _first_pair_id(ui)
+        ui.key(truth[shown].lower())
+        wait_for(lambda s=shown: _first_pair_id(ui) != s, seconds=60, what="the next pair", interval=0.1)
+        if done % 8 == 0:  # a refit every 4 reviews updates the panel
+            wait_for(lambda d=done: _trained_on(ui) > d - 4, seconds=60, what="the refit", interval=0.2)
+            figures.append(_agreement(ui.text("#instant-judge"), "agreed with ana on"))
+            ui.shot(f"after-{done}-reviews")
+    wait_for(lambda: _trained_on(ui) == 24, seconds=60, what="the last refit", interval=0.2)
+    panel = ui.text("#instant-judge")
+    # Each review after the first head was a held-out test; the agreements pile up faster than the
+    # untrained model's on the same pairs, and it beats the reference labels of the unreviewed pairs.
+    assert [n for _, n in figures] == sorted(n for _, n in figures) and figures[-1][1] >= 12, figures
+    assert figures[-1][0] > figures[0][0], figures  # the live figure rose as the person reviewed
+    agreed, n = _agreement(panel, "agreed with ana on")
+    shown_agreed, shown_n = _agreement(panel, "on the same pairs:")
+    assert n == shown_n and agreed > shown_agreed, panel
+    ref_agreed, ref_n = _agreement(panel, "nobody reviewed:")
+    assert ref_n == len(truth) - 24 and ref_agreed / ref_n >= 0.8, panel
+    # The queue puts the pair the instant judge is least sure of first.
+    ui.choose("review-order", "instant judge least sure first")
+    ui.page.click("#queue-apply")
+    ui.page.wait_for_timeout(1500)
+    with db.session() as session:
+        least_sure = session.scalar(select(InstantScore.pair_id).order_by(InstantScore.margin, InstantScore.pair_id))
+    wait_for(lambda: _first_pair_id(ui) == least_sure, seconds=30, what="the least sure pair", interval=0.2)
     assert not ui.errors, ui.errors

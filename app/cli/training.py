@@ -136,3 +136,30 @@ def cancel_command(ctx: click.Context, job_id: int) -> None:
     with database_of(ctx).session() as session:
         ended = request_cancel(session, job_id).status == JobStatus.CANCELLED
     click.echo(f"job {job_id} cancelled (its runner had stopped)" if ended else f"cancel requested for job {job_id}")
+
+
+@cli.command("instant")
+@click.argument("dataset")
+@click.option("--reviewer", default="", help="Whose reviews the live figure counts (default: everyone's).")
+@click.option("--keep", is_flag=True, help="Also make the instant judge a model version (inactive).")
+@click.pass_context
+def instant_command(ctx: click.Context, dataset: str, reviewer: str, keep: bool) -> None:
+    """Refit DATASET's instant judge (a head on the features `gram judge --fast` kept) from its reviews
+    now, and show how often it agreed with the reviews it had not trained on."""
+    from core.model.versions import current_spec
+    from core.train.instant import base_version_id, keep_instant, live_figures, refit
+
+    db, settings = database_of(ctx), settings_of(ctx)
+    with db.session() as session:
+        spec = current_spec(session, settings)
+    fit = refit(db, dataset, base_version_id(db, spec))
+    if fit.reason:
+        click.echo(f"no instant judge: {fit.reason}")
+    else:
+        click.echo(f"fitted on {fit.trained_on} reviewed pairs in {fit.fit_s:.2f} s; scored {fit.scored} other pairs")
+    if fit.reviews_without_features:
+        click.echo(f"{fit.reviews_without_features} reviewed pairs have no features yet: `gram judge {dataset} --fast`")
+    with db.session() as session:
+        click.echo(live_figures(session, dataset, reviewer).markdown().replace("**", "").replace("  \n", "\n"))
+    if keep:
+        click.echo(f"made version {keep_instant(db, settings, dataset, spec)} (inactive: `gram models activate`)")

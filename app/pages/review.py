@@ -17,9 +17,11 @@ from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import history_rows, literal, markdown_html, pair_header, rationale_diff, verdict_html
 from app.widgets import dataset_chooser, first_dataset
+from core.errors import GramError
 from core.review.pair_view import PairDetail, pair_detail
 from core.review.queue import QUEUE_COLUMNS, QueueFilter
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
+from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
 
 SHORTCUTS = (
@@ -84,9 +86,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                 ("pair id", "id"),
                 ("lowest confidence first", "confidence-asc"),
                 ("highest confidence first", "confidence-desc"),
+                ("instant judge least sure first", "instant-uncertain"),
             ],
             value="id",
             label="Order",
+            elem_id="review-order",
             scale=2,
         )
     with gr.Row():
@@ -103,6 +107,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     gr.Markdown(SHORTCUTS)
     message = gr.Markdown(elem_id="review-message")
+    with gr.Row():
+        instant_panel = gr.Markdown(elem_id="instant-judge")
+        keep_instant_button = gr.Button("Keep the instant judge as a model version", scale=0, elem_id="instant-keep")
     # The pair and the verdict are HTML rendered on the server from untrusted Markdown (app/render.py).
     header = gr.HTML(elem_id="pair-header")
     prompt = gr.HTML(elem_id="pair-prompt", label="Prompt", container=True)
@@ -153,6 +160,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         judgment_id,
     ]
 
+    def instant_figures(name: str, request: gr.Request) -> str:
+        """Refit the instant judge if enough new reviews came in (after the next pair is shown),
+        and this person's live figures."""
+        if not name:
+            return ""
+        ctx.refit_instant(name)
+        with db.session() as session:
+            return live_figures(session, name, reviewer_name(request)).markdown(literal)
+
     def render(pair_id: int | None) -> list[Any]:
         return shown_pair(pair_id)[1]
 
@@ -199,9 +215,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     filters = [dataset, status, sort, inconsistent, disagreeing, tag, search, cursor_state]
     loaded = [queue_state, table, page_label, cursor_state, message, *pair_outputs]
-    on(apply.click, load, filters, loaded, api_name="queue")
-    on(dataset.input, load, filters, loaded, api_name="queue_dataset")  # a person's choice (not the page load's)
-    on(search.submit, load, filters, loaded, api_name="queue_search")
+    for trigger, api in ((apply.click, "queue"), (dataset.input, "queue_dataset"), (search.submit, "queue_search")):
+        # dataset.input: a person's choice (not the page load's)
+        on(
+            on(trigger, load, filters, loaded, api_name=api).then,
+            instant_figures,
+            [dataset],
+            [instant_panel],
+            api_name=f"{api}_instant",
+        )
 
     def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         state, rows = open_queue(db, queue.filter, queue.page + step)
@@ -247,10 +269,23 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     labelled = [queue_state, cursor_state, message, *pair_outputs]
     label_inputs = [queue_state, cursor_state, model_label, judgment_id]
-    on(accept.click, labeller(None), label_inputs, labelled, api_name="accept")
-    on(label_a.click, labeller(Label.A), label_inputs, labelled, api_name="label_a")
-    on(label_b.click, labeller(Label.B), label_inputs, labelled, api_name="label_b")
-    on(label_tie.click, labeller(Label.TIE), label_inputs, labelled, api_name="label_tie")
+
+    for button, choice, api in (
+        (accept, None, "accept"),
+        (label_a, Label.A, "label_a"),
+        (label_b, Label.B, "label_b"),
+        (label_tie, Label.TIE, "label_tie"),
+    ):
+        event = on(button.click, labeller(choice), label_inputs, labelled, api_name=api)
+        on(event.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
+
+    def keep(name: str) -> str:
+        if not name:
+            raise GramError("choose a dataset first")
+        made = keep_instant(db, ctx.settings, name, ctx.spec())
+        return f"Made model version **{literal(made)}** from the instant judge; activate it on the Adapt page."
+
+    on(keep_instant_button.click, keep, [dataset], [message], api_name="keep_instant")
 
     def shown(saved: Saved) -> list[Any]:
         return [saved.cursor, saved.message, *render(saved.cursor.pair_id)]
@@ -286,4 +321,5 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         chooser = first_dataset(ctx)
         return [chooser, *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
 
-    on(studio.load, open_studio, filters[1:], [dataset, *loaded], api_name="open_studio")
+    opening = on(studio.load, open_studio, filters[1:], [dataset, *loaded], api_name="open_studio")
+    on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, aliased
 from core.data.datasets import get_dataset
 from core.judge.judgments import latest_judgment_id
 from core.vocab import DECISIVE
-from storage.tables import Judgment, Pair, Review
+from storage.tables import InstantScore, Judgment, Pair, Review
 
 Status = Literal["all", "unjudged", "judged", "reviewed"]
-Sort = Literal["id", "confidence-asc", "confidence-desc"]
+Sort = Literal["id", "confidence-asc", "confidence-desc", "instant-uncertain"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
         query = query.where(Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label)
     if f.tag.strip():
         query = query.where(_has_tag(session, f.tag.strip()))
+    if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
+        query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
     return _searched(query, f)
 
 
@@ -127,6 +129,7 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
         "id": [Pair.id],
         "confidence-asc": [confidence.is_(None), confidence.asc(), Pair.id],
         "confidence-desc": [confidence.is_(None), confidence.desc(), Pair.id],
+        "instant-uncertain": [InstantScore.margin.is_(None), InstantScore.margin.asc(), Pair.id],
     }[f.sort]
     rows = []
     for pair_id, prompt, reference, label, conf, consistent, reviewed in session.execute(

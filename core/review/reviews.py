@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, GramError, NotFoundError
-from core.vocab import LABELS, ReviewAction
+from core.train.instant import prediction_before_review
+from core.vocab import DECISIVE, LABELS, ReviewAction
 from storage.tables import Pair, Review, ReviewEvent, utcnow
 
 STATE_FIELDS = ("label", "rationale", "tags", "note")
@@ -99,6 +100,9 @@ def save_review(
         )
     if judgment_id is not None:
         review.judgment_id = judgment_id
+    if changes.get("label") in DECISIVE and review.label is None and review.instant_prob_a is None:
+        # The instant judge's guess, kept before it can learn the answer (core/train/instant.py).
+        review.instant_prob_a = prediction_before_review(session, pair_id)
     after = {**review_state(review), **changes}
     if after == review_state(review):
         return review
