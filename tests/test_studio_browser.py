@@ -377,3 +377,35 @@ def test_the_instant_judge_learns_while_a_person_reviews(
         least_sure = session.scalar(select(InstantScore.pair_id).order_by(InstantScore.margin, InstantScore.pair_id))
     wait_for(lambda: _first_pair_id(ui) == least_sure, seconds=30, what="the least sure pair", interval=0.2)
     assert not ui.errors, ui.errors
+
+
+def _queue_row(ui: Studio, pair_id: int) -> list[str]:
+    """The cells of the queue's row for `pair_id`, as shown (the table draws the rows in view)."""
+    rows = ui.page.eval_on_selector_all(
+        "#queue-table [role=row]",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
+    )
+    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])
+
+
+def test_each_action_updates_its_queue_row_and_a_colleagues_change_shows(studio: str, browser: object) -> None:
+    ana = Studio(browser, studio, "ana", "fresh-rows-ana")
+    ben = Studio(browser, studio, "ben", "fresh-rows-ben")
+    for person in (ana, ben):
+        person.open_dataset("demo")
+    pair_id = _first_pair_id(ana)
+    assert _queue_row(ana, pair_id)[1] != "reviewed", _queue_row(ana, pair_id)
+    ana.key("a")
+    ana.wait_text("#review-message", f"Saved pair {pair_id}")
+    # Her own row shows the review at once, without pressing Show.
+    wait_for(lambda: _queue_row(ana, pair_id)[1:2] == ["reviewed"], seconds=10, what="ana's row", interval=0.2)
+    assert _queue_row(ana, pair_id)[7] == "A"
+    # Ben's queue, open on the same pair, follows within a refresh, and his pair view says it changed.
+    wait_for(lambda: _queue_row(ben, pair_id)[7:8] == ["A"], seconds=20, what="ben's row", interval=0.5)
+    ben.wait_text("#pair-changed", "changed by ana", timeout=20_000)
+    ben.shot("changed-by-ana")
+    # Undo puts her row back.
+    ana.key("z")
+    ana.wait_text("#review-message", "Undid")
+    wait_for(lambda: _queue_row(ana, pair_id)[7:8] == [""], seconds=10, what="ana's row after undo", interval=0.2)
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)

@@ -19,7 +19,8 @@ from app.render import history_rows, literal, markdown_html, pair_header, ration
 from app.widgets import dataset_chooser, first_dataset
 from core.errors import GramError
 from core.review.pair_view import PairDetail, pair_detail
-from core.review.queue import QUEUE_COLUMNS, QueueFilter
+from core.review.queue import QUEUE_COLUMNS, QueueFilter, rows_now
+from core.review.reviews import review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
@@ -60,6 +61,8 @@ document.addEventListener('keydown', (event) => {
 });
 </script>
 """
+
+REFRESH_S = 5  # how often a reviewer's queue rows and open pair are checked for others' changes
 
 NO_PAIR: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
 
@@ -107,6 +110,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     gr.Markdown(SHORTCUTS)
     message = gr.Markdown(elem_id="review-message")
+    changed = gr.Markdown(elem_id="pair-changed")  # someone else changed the open pair
+    pushed_rows = gr.State([])  # the queue rows the refresh last showed
+    refresh_timer = gr.Timer(REFRESH_S)
     with gr.Row():
         instant_panel = gr.Markdown(elem_id="instant-judge")
         keep_instant_button = gr.Button("Keep the instant judge as a model version", scale=0, elem_id="instant-keep")
@@ -240,15 +246,20 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         return goto(cursor, pair_id)
 
     moved = [cursor_state, message, *pair_outputs]
-    on(table.select, select_row, [queue_state, cursor_state], moved, api_name="queue_select")
+    actions = [
+        (on(table.select, select_row, [queue_state, cursor_state], moved, api_name="queue_select"), "queue_select")
+    ]
 
     def step_to(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         queue, pair_id = neighbour(db, queue, cursor.pair_id, step)
         return [queue, *goto(cursor, pair_id)]
 
     stepped = [queue_state, *moved]
-    on(prev_pair.click, lambda q, c: step_to(q, c, -1), [queue_state, cursor_state], stepped, api_name="previous_pair")
-    on(next_pair.click, lambda q, c: step_to(q, c, 1), [queue_state, cursor_state], stepped, api_name="next_pair")
+    for button, step, api in ((prev_pair, -1, "previous_pair"), (next_pair, 1, "next_pair")):
+        moving = on(
+            button.click, lambda q, c, s=step: step_to(q, c, s), [queue_state, cursor_state], stepped, api_name=api
+        )
+        actions.append((moving, api))
 
     def labeller(choice: Label | None) -> Callable[..., list[Any]]:
         """A handler that labels the pair (`choice`, or the model's label) and moves to the next."""
@@ -278,6 +289,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     ):
         event = on(button.click, labeller(choice), label_inputs, labelled, api_name=api)
         on(event.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
+        actions.append((event, api))
 
     def keep(name: str) -> str:
         if not name:
@@ -293,7 +305,18 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def save_text(cursor: Cursor, text: str, seen: int | None, request: gr.Request) -> list[Any]:
         return shown(review_pair(db, cursor, reviewer_name(request), seen, rationale=text.strip() or None))
 
-    on(save_rationale.click, save_text, [cursor_state, rationale, judgment_id], moved, api_name="save_rationale")
+    actions.append(
+        (
+            on(
+                save_rationale.click,
+                save_text,
+                [cursor_state, rationale, judgment_id],
+                moved,
+                api_name="save_rationale",
+            ),
+            "save_rationale",
+        )
+    )
     on(
         rationale.change,
         diff_html,
@@ -306,7 +329,12 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         tag_list = [t.strip() for t in tag_text.split(",") if t.strip()]
         return shown(review_pair(db, cursor, reviewer_name(request), seen, tags=tag_list, note=note_text))
 
-    on(save_meta.click, save_tags, [cursor_state, tags, note, judgment_id], moved, api_name="save_tags")
+    actions.append(
+        (
+            on(save_meta.click, save_tags, [cursor_state, tags, note, judgment_id], moved, api_name="save_tags"),
+            "save_tags",
+        )
+    )
 
     def undo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
         return shown(undo_last(db, cursor, reviewer_name(request)))
@@ -314,8 +342,35 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def redo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
         return shown(redo_last(db, cursor, reviewer_name(request)))
 
-    on(undo_button.click, undo_click, [cursor_state], moved, api_name="undo")
-    on(redo_button.click, redo_click, [cursor_state], moved, api_name="redo")
+    actions.append((on(undo_button.click, undo_click, [cursor_state], moved, api_name="undo"), "undo"))
+    actions.append((on(redo_button.click, redo_click, [cursor_state], moved, api_name="redo"), "redo"))
+
+    def rows_of(queue: QueueState) -> list[list[Any]]:
+        if not queue.ids:
+            return []
+        with db.session() as session:
+            return [r.cells() for r in rows_now(session, queue.filter.dataset, queue.ids)]
+
+    def refresh(queue: QueueState, cursor: Cursor, pushed: list[list[Any]]) -> list[Any]:
+        """The page's rows as they are now (only when they changed: a redraw would reset the
+        table's scroll), and a notice when the open pair changed since this person saw it."""
+        rows = rows_of(queue)
+        notice = ""
+        if cursor.pair_id is not None:
+            with db.session() as session:
+                now = review_now(session, cursor.pair_id)
+            if now.version != cursor.version:
+                notice = (
+                    f"⚠ Pair {cursor.pair_id} was changed by {literal(now.reviewer or 'someone')} "
+                    f"(label now: {now.label or 'none'}) since you opened it; select it in the queue to see it."
+                )
+        return [rows if rows != pushed else gr.skip(), rows, notice]
+
+    refreshed = [table, pushed_rows, changed]
+    refresh_inputs = [queue_state, cursor_state, pushed_rows]
+    for event, api in actions:
+        on(event.then, refresh, refresh_inputs, refreshed, api_name=f"{api}_refresh", show_progress="hidden")
+    on(refresh_timer.tick, refresh, refresh_inputs, refreshed, api_name="review_refresh", show_progress="hidden")
 
     def open_studio(st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
         chooser = first_dataset(ctx)

@@ -131,15 +131,30 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
         "confidence-desc": [confidence.is_(None), confidence.desc(), Pair.id],
         "instant-uncertain": [InstantScore.margin.is_(None), InstantScore.margin.asc(), Pair.id],
     }[f.sort]
-    rows = []
-    for pair_id, prompt, reference, label, conf, consistent, reviewed in session.execute(
-        query.order_by(*order).offset(page * page_size).limit(page_size)
-    ):
-        status = "reviewed" if reviewed else "judged" if label else "unjudged"
-        agrees = None if label is None or reference not in DECISIVE else label == reference
-        rows.append(
-            QueueRow(
-                pair_id, status, label, conf, consistent, reference, agrees, reviewed, " ".join(prompt.split())[:160]
-            )
-        )
+    rows = [
+        _row(*values) for values in session.execute(query.order_by(*order).offset(page * page_size).limit(page_size))
+    ]
     return rows, total
+
+
+def rows_now(session: Session, dataset: str, pair_ids: list[int]) -> list[QueueRow]:
+    """The rows of these pairs as they are now (in the given order), whatever the filter said when
+    the page was opened: a page's rows are refreshed in place after each action, not re-filtered."""
+    query = _query(session, QueueFilter(dataset), get_dataset(session, dataset).id).where(Pair.id.in_(pair_ids))
+    found = {values[0]: _row(*values) for values in session.execute(query)}
+    return [found[i] for i in pair_ids if i in found]
+
+
+def _row(
+    pair_id: int,
+    prompt: str,
+    reference: str | None,
+    label: str | None,
+    confidence: float | None,
+    consistent: bool | None,
+    reviewed: str | None,
+) -> QueueRow:
+    status = "reviewed" if reviewed else "judged" if label else "unjudged"
+    agrees = None if label is None or reference not in DECISIVE else label == reference
+    prompt_line = " ".join(prompt.split())[:160]
+    return QueueRow(pair_id, status, label, confidence, consistent, reference, agrees, reviewed, prompt_line)

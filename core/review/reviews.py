@@ -7,6 +7,7 @@ so the trail is complete and nothing is ever deleted. The model's judgments are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -151,6 +152,22 @@ def _step(session: Session, pair_id: int, reviewer: str, expected_version: int |
         )
     state = target.before if action == ReviewAction.UNDO else target.after
     return _apply(session, review, dict(state), action=action, reviewer=reviewer, target=target)
+
+
+@dataclass(frozen=True)
+class ReviewNow:
+    """A pair's review as it is in the store now (version 0: never reviewed)."""
+
+    version: int
+    reviewer: str
+    label: str | None
+
+
+def review_now(session: Session, pair_id: int) -> ReviewNow:
+    row = session.execute(
+        select(Review.version, Review.reviewer, Review.label).where(Review.pair_id == pair_id)
+    ).first()
+    return ReviewNow(*row) if row else ReviewNow(0, "", None)
 
 
 def review_version(session: Session, pair_id: int) -> int:
