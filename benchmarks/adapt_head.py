@@ -1,6 +1,7 @@
 """The judge head (core/model/head.py) against the untrained fast path, on learnable criteria and
 human-labelled pairs: held-out accuracy (95% interval), position consistency and ECE after 16, 32
-and 64 reviewed pairs, with the time each part takes.
+and 64 reviewed pairs, with the time each part takes; and the instant judge (core/train/instant.py)
+while a person reviews the training pairs in order: how often it agreed before seeing each label.
 
 Each criterion (core/evaluation/criteria.py) relabels real pairs by a visible property, balanced
 on position and length; the human-labelled sets keep their labels (ties left out). For each set the
@@ -46,8 +47,50 @@ def figures(probs: list[float], labels: list[str], consistent: list[bool]) -> di
     return held_out_figures(rows) | {"undecided": sum(1 for p in probs if p == 0.5)}
 
 
-def run_set(backend, name: str, texts: list, labels: list[str], sizes: list[int], held_out: int) -> dict:  # noqa: ANN001
-    from core.judge.protocol import fast_slots, two_way
+def instant(features, labels: list[str], layers: tuple, untrained: list[float]) -> dict:  # noqa: ANN001
+    """A person reviews `labels`' pairs in order while the instant judge refits when
+    core/train/instant.py would; each pair is first predicted by the head of the last refit
+    (prequential agreement), against the untrained fast path on the same pairs."""
+    from core.evaluation.metrics import wilson_interval
+    from core.model.head import fit_head
+    from core.train.instant import MIN_REVIEWS, REFIT_EVERY
+
+    head, last, hits, before, fits = None, None, [], [], []
+    for k, label in enumerate(labels):
+        if head is not None:
+            p = float(head.prob_a(features[k : k + 1])[0])
+            hits.append(p != 0.5 and (p >= 0.5) == (label == "A"))
+            before.append(untrained[k] != 0.5 and (untrained[k] >= 0.5) == (label == "A"))
+        done = k + 1
+        due = done >= MIN_REVIEWS if last is None else done // REFIT_EVERY > last // REFIT_EVERY
+        if due and len(set(labels[:done])) == 2:
+            started = time.perf_counter()
+            head, last = fit_head(features[:done], labels[:done], layers), done
+            fits.append(time.perf_counter() - started)
+    return {
+        "reviews": len(labels),
+        "predicted": len(hits),
+        "agreed": sum(hits),
+        "agreement_ci": wilson_interval(sum(hits), len(hits)),
+        "last_16_agreed": sum(hits[-16:]),
+        "untrained_agreed": sum(before),
+        "refits": len(fits),
+        "refit_seconds_mean": sum(fits) / len(fits) if fits else None,
+        "refit_seconds_max": max(fits, default=None),
+    }
+
+
+def run_set(  # noqa: PLR0913
+    backend,  # noqa: ANN001
+    name: str,
+    texts: list,
+    labels: list[str],
+    sizes: list[int],
+    held_out: int,
+    cache: Path | None,
+) -> dict:
+    from core.judge.fast import fast_slots
+    from core.judge.protocol import two_way
     from core.model.head import fit_head, head_layers
     from core.vocab import Order
 
@@ -56,12 +99,22 @@ def run_set(backend, name: str, texts: list, labels: list[str], sizes: list[int]
     texts, labels = texts[: top + held_out], labels[: top + held_out]
     held_texts, held_labels = texts[top:], labels[top:]
     layers = head_layers(int(backend.model.config.num_hidden_layers))
-    started = time.perf_counter()
-    # One pass per order gives both the head's features and the untrained fast path's verdict.
-    states, logprobs = backend.slot_states_and_logprobs(fast_slots(backend, texts, [Order.AB, Order.BA]), layers)
-    features = states[0::2] - states[1::2]
-    feature_s = (time.perf_counter() - started) / len(texts)
-    per_order = [(two_way(*logprobs[2 * i]), 1 - two_way(*logprobs[2 * i + 1])) for i in range(top, len(texts))]
+    import torch
+
+    saved = cache / f"{name}-{len(texts)}.pt" if cache else None
+    if saved and saved.exists():  # features of an earlier run: only the fitting is measured again
+        features, logprobs, feature_s = torch.load(saved).values()
+    else:
+        started = time.perf_counter()
+        # One pass per order gives both the head's features and the untrained fast path's verdict.
+        states, logprobs = backend.slot_states_and_logprobs(fast_slots(backend, texts, [Order.AB, Order.BA]), layers)
+        features = states[0::2] - states[1::2]
+        feature_s = (time.perf_counter() - started) / len(texts)
+        if saved:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"features": features, "logprobs": logprobs, "seconds": feature_s}, saved)
+    every_order = [(two_way(*logprobs[2 * i]), 1 - two_way(*logprobs[2 * i + 1])) for i in range(len(texts))]
+    per_order = every_order[top:]
     out = {
         "set": name,
         "pairs": len(texts),
@@ -71,6 +124,7 @@ def run_set(backend, name: str, texts: list, labels: list[str], sizes: list[int]
             [(ab + ba) / 2 for ab, ba in per_order], held_labels, [(ab >= 0.5) == (ba >= 0.5) for ab, ba in per_order]
         ),
         "head": [],
+        "instant": instant(features, labels[:top], layers, [(ab + ba) / 2 for ab, ba in every_order[:top]]),
     }
     for size in sizes:
         started = time.perf_counter()
@@ -92,6 +146,7 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--max-chars", type=int, default=1500, help="longest pair used (CPU time)")
+    parser.add_argument("--cache", type=Path, help="keep each set's features here, and reuse them")
     parser.add_argument("--human", nargs="*", default=["llmbar", "pandalm"], help="human-labelled sets to add")
     args = parser.parse_args()
 
@@ -111,7 +166,13 @@ def main() -> None:
         chosen = criterion_pairs(criterion, pairs, args.max_chars)
         results.append(
             run_set(
-                backend, criterion.name, [c.text for c in chosen], [c.label for c in chosen], args.sizes, args.held_out
+                backend,
+                criterion.name,
+                [c.text for c in chosen],
+                [c.label for c in chosen],
+                args.sizes,
+                args.held_out,
+                args.cache,
             )
             | {"kind": criterion.kind, "description": criterion.description}
         )
@@ -125,7 +186,8 @@ def main() -> None:
         ]
         texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in human]
         results.append(
-            run_set(backend, source, texts, [r["label"] for r in human], args.sizes, args.held_out) | {"kind": "human"}
+            run_set(backend, source, texts, [r["label"] for r in human], args.sizes, args.held_out, args.cache)
+            | {"kind": "human"}
         )
     report = {
         "machine": platform.platform(),
@@ -141,6 +203,12 @@ def main() -> None:
             f"{r['set']:10} ({r['kind']}, held-out {r['held_out']}): untrained acc {u['accuracy']:.2f} "
             f"cons {u['position_consistency']:.2f} ece {u['ece']:.3f}; "
             f"features {r['feature_seconds_per_pair']:.2f} s/pair"
+        )
+        i = r["instant"]
+        print(
+            f"    instant over {i['reviews']} reviews: agreed {i['agreed']}/{i['predicted']} "
+            f"(untrained {i['untrained_agreed']}), last 16: {i['last_16_agreed']}/16, "
+            f"refit {i['refit_seconds_mean']:.2f} s mean, {i['refit_seconds_max']:.2f} s max"
         )
         for h in r["head"]:
             low, high = h["accuracy_ci"]
