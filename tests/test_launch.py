@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -84,6 +85,15 @@ def test_an_export_from_the_studio_downloads_wherever_the_data_folder_is(
 
     with _launch(home_outside_temp, embedded_model_dir) as url:
         client = Client(url, auth=("ana", "secret"), verbose=False, download_files=str(tmp_path))
-        path, note = client.predict("demo", "jsonl", api_name="/export")
+        path, note = client.predict("demo", "jsonl", False, api_name="/export")
         assert "400 rows" in note
         assert len(Path(path).read_text(encoding="utf-8").splitlines()) == 400
+        # dpo rows need a label: nobody reviewed the demo, so only with the reference labels ticked.
+        _, without = client.predict("demo", "dpo", False, api_name="/export")
+        _, with_reference = client.predict("demo", "dpo", True, api_name="/export")
+        assert "0 rows" in without and re.search(r": [1-9]\d* rows", with_reference), (without, with_reference)
+    # Every export is its own file: a colleague's export never replaces the one being downloaded.
+    notes = [n.replace("\\", "") for n in (note, without, with_reference)]  # the note escapes Markdown
+    names = [re.search(r"wrote (\S+):", n).group(1) for n in notes]  # type: ignore[union-attr]
+    assert len(set(names)) == 3 and all(n.startswith("demo-") for n in names), names
+    assert {p.name for p in (home_outside_temp / "exports").iterdir()} >= set(names)

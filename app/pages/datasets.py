@@ -90,11 +90,17 @@ def run_import(
     return literal(report.summary()), _errors(report.errors), dataset_rows(ctx)
 
 
-def run_export(ctx: StudioContext, dataset: str, fmt: str) -> tuple[str, str]:
+def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bool) -> tuple[str, str]:
     if not dataset:
         raise GramError("choose a dataset to export")
     with ctx.db.session() as session:
-        out, result = export_to_folder(session, dataset, fmt, ctx.settings.exports_dir)  # type: ignore[arg-type]
+        out, result = export_to_folder(
+            session,
+            dataset,
+            fmt,  # type: ignore[arg-type]
+            ctx.settings.exports_dir,
+            include_reference=include_reference,
+        )
     return str(out), literal(f"wrote {out.name}: {result.summary()}")
 
 
@@ -140,13 +146,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             value="dpo",
             label="Format (dpo: TRL preference; sft: rationale SFT; jsonl: full dump)",
         )
-        export_button = gr.Button("Export")
+        include_reference = gr.Checkbox(
+            label="dpo: also pairs nobody reviewed, with their reference label", elem_id="export-reference"
+        )
+        export_button = gr.Button("Export", elem_id="export-button")
     exported = gr.File(label="Download")
-    export_note = gr.Markdown()
+    export_note = gr.Markdown(elem_id="export-note")
     on(
         export_button.click,
-        lambda d, f: run_export(ctx, d, f),
-        [export_dataset, fmt],
+        lambda d, f, r: run_export(ctx, d, f, r),
+        [export_dataset, fmt, include_reference],
         [exported, export_note],
         api_name="export",
     )

@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,7 +175,11 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
     return out
 
 
-def export_to_folder(session: Session, dataset: str, fmt: ExportFormat, folder: Path) -> tuple[Path, ExportResult]:
-    """Export a dataset into `folder` as `<dataset>-<format>.jsonl` (what the studio offers to download)."""
-    result = export_rows(session, dataset, fmt)
-    return write_rows(result.rows, file_in(folder, f"{dataset}-{fmt}", ".jsonl")), result
+def export_to_folder(
+    session: Session, dataset: str, fmt: ExportFormat, folder: Path, *, include_reference: bool = False
+) -> tuple[Path, ExportResult]:
+    """Export a dataset into `folder` as `<dataset>-<format>-<time>-<random>.jsonl` (what the studio
+    offers to download): each export its own file, so one person's never replaces another's."""
+    result = export_rows(session, dataset, fmt, include_reference=include_reference)
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return write_rows(result.rows, file_in(folder, f"{dataset}-{fmt}-{stamp}", ".jsonl")), result
