@@ -33,6 +33,31 @@ def test_features_survive_the_store_as_float16() -> None:
     assert back.shape == row.shape and torch.allclose(back, row, rtol=1e-3, atol=1e-2)
 
 
+def test_a_datasets_features_are_read_in_chunks_whole_and_in_order(db: Database, settings) -> None:  # noqa: ANN001
+    import torch
+
+    from core.data.demo import seed_demo
+    from core.model.features import FeatureSource, dataset_features, store_features
+    from storage.tables import ModelVersion
+
+    with db.session() as session:
+        seed_demo(session, settings)
+        version = ModelVersion(name="m", base_model="m")
+        session.add(version)
+        session.flush()
+        ids = list(session.scalars(select(Pair.id).order_by(Pair.id.desc()).limit(10)))
+        source = FeatureSource(version.id, (1, 2), 128)
+        features = torch.randn(10, 8)
+        store_features(session, source, ids, features)
+        store_features(session, source, ids[:3], torch.zeros(3, 8))  # kept once: the first stays
+        dataset_id = session.get(Pair, ids[0]).dataset_id  # type: ignore[union-attr]
+        chunks = list(dataset_features(session, version.id, source.recipe, dataset_id, chunk=3))
+    assert [len(c) for c, _ in chunks] == [3, 3, 3, 1]
+    read = dict(zip([i for c, _ in chunks for i in c], torch.cat([f for _, f in chunks]), strict=True))
+    assert list(read) == sorted(ids)
+    assert all(torch.allclose(read[i], features[k], atol=1e-2) for k, i in enumerate(ids))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_the_instant_judge_learns_from_reviews_as_they_come(

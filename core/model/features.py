@@ -9,7 +9,7 @@ fit does not notice the rounding) in `pair_features`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -99,27 +99,41 @@ def dataset_recipe(session: Session, dataset_id: int, version_id: int) -> str | 
 
 
 def kept_features(
-    session: Session,
-    version_id: int,
-    recipe: str,
-    pair_ids: Iterable[int] | None = None,
-    *,
-    dataset_id: int | None = None,
+    session: Session, version_id: int, recipe: str, pair_ids: Iterable[int]
 ) -> tuple[list[int], torch.Tensor | None]:
-    """(pair ids, their features as rows), for the given pairs or every pair of a dataset that has them."""
+    """(the pair ids that have kept features, their features as rows), of the given pairs."""
     query = select(PairFeature.pair_id, PairFeature.data).where(
         PairFeature.model_version_id == version_id, PairFeature.recipe == recipe
     )
-    if dataset_id is not None:
-        query = query.join(Pair, Pair.id == PairFeature.pair_id).where(Pair.dataset_id == dataset_id)
+    ids = sorted(set(pair_ids))
     rows: list[tuple[int, bytes]] = []
-    if pair_ids is None:
-        rows = [(i, b) for i, b in session.execute(query.order_by(PairFeature.pair_id))]
-    else:
-        ids = sorted(set(pair_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows += [(i, b) for i, b in session.execute(query.where(PairFeature.pair_id.in_(chunk)))]
+    for start in range(0, len(ids), 500):
+        rows += [(i, b) for i, b in session.execute(query.where(PairFeature.pair_id.in_(ids[start : start + 500])))]
     if not rows:
         return [], None
     return [i for i, _ in rows], decode([b for _, b in rows])
+
+
+def dataset_features(
+    session: Session, version_id: int, recipe: str, dataset_id: int, chunk: int = 4096
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Every kept feature row of a dataset, `chunk` pairs at a time in pair id order (a million
+    pairs never sit in memory at once)."""
+    after = 0
+    while True:
+        rows = session.execute(
+            select(PairFeature.pair_id, PairFeature.data)
+            .join(Pair, Pair.id == PairFeature.pair_id)
+            .where(
+                Pair.dataset_id == dataset_id,
+                PairFeature.model_version_id == version_id,
+                PairFeature.recipe == recipe,
+                PairFeature.pair_id > after,
+            )
+            .order_by(PairFeature.pair_id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        yield [i for i, _ in rows], decode([b for _, b in rows])
+        after = rows[-1][0]

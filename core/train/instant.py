@@ -33,7 +33,7 @@ from core.data.identity import content_key
 from core.errors import GramError
 from core.evaluation.comparison import MIN_VERDICT_PAIRS
 from core.evaluation.metrics import wilson_interval
-from core.model.features import FeatureSource, dataset_recipe, kept_features
+from core.model.features import FeatureSource, dataset_features, dataset_recipe, kept_features
 from core.model.head import Head, fit_head
 from core.model.spec import ModelSpec
 from core.model.versions import create_version, version_for, version_id_for
@@ -76,7 +76,7 @@ def _training_set(session: Session, dataset_id: int, version_id: int) -> tuple[s
     recipe = dataset_recipe(session, dataset_id, version_id)
     if recipe is None:
         return None, [], [], len(reviewed)
-    ids, _ = kept_features(session, version_id, recipe, reviewed, dataset_id=dataset_id)
+    ids, _ = kept_features(session, version_id, recipe, reviewed)
     return recipe, ids, [reviewed[i] for i in ids], len(reviewed) - len(ids)
 
 
@@ -111,22 +111,23 @@ def _refit(db: Database, dataset: str, version_id: int) -> InstantFit:
         fit_s = time.perf_counter() - started
         if head is None or recipe is None:
             return InstantFit(dataset, 0, 0, missing, None, reason)
-        taken = set(trained)
-        rest_ids, rest = kept_features(session, version_id, recipe, dataset_id=dataset_id)
-        keep = [k for k, pair_id in enumerate(rest_ids) if pair_id not in taken]
-        probs = head.prob_a(rest[keep]).tolist() if rest is not None and keep else []
+        taken, scores = set(trained), dict[int, float]()
+        for ids, features in dataset_features(session, version_id, recipe, dataset_id):
+            keep = [k for k, pair_id in enumerate(ids) if pair_id not in taken]
+            if keep:
+                scores.update(zip([ids[k] for k in keep], head.prob_a(features[keep]).tolist(), strict=True))
         now = utcnow()
         session.execute(delete(InstantScore).where(InstantScore.dataset_id == dataset_id))
         rows = [
             {
-                "pair_id": rest_ids[k],
+                "pair_id": pair_id,
                 "dataset_id": dataset_id,
                 "prob_a": p,
                 "margin": abs(p - 0.5),
                 "trained_on": len(trained),
                 "updated_at": now,
             }
-            for k, p in zip(keep, probs, strict=True)
+            for pair_id, p in scores.items()
         ]
         if rows:
             session.execute(insert(InstantScore), rows)
