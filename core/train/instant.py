@@ -64,8 +64,10 @@ def base_version_id(db: Database, spec: ModelSpec) -> int:
     return version_id_for(db, replace(spec, head=None))
 
 
-def _training_set(session: Session, dataset_id: int, version_id: int) -> tuple[str | None, list[int], list[str], int]:
-    """(recipe, reviewed pair ids with features, their labels, reviewed pairs lacking features)."""
+def _training_set(
+    session: Session, dataset_id: int, version_id: int
+) -> tuple[str | None, list[int], list[str], Any, int]:
+    """(recipe, reviewed pair ids with features, their labels, their features, reviewed pairs lacking features)."""
     reviewed: dict[int, str] = dict(
         session.execute(  # type: ignore[arg-type]
             select(Review.pair_id, Review.label)
@@ -75,21 +77,19 @@ def _training_set(session: Session, dataset_id: int, version_id: int) -> tuple[s
     )
     recipe = dataset_recipe(session, dataset_id, version_id)
     if recipe is None:
-        return None, [], [], len(reviewed)
-    ids, _ = kept_features(session, version_id, recipe, reviewed)
-    return recipe, ids, [reviewed[i] for i in ids], len(reviewed) - len(ids)
+        return None, [], [], None, len(reviewed)
+    ids, features = kept_features(session, version_id, recipe, reviewed)
+    return recipe, ids, [reviewed[i] for i in ids], features, len(reviewed) - len(ids)
 
 
 def _fit(session: Session, dataset_id: int, version_id: int) -> tuple[Head | None, str | None, list[int], str, int]:
     """(head or None, recipe, the pair ids it trained on, why no head, reviews without features)."""
-    recipe, ids, labels, missing = _training_set(session, dataset_id, version_id)
+    recipe, ids, labels, features, missing = _training_set(session, dataset_id, version_id)
     if recipe is None:
         return None, None, [], "no pair of this dataset has features yet: judge it with the fast path", missing
     if len(ids) < MIN_REVIEWS or len(set(labels)) < 2:
         why = f"{len(ids)} reviewed pairs with features; the instant judge starts at {MIN_REVIEWS}, with both A and B"
         return None, recipe, ids, why, missing
-    _, features = kept_features(session, version_id, recipe, ids)
-    assert features is not None
     return fit_head(features, labels, FeatureSource.layers_of(recipe)), recipe, ids, "", missing
 
 
