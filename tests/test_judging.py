@@ -135,7 +135,7 @@ class CancelledDuring:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    def label_logprobs(self, slots: list) -> list:  # type: ignore[type-arg]
+    def _scoring(self) -> None:
         from core.jobs.records import request_cancel
 
         self.calls += 1
@@ -143,7 +143,15 @@ class CancelledDuring:
             with self.db.session() as session:
                 job = session.scalars(select(Job).order_by(Job.id.desc())).first()
                 request_cancel(session, job.id)
+
+    # The fast path scores a batch through one of these (with or without the head's features).
+    def label_logprobs(self, slots: list) -> list:  # type: ignore[type-arg]
+        self._scoring()
         return self.inner.label_logprobs(slots)
+
+    def slot_states_and_logprobs(self, slots: list, layers: list) -> tuple:  # type: ignore[type-arg]
+        self._scoring()
+        return self.inner.slot_states_and_logprobs(slots, layers)
 
 
 def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: TransformersBackend, small: Path) -> None:
