@@ -146,8 +146,9 @@ def cancel_command(ctx: click.Context, job_id: int) -> None:
 def instant_command(ctx: click.Context, dataset: str, reviewer: str, keep: bool) -> None:
     """Refit DATASET's instant judge (a head on the features `gram judge --fast` kept) from its reviews
     now, and show how often it agreed with the reviews it had not trained on."""
+    from core.model.features import base_version_id
     from core.model.versions import current_spec
-    from core.train.instant import base_version_id, keep_instant, live_figures, refit
+    from core.train.instant import keep_instant, live_figures, refit
 
     db, settings = database_of(ctx), settings_of(ctx)
     with db.session() as session:

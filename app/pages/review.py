@@ -245,10 +245,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         pair_id = queue.ids[row] if 0 <= row < len(queue.ids) else cursor.pair_id
         return goto(cursor, pair_id)
 
+    actions: list[tuple[Any, str]] = []  # events after which the page's queue rows are refreshed (below)
+
+    def action(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any, outputs: Any, api: str) -> Any:
+        event = on(trigger, fn, inputs, outputs, api_name=api)
+        actions.append((event, api))
+        return event
+
     moved = [cursor_state, message, *pair_outputs]
-    actions = [
-        (on(table.select, select_row, [queue_state, cursor_state], moved, api_name="queue_select"), "queue_select")
-    ]
+    action(table.select, select_row, [queue_state, cursor_state], moved, "queue_select")
 
     def step_to(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         queue, pair_id = neighbour(db, queue, cursor.pair_id, step)
@@ -256,10 +261,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     stepped = [queue_state, *moved]
     for button, step, api in ((prev_pair, -1, "previous_pair"), (next_pair, 1, "next_pair")):
-        moving = on(
-            button.click, lambda q, c, s=step: step_to(q, c, s), [queue_state, cursor_state], stepped, api_name=api
-        )
-        actions.append((moving, api))
+        action(button.click, lambda q, c, s=step: step_to(q, c, s), [queue_state, cursor_state], stepped, api)
 
     def labeller(choice: Label | None) -> Callable[..., list[Any]]:
         """A handler that labels the pair (`choice`, or the model's label) and moves to the next."""
@@ -287,9 +289,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         (label_b, Label.B, "label_b"),
         (label_tie, Label.TIE, "label_tie"),
     ):
-        event = on(button.click, labeller(choice), label_inputs, labelled, api_name=api)
+        event = action(button.click, labeller(choice), label_inputs, labelled, api)
         on(event.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
-        actions.append((event, api))
 
     def keep(name: str) -> str:
         if not name:
@@ -305,18 +306,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def save_text(cursor: Cursor, text: str, seen: int | None, request: gr.Request) -> list[Any]:
         return shown(review_pair(db, cursor, reviewer_name(request), seen, rationale=text.strip() or None))
 
-    actions.append(
-        (
-            on(
-                save_rationale.click,
-                save_text,
-                [cursor_state, rationale, judgment_id],
-                moved,
-                api_name="save_rationale",
-            ),
-            "save_rationale",
-        )
-    )
+    action(save_rationale.click, save_text, [cursor_state, rationale, judgment_id], moved, "save_rationale")
     on(
         rationale.change,
         diff_html,
@@ -329,12 +319,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         tag_list = [t.strip() for t in tag_text.split(",") if t.strip()]
         return shown(review_pair(db, cursor, reviewer_name(request), seen, tags=tag_list, note=note_text))
 
-    actions.append(
-        (
-            on(save_meta.click, save_tags, [cursor_state, tags, note, judgment_id], moved, api_name="save_tags"),
-            "save_tags",
-        )
-    )
+    action(save_meta.click, save_tags, [cursor_state, tags, note, judgment_id], moved, "save_tags")
 
     def undo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
         return shown(undo_last(db, cursor, reviewer_name(request)))
@@ -342,8 +327,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def redo_click(cursor: Cursor, request: gr.Request) -> list[Any]:
         return shown(redo_last(db, cursor, reviewer_name(request)))
 
-    actions.append((on(undo_button.click, undo_click, [cursor_state], moved, api_name="undo"), "undo"))
-    actions.append((on(redo_button.click, redo_click, [cursor_state], moved, api_name="redo"), "redo"))
+    action(undo_button.click, undo_click, [cursor_state], moved, "undo")
+    action(redo_button.click, redo_click, [cursor_state], moved, "redo")
 
     def rows_of(queue: QueueState) -> list[list[Any]]:
         if not queue.ids:

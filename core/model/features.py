@@ -44,18 +44,21 @@ class FeatureSource:
         return tuple(int(n) for n in recipe.rsplit("layers=", 1)[1].split(","))
 
 
-def feature_source(db: Database, backend: Backend) -> FeatureSource | None:
-    """The features this backend's fast path yields, or None where it cannot read hidden states."""
+def base_version_id(db: Database, spec: ModelSpec) -> int:
+    """The version whose features a head of `spec` reads: the same model without a head."""
     from core.model.versions import version_id_for
 
+    return version_id_for(db, replace(spec, head=None))
+
+
+def feature_source(db: Database, backend: Backend) -> FeatureSource | None:
+    """The features this backend's fast path yields, or None where it cannot read hidden states."""
     if not backend.reads_hidden_states:
         return None
-    base: ModelSpec = replace(backend.spec, head=None)
-    return FeatureSource(version_id_for(db, base), head_layers(backend.num_layers), backend.max_model_len)
+    return FeatureSource(base_version_id(db, backend.spec), head_layers(backend.num_layers), backend.max_model_len)
 
 
 def encode(row: torch.Tensor) -> bytes:
-
     return row.detach().cpu().float().numpy().astype("<f2").tobytes()
 
 
@@ -96,6 +99,17 @@ def dataset_recipe(session: Session, dataset_id: int, version_id: int) -> str | 
         .limit(1)
     )
     return session.scalar(query)
+
+
+def covering_recipe(session: Session, version_id: int, pair_ids: Sequence[int]) -> str | None:
+    """A recipe under which every one of `pair_ids` has kept features (None: there is none)."""
+    query = (
+        select(PairFeature.recipe)
+        .where(PairFeature.model_version_id == version_id, PairFeature.pair_id.in_(list(pair_ids)))
+        .group_by(PairFeature.recipe)
+        .having(func.count() == len(set(pair_ids)))
+    )
+    return session.scalars(query).first()
 
 
 def kept_features(

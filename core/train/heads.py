@@ -13,41 +13,32 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
-from core.judge.fast import fast_slots
+from core.judge.fast import score_pairs_and_features
 from core.judge.protocol import PairText
-from core.model.features import FeatureSource, feature_source, kept_features, store_features
+from core.model.features import (
+    FeatureSource,
+    base_version_id,
+    covering_recipe,
+    feature_source,
+    kept_features,
+    store_features,
+)
 from core.model.head import fit_head
 from core.model.spec import ModelSpec
-from core.model.versions import version_id_for
-from core.vocab import Order
 from storage.database import Database
-from storage.tables import PairFeature
-
-
-def _kept_recipe(db: Database, version_id: int, pair_ids: Sequence[int]) -> str | None:
-    """A recipe under which every one of `pair_ids` has kept features (None: there is none)."""
-    with db.session() as session:
-        query = (
-            select(PairFeature.recipe)
-            .where(PairFeature.model_version_id == version_id, PairFeature.pair_id.in_(list(pair_ids)))
-            .group_by(PairFeature.recipe)
-            .having(func.count() == len(set(pair_ids)))
-        )
-        return session.scalars(query).first()
 
 
 def head_features(
     db: Database, spec: ModelSpec, pair_ids: Sequence[int], texts: Sequence[PairText], *, batch_size: int = 8
 ) -> tuple[Any, tuple[int, ...], dict[str, Any]]:
     """(features in `pair_ids`' order, the layers they read, how they were had) for `spec` without its head."""
-    base = replace(spec, head=None)
     started = time.perf_counter()
-    recipe = _kept_recipe(db, version_id_for(db, base), pair_ids) if pair_ids else None
+    version_id = base_version_id(db, spec)
+    with db.session() as session:
+        recipe = covering_recipe(session, version_id, pair_ids) if pair_ids else None
+        if recipe is not None:
+            ids, features = kept_features(session, version_id, recipe, pair_ids)
     if recipe is not None:
-        with db.session() as session:
-            ids, features = kept_features(session, version_id_for(db, base), recipe, pair_ids)
         order = {pair_id: row for row, pair_id in enumerate(ids)}
         assert features is not None
         rows = features[[order[i] for i in pair_ids]]
@@ -59,14 +50,13 @@ def head_features(
 
     from core.backends.transformers_backend import TransformersBackend
 
-    backend = TransformersBackend(base, batch_size=batch_size)
+    backend = TransformersBackend(replace(spec, head=None), batch_size=batch_size)
     try:
         source = feature_source(db, backend)
-        assert source is not None
-        states, _ = backend.slot_states_and_logprobs(fast_slots(backend, texts, [Order.AB, Order.BA]), source.layers)
+        _, features = score_pairs_and_features(backend, texts)
     finally:
         backend.close()
-    features = states[0::2] - states[1::2]
+    assert source is not None and features is not None
     with db.session() as session:
         store_features(session, source, pair_ids, features)
     return features, source.layers, {"kept": 0, "features_s": time.perf_counter() - started}

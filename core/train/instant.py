@@ -36,7 +36,7 @@ from core.evaluation.metrics import wilson_interval
 from core.model.features import FeatureSource, dataset_features, dataset_recipe, kept_features
 from core.model.head import Head, fit_head
 from core.model.spec import ModelSpec
-from core.model.versions import create_version, version_for, version_id_for
+from core.model.versions import create_version, version_for
 from core.settings import Settings
 from core.vocab import DECISIVE, label_for
 from storage.database import Database
@@ -57,11 +57,6 @@ class InstantFit:
     reviews_without_features: int  # reviewed pairs it could not use: the fast path has not read them
     fit_s: float | None
     reason: str | None = None  # why there is no head, when there is none
-
-
-def base_version_id(db: Database, spec: ModelSpec) -> int:
-    """The version whose features the instant judge learns from: the model in use, without a head."""
-    return version_id_for(db, replace(spec, head=None))
 
 
 def _training_set(
