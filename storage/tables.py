@@ -57,6 +57,7 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    guidelines: Mapped[str] = mapped_column(Text, default="")  # Markdown, shown beside each pair under review
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pairs: Mapped[list[Pair]] = relationship(back_populates="dataset", passive_deletes=True)
@@ -155,8 +156,9 @@ class Review(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), unique=True)
     judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id", ondelete="SET NULL"), default=None)
-    label: Mapped[str | None] = mapped_column(String(3), default=None)  # A, B, tie
+    label: Mapped[str | None] = mapped_column(String(8), default=None)  # A, B, tie, skip (core.vocab)
     rationale: Mapped[str | None] = mapped_column(Text, default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was skipped (not judgeable)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(200), default="")

@@ -75,3 +75,42 @@ def test_every_foreign_key_a_page_reads_by_is_indexed(db: Database) -> None:
 
     indexed = {tuple(ix["column_names"]) for ix in inspect(db.engine).get_indexes("review_events")}
     assert ("review_id",) in indexed
+
+
+def test_a_migration_that_copies_a_table_keeps_the_rows_that_refer_to_it(tmp_path: Path) -> None:
+    """SQLite alters a column's type by copying the table and dropping the old one; with foreign
+    keys on, that drop would delete every review's history (review_events cascade)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0006_instant_judge")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, name, source, description, created_at) VALUES (1, 'd', '', '', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO pairs (id, dataset_id, prompt, response_a, response_b, source, meta, content_hash, created_at)"
+                " VALUES (1, 1, 'p', 'a', 'b', '', '{}', 'h', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO reviews (id, pair_id, label, tags, note, reviewer, version, updated_at)"
+                " VALUES (1, 1, 'A', '[]', '', 'ana', 1, '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO review_events (id, review_id, action, before, after, reviewer, created_at)"
+                " VALUES (1, 1, 'edit', '{}', '{\"label\": \"A\"}', 'ana', '2026-01-01')"
+            )
+        )
+    migrate(engine)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM review_events")).scalar() == 1
+        assert connection.execute(text("SELECT label, reason FROM reviews")).one() == ("A", "")
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1  # back on for the store's use
+    downgrade(engine, "0006_instant_judge")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM review_events")).scalar() == 1
