@@ -10,11 +10,13 @@ from enum import StrEnum
 
 
 class Label(StrEnum):
-    """A preference label: which response is better, or neither."""
+    """A preference label: which response is better, or neither; a person may also skip a pair
+    as not judgeable (a review only: it never trains, scores or exports)."""
 
     A = "A"
     B = "B"
     TIE = "tie"
+    SKIP = "skip"
 
     @property
     def flipped(self) -> Label:
@@ -24,7 +26,9 @@ class Label(StrEnum):
 
 # What a judge can answer, and what trains and scores: the outright preferences.
 DECISIVE: tuple[Label, ...] = (Label.A, Label.B)
-LABELS: tuple[Label, ...] = tuple(Label)
+# What a reference label (from a dataset) can be, and what a person's review can be.
+LABELS: tuple[Label, ...] = (Label.A, Label.B, Label.TIE)
+REVIEW_LABELS: tuple[Label, ...] = (*LABELS, Label.SKIP)
 
 
 def label_for(prob_a: float) -> Label:

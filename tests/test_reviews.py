@@ -66,7 +66,7 @@ def test_concurrent_edits_of_one_pair_conflict_instead_of_overwriting(db: Databa
 
 
 def test_bad_reviews_are_refused(session: Session, pair_id: int) -> None:
-    with pytest.raises(GramError, match="A, B or tie"):
+    with pytest.raises(GramError, match="A, B, tie or skip"):
         save_review(session, pair_id, reviewer="ana", label="C")
     with pytest.raises(GramError, match="no fields"):
         save_review(session, pair_id, reviewer="ana", stars=5)
@@ -158,3 +158,34 @@ def test_a_reviewers_session_undoes_its_own_change_and_is_told_when_a_colleague_
     assert refused.conflict and "changed by ben" in refused.message
     with db.session() as session:
         assert [(e.reviewer, e.action) for e in history(session, pair_id)][-1] == ("ben", "edit")
+
+
+def test_a_skip_keeps_its_reason_until_the_pair_is_labelled_after_all(session: Session, pair_id: int) -> None:
+    review = save_review(session, pair_id, reviewer="ana", label="skip", reason="the prompt is cut off")
+    assert (review.label, review.reason) == ("skip", "the prompt is cut off")
+    review = save_review(session, pair_id, reviewer="ana", reason="the prompt is cut off mid-sentence")
+    assert review.reason == "the prompt is cut off mid-sentence"  # the reason of a skip can be edited
+    review = save_review(session, pair_id, reviewer="ben", label="A")
+    assert (review.label, review.reason) == ("A", "")  # labelled after all: the reason no longer holds
+    with pytest.raises(GramError, match="a reason goes with a skip"):
+        save_review(session, pair_id, reviewer="ben", reason="no")
+    review = undo(session, pair_id, reviewer="ben")
+    assert (review.label, review.reason) == ("skip", "the prompt is cut off mid-sentence")
+    assert [e.after.get("reason") for e in history(session, pair_id)][:1] == ["the prompt is cut off"]
+
+
+def test_a_skipped_pair_never_trains_and_is_kept_out_of_the_training_exports(session: Session, pair_id: int) -> None:
+    from core.data.exporter import export_rows
+    from core.train.split import reviewed_pairs
+
+    pair = session.get(Pair, pair_id)
+    assert pair is not None and pair.reference_label in ("A", "B")
+    save_review(session, pair_id, reviewer="ana", label="skip", reason="not judgeable")
+    session.flush()
+    assert reviewed_pairs(session, pair.dataset_id) == []
+    for fmt in ("dpo", "sft"):
+        result = export_rows(session, "demo", fmt, include_reference=True)  # type: ignore[arg-type]
+        assert pair.prompt not in [row["prompt"] for row in result.rows if isinstance(row["prompt"], str)]
+        assert result.skipped["skipped by a reviewer as not judgeable"] == 1
+    dumped = [row for row in export_rows(session, "demo", "jsonl").rows if row.get("review")]
+    assert dumped[0]["review"]["label"] == "skip" and dumped[0]["review"]["reason"] == "not judgeable"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import GramError
-from core.vocab import LABELS, ReviewAction
+from core.vocab import REVIEW_LABELS, ReviewAction
 from storage.tables import Judgment, Review, ReviewEvent, as_utc
 
 # Each field a record carries in a dump, with the JSON types a restore accepts (None always).
@@ -33,6 +33,7 @@ JUDGMENT_TYPES: dict[str, tuple[type, ...]] = {
 }
 REVIEW_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,),
+    "reason": (str,),
     "rationale": (str,),
     "tags": (list,),
     "note": (str,),
@@ -107,8 +108,8 @@ def restore_judgment(data: dict[str, Any]) -> Judgment:
 
 
 def restore_review(data: dict[str, Any], judgments: list[Judgment]) -> Review:
-    if data.get("label") not in (None, *LABELS):
-        raise GramError(f"review label must be A, B or tie (got {data.get('label')!r})")
+    if data.get("label") not in (None, *REVIEW_LABELS):
+        raise GramError(f"review label must be A, B, tie or skip (got {data.get('label')!r})")
     _check_types(data, REVIEW_TYPES, "review")
     if not all(isinstance(tag, str) for tag in data.get("tags") or []):
         raise GramError("review tags must be a list of texts")

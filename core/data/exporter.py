@@ -137,6 +137,8 @@ def export_rows(
             result.skipped["without a person's label"] += 1
         elif label == Label.TIE:
             result.skipped["tied"] += 1
+        elif label == Label.SKIP:
+            result.skipped["skipped by a reviewer as not judgeable"] += 1
         elif fmt == "dpo":
             result.rows.append(dpo_row(pair, label, conversational))
         else:

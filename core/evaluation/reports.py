@@ -155,7 +155,7 @@ def dataset_report(session: Session, dataset: str, model: str) -> DatasetReport:
     for reference, source, j, reviewed in rows:
         by_reference.append(_scored(reference, j, source))
         confusion[reference or "none"][j.label or "none"] += 1
-        if reviewed is not None:
+        if reviewed is not None and reviewed != Label.SKIP:  # a skipped pair is not judgeable
             by_review.append(_scored(reviewed, j, source))
             if reviewed in DECISIVE:
                 agree.append(reviewed == j.label)

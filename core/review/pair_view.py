@@ -71,6 +71,7 @@ class PairDetail:
     judgment: JudgmentView | None  # the latest
     earlier_judgments: int
     review_label: str | None
+    review_reason: str  # why the person skipped it (with a skip only)
     reviewer: str | None
     review_rationale: str | None
     tags: list[str]
@@ -111,6 +112,7 @@ def pair_detail(session: Session, pair_id: int) -> PairDetail:
         judgment=JudgmentView.of(judgments[0]) if judgments else None,
         earlier_judgments=max(len(judgments) - 1, 0),
         review_label=review.label if review else None,
+        review_reason=review.reason if review else "",
         reviewer=review.reviewer if review else None,
         review_rationale=review.rationale if review else None,
         tags=list(review.tags) if review else [],

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
 from core.judge.judgments import latest_judgment_id
-from core.vocab import DECISIVE
+from core.vocab import DECISIVE, Label
 from storage.tables import InstantScore, Judgment, Pair, Review
 
 Status = Literal["all", "unjudged", "judged", "reviewed"]
@@ -154,7 +154,32 @@ def _row(
     consistent: bool | None,
     reviewed: str | None,
 ) -> QueueRow:
-    status = "reviewed" if reviewed else "judged" if label else "unjudged"
+    status = "skipped" if reviewed == Label.SKIP else "reviewed" if reviewed else "judged" if label else "unjudged"
     agrees = None if label is None or reference not in DECISIVE else label == reference
     prompt_line = " ".join(prompt.split())[:160]
     return QueueRow(pair_id, status, label, confidence, consistent, reference, agrees, reviewed, prompt_line)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a dataset's review is: its pairs, those with a person's label, those by `reviewer`."""
+
+    total: int
+    reviewed: int
+    by_reviewer: int
+
+    def line(self, reviewer: str) -> str:
+        return f"{self.reviewed} / {self.total} reviewed, {self.by_reviewer} by {reviewer}"
+
+
+def review_progress(session: Session, dataset: str, reviewer: str) -> Progress:
+    dataset_id = get_dataset(session, dataset).id
+    total = session.scalar(select(func.count()).where(Pair.dataset_id == dataset_id)) or 0
+    labelled = (
+        select(func.count(), func.count().filter(Review.reviewer == reviewer))
+        .select_from(Review)
+        .join(Pair, Pair.id == Review.pair_id)
+        .where(Pair.dataset_id == dataset_id, Review.label.is_not(None))
+    )
+    reviewed, by_reviewer = session.execute(labelled).one()
+    return Progress(total, reviewed or 0, by_reviewer or 0)

@@ -17,10 +17,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, GramError, NotFoundError
 from core.train.instant import prediction_before_review
-from core.vocab import DECISIVE, LABELS, ReviewAction
+from core.vocab import DECISIVE, REVIEW_LABELS, Label, ReviewAction
 from storage.tables import Pair, Review, ReviewEvent, utcnow
 
-STATE_FIELDS = ("label", "rationale", "tags", "note")
+STATE_FIELDS = ("label", "reason", "rationale", "tags", "note")
+# A field's value in states recorded before it existed (events keep the fields of their time).
+EARLIER_DEFAULTS: dict[str, Any] = {"reason": ""}
 
 
 def review_state(review: Review) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def _apply(
     before, pair_id = review_state(review), review.pair_id
     with session.no_autoflush:  # one flush below, where a lost race is caught
         for name in STATE_FIELDS:
-            setattr(review, name, after[name])
+            setattr(review, name, after[name] if name in after else EARLIER_DEFAULTS[name])
         review.reviewer = reviewer
         review.version += 1
         review.updated_at = utcnow()
@@ -87,12 +89,13 @@ def save_review(
     judgment_id: int | None = None,
     **changes: Any,
 ) -> Review:
-    """Change some of label, rationale, tags, note. `expected_version` guards concurrent edits."""
+    """Change some of label, reason, rationale, tags, note. `expected_version` guards concurrent
+    edits. A reason goes with a skip; labelling the pair after all clears it."""
     unknown = set(changes) - set(STATE_FIELDS)
     if unknown:
         raise GramError(f"a review has no fields {sorted(unknown)}")
-    if "label" in changes and changes["label"] not in (None, *LABELS):
-        raise GramError(f"a review label is A, B or tie (got {changes['label']!r})")
+    if "label" in changes and changes["label"] not in (None, *REVIEW_LABELS):
+        raise GramError(f"a review label is A, B, tie or skip (got {changes['label']!r})")
     review = _load(session, pair_id)
     if expected_version is not None and review.version != expected_version:
         raise ConflictError(
@@ -105,6 +108,10 @@ def save_review(
         # The instant judge's guess, kept before it can learn the answer (core/train/instant.py).
         review.instant_prob_a = prediction_before_review(session, pair_id)
     after = {**review_state(review), **changes}
+    if after["label"] != Label.SKIP and after["reason"]:
+        if "reason" in changes:
+            raise GramError("a reason goes with a skip (a pair that cannot be judged)")
+        after["reason"] = ""  # labelled after all: the skip's reason no longer holds
     if after == review_state(review):
         return review
     return _apply(session, review, after, action=ReviewAction.EDIT, reviewer=reviewer)
