@@ -23,7 +23,7 @@ from pygments.util import ClassNotFound
 
 from core.jobs.records import JobView
 from core.review.pair_view import JudgmentView, PairDetail
-from core.vocab import Origin
+from core.vocab import Label, Origin
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -84,11 +84,13 @@ def _number(value: Any, digits: int = 3) -> str:
 
 def pair_header(pair: PairDetail) -> str:
     """The pair's heading (HTML): id, source, reference label, who reviewed it."""
-    reviewed = (
-        f"reviewed **{literal(pair.review_label)}** by {literal(pair.reviewer)}"
-        if pair.review_label
-        else "not reviewed"
-    )
+    if pair.review_label == Label.SKIP:
+        why = f": {literal(pair.review_reason)}" if pair.review_reason else " (no reason given)"
+        reviewed = f"**skipped** as not judgeable by {literal(pair.reviewer)}{why}"
+    elif pair.review_label:
+        reviewed = f"reviewed **{literal(pair.review_label)}** by {literal(pair.reviewer)}"
+    else:
+        reviewed = "not reviewed"
     return markdown_html(
         f"### Pair {pair.pair_id} · {literal(pair.source)}\n\n"
         f"reference label: **{literal(pair.reference_label or '-')}** · {reviewed}"

@@ -10,16 +10,19 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.pages import adapt, datasets, evaluate, judge, review
+from app.pages.review_assets import KEYBOARD_JS, REVIEW_CSS
 from app.render import CODE_CSS, literal
 
-# Passed to launch(head=...): the review page's keyboard shortcuts and the colours of highlighted code.
-HEAD = review.KEYBOARD_JS + CODE_CSS
+# Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.
+HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS
 
 
 def build_studio(ctx: StudioContext) -> gr.Blocks:
-    with gr.Blocks(title="GRAM Studio") as studio:
+    with gr.Blocks(title="GRAM Studio", fill_width=True) as studio:
         gr.Markdown(
-            f"# GRAM Studio\nModel: {literal(ctx.spec().name)} · store: {literal(ctx.db.engine.url.render_as_string())}"
+            f"**GRAM Studio** · model: {literal(ctx.spec().name)} · store: "
+            f"{literal(ctx.db.engine.url.render_as_string())}",
+            elem_id="studio-header",
         )
         with gr.Tab("Review", id="review", elem_id="review-tab"):
             review.build(ctx, studio)

@@ -12,6 +12,8 @@ from core.settings import Settings, get_settings
 from storage.database import Database
 from tests.helpers import free_port, wait_for
 
+pytest_plugins = ["tests.browser"]  # the studio and browser fixtures of the browser tests
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

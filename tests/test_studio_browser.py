@@ -5,132 +5,20 @@ test-artifacts/ (or GRAM_TEST_ARTIFACTS)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from storage.database import Database
 from storage.tables import Dataset, InstantScore, Job, Pair, Review
+from tests.browser import Studio, first_pair_id, review_of
 from tests.conftest import FIXTURES
-from tests.helpers import criterion_file, free_port, wait_for
+from tests.helpers import criterion_file, wait_for
 from tests.helpers import gram_output as gram
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(os.environ.get("GRAM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-USERS = {"ana": "secret-a", "ben": "secret-b"}
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[str]:
-    port = free_port()
-    log = gram_home.parent / "studio.log"
-    auth = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
-    process = subprocess.Popen(
-        [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), *auth],
-        cwd=ROOT,
-        env={**os.environ, "GRAM_HOME": str(gram_home)},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-
-    def serving() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(serving, seconds=180, what=f"launch.py (log: {log})", process=process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: scripts/setup.sh --test installs it (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
-        yield launched
-        launched.close()
-
-
-class Studio:
-    """One signed-in browser tab on the studio, with the steps the tests need."""
-
-    def __init__(self, browser: object, url: str, user: str, shots: str) -> None:
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1600})  # type: ignore[attr-defined]
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.dialogs: list[str] = []
-        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
-        self.shots, self.step = ARTIFACTS / shots, 0
-        self.shots.mkdir(parents=True, exist_ok=True)
-        self.page.goto(url)
-        self.page.fill("input[data-testid=textbox]", user)
-        self.page.fill("input[type=password]", USERS[user])
-        self.page.get_by_role("button", name="Login").click()
-        self.page.wait_for_selector("#pair-header h3", timeout=60_000)
-
-    def shot(self, name: str) -> None:
-        self.step += 1
-        self.page.screenshot(path=str(self.shots / f"{self.step:02d}-{name}.png"), full_page=True)
-
-    def tab(self, name: str) -> None:
-        self.page.get_by_role("tab", name=name).click()
-
-    def choose(self, elem_id: str, value: str) -> None:
-        self.page.click(f"#{elem_id} input")
-        self.page.locator("ul[role=listbox] li", has_text=value).first.click()
-
-    def text(self, selector: str) -> str:
-        return self.page.inner_text(selector)
-
-    def wait_text(self, selector: str, expected: str, timeout: float = 60_000) -> None:
-        self.page.locator(selector, has_text=expected).first.wait_for(timeout=timeout)
-
-    def key(self, key: str) -> None:
-        self.page.locator("body").click(position={"x": 5, "y": 5})  # focus off any text box
-        self.page.keyboard.press(key)
-
-    def open_dataset(self, name: str) -> None:
-        self.tab("Review")
-        self.choose("review-dataset", name)
-        self.wait_text("#queue-page", f"{name} · page")
-        self.page.wait_for_timeout(500)  # the pair view is filled by the same event
-
-
-def _review(db: Database, pair_id: int) -> Review | None:
-    with db.session() as session:
-        return session.scalar(select(Review).where(Review.pair_id == pair_id))
-
-
-def _first_pair_id(studio: Studio) -> int:
-    return int(studio.text("#pair-header h3").split()[1])
 
 
 def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Database) -> None:
@@ -168,7 +56,7 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
 
     # Review with the keyboard: edit the rationale (e, Ctrl+Enter), change the label (b).
     ui.open_dataset("e2e")
-    pair_id = _first_pair_id(ui)
+    pair_id = first_pair_id(ui)
     assert "Rationale" in ui.text("#pair-verdict")  # the model's judgment is shown
     ui.key("e")
     ui.page.keyboard.press("Control+a")
@@ -181,17 +69,17 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     ui.shot("rationale-edited")
     ui.key("b")
     ui.wait_text("#pair-header h3", f"Pair {pair_id + 1} ")  # saved, and auto-advanced to the next pair
-    review = _review(db, pair_id)
+    review = review_of(db, pair_id)
     assert review.label == "B" and review.rationale.startswith("Feedback: A is vague") and review.reviewer == "ana"
     ui.shot("labelled")
 
     ui.key("z")  # undo the label change
     ui.wait_text("#review-message", f"Undid the last change on pair {pair_id}")
-    assert _review(db, pair_id).label is None and _review(db, pair_id).rationale.startswith("Feedback: A is vague")
+    assert review_of(db, pair_id).label is None and review_of(db, pair_id).rationale.startswith("Feedback: A is vague")
     ui.shot("undone")
     ui.key("y")
     ui.wait_text("#review-message", f"Redid the change on pair {pair_id}")
-    assert _review(db, pair_id).label == "B"
+    assert review_of(db, pair_id).label == "B"
     assert [row for row in ui.text("#pair-history").splitlines() if "redo" in row]
     ui.shot("redone")
 
@@ -199,7 +87,7 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     ui.key("j")
     ui.wait_text("#pair-header h3", f"Pair {pair_id + 1} ")
     for _ in range(7):
-        current = _first_pair_id(ui)
+        current = first_pair_id(ui)
         reference = ui.text("#pair-header").split("reference label:")[1].split()[0]
         ui.key("a" if reference == "A" else "b")
         ui.wait_text("#review-message", f"Saved pair {current}")
@@ -264,32 +152,32 @@ def test_two_people_reviewing_one_dataset_lose_nothing(studio: str, browser: obj
     ben = Studio(browser, studio, "ben", "two-sessions-ben")
     for person in (ana, ben):
         person.open_dataset("demo")
-    pair_id = _first_pair_id(ana)
-    assert _first_pair_id(ben) == pair_id
+    pair_id = first_pair_id(ana)
+    assert first_pair_id(ben) == pair_id
     ana.key("a")  # Ana labels the first pair
     ana.wait_text("#review-message", f"Saved pair {pair_id}")
     ben.key("b")  # Ben, still on the old version of the same pair, is told instead of overwriting
     ben.wait_text("#review-message", "changed by ana")
     ben.shot("conflict")
-    review = _review(db, pair_id)
+    review = review_of(db, pair_id)
     assert review.label == "A" and review.reviewer == "ana"
     assert "reviewed A by ana" in ben.text("#pair-header")  # Ben now sees Ana's review
     ben.key("b")  # a deliberate change on top of Ana's is saved, and both stay in the history
     ben.wait_text("#review-message", f"Saved pair {pair_id}")
-    review = _review(db, pair_id)
+    review = review_of(db, pair_id)
     assert review.label == "B" and review.reviewer == "ben"
     with db.session() as session:
         events = session.scalars(select(Review).where(Review.pair_id == pair_id)).one().events
         assert [(e.reviewer, e.after["label"]) for e in events] == [("ana", "A"), ("ben", "B")]
     # Both keep working on the next pairs; every review is kept.
-    ana_next, ben_next = _first_pair_id(ana), _first_pair_id(ben)
+    ana_next, ben_next = first_pair_id(ana), first_pair_id(ben)
     ana.key("j")
     ana.wait_text("#pair-header h3", str(ana_next + 1))
     ana.key("b")
     ben.key("a")
     ana.wait_text("#review-message", "Saved pair")
     ben.wait_text("#review-message", "Saved pair")
-    assert _review(db, ana_next + 1).label == "B" and _review(db, ben_next).label == "A"
+    assert review_of(db, ana_next + 1).label == "B" and review_of(db, ben_next).label == "A"
     ana.shot("after")
 
 
@@ -298,24 +186,24 @@ def test_shortcuts_act_only_on_the_visible_review_page_and_never_on_a_focused_bu
 ) -> None:
     ui = Studio(browser, studio, "ana", "shortcuts")
     ui.open_dataset("demo")
-    first = _first_pair_id(ui)
+    first = first_pair_id(ui)
     # On the Adapt tab, `j` then `a` would have labelled a pair the person cannot see.
     ui.tab("Adapt")
     ui.key("j")
     ui.key("a")
     ui.page.wait_for_timeout(1500)
     ui.tab("Review")
-    assert _first_pair_id(ui) == first and _review(db, first) is None
+    assert first_pair_id(ui) == first and review_of(db, first) is None
     # Enter on a focused button presses that button; it does not accept the model's label.
     ui.page.focus("#key-next")
     ui.page.keyboard.press("Enter")
-    wait_for(lambda: _first_pair_id(ui) != first, seconds=60, what="the next pair", interval=0.2)
-    assert _review(db, first) is None
+    wait_for(lambda: first_pair_id(ui) != first, seconds=60, what="the next pair", interval=0.2)
+    assert review_of(db, first) is None
     # On the visible Review page, with nothing focused, the keys still work.
-    shown = _first_pair_id(ui)
+    shown = first_pair_id(ui)
     ui.key("a")
     ui.wait_text("#review-message", f"Saved pair {shown}")
-    saved = _review(db, shown)
+    saved = review_of(db, shown)
     assert saved is not None and saved.label == "A"
     assert not ui.errors, ui.errors
 
@@ -351,9 +239,9 @@ def test_the_instant_judge_learns_while_a_person_reviews(
     ui.wait_text("#instant-judge", "not trained yet")
     figures = []
     for done in range(1, 25):
-        shown = _first_pair_id(ui)
+        shown = first_pair_id(ui)
         ui.key(truth[shown].lower())
-        wait_for(lambda s=shown: _first_pair_id(ui) != s, seconds=60, what="the next pair", interval=0.1)
+        wait_for(lambda s=shown: first_pair_id(ui) != s, seconds=60, what="the next pair", interval=0.1)
         if done % 8 == 0:  # a refit every 4 reviews updates the panel
             wait_for(lambda d=done: _trained_on(ui) > d - 4, seconds=60, what="the refit", interval=0.2)
             figures.append(_agreement(ui.text("#instant-judge"), "agreed with ana on"))
@@ -375,7 +263,7 @@ def test_the_instant_judge_learns_while_a_person_reviews(
     ui.page.wait_for_timeout(1500)
     with db.session() as session:
         least_sure = session.scalar(select(InstantScore.pair_id).order_by(InstantScore.margin, InstantScore.pair_id))
-    wait_for(lambda: _first_pair_id(ui) == least_sure, seconds=30, what="the least sure pair", interval=0.2)
+    wait_for(lambda: first_pair_id(ui) == least_sure, seconds=30, what="the least sure pair", interval=0.2)
     assert not ui.errors, ui.errors
 
 
@@ -393,7 +281,7 @@ def test_each_action_updates_its_queue_row_and_a_colleagues_change_shows(studio:
     ben = Studio(browser, studio, "ben", "fresh-rows-ben")
     for person in (ana, ben):
         person.open_dataset("demo")
-    pair_id = _first_pair_id(ana)
+    pair_id = first_pair_id(ana)
     assert _queue_row(ana, pair_id)[1] != "reviewed", _queue_row(ana, pair_id)
     ana.key("a")
     ana.wait_text("#review-message", f"Saved pair {pair_id}")

@@ -15,52 +15,16 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
+from app.pages.review_assets import SHORTCUTS
 from app.render import history_rows, literal, markdown_html, pair_header, rationale_diff, verdict_html
 from app.widgets import dataset_chooser, first_dataset
 from core.errors import GramError
 from core.review.pair_view import PairDetail, pair_detail
-from core.review.queue import QUEUE_COLUMNS, QueueFilter, rows_now
+from core.review.queue import QUEUE_COLUMNS, QueueFilter, review_progress, rows_now
 from core.review.reviews import review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
-
-SHORTCUTS = (
-    "Keys: **a** / **b** / **t** label A, B, tie · **Enter** accept the model's label · **e** edit the rationale "
-    "(**Ctrl+Enter** saves) · **z** undo · **y** redo · **j** / **k** next / previous pair"
-)
-
-# Keyboard shortcuts: each key clicks a button by its element id. They act only while the Review
-# page is visible (a key pressed on another tab must not label a pair nobody sees) and nothing that
-# takes keys has focus: typing in a text box is left alone, and a focused button or tab keeps its
-# own Enter and Space.
-KEYBOARD_JS = """
-<script>
-document.addEventListener('keydown', (event) => {
-  const page = document.getElementById('review-tab');
-  if (!page || page.offsetParent === null) return;
-  const target = event.target;
-  const typing = target && (['TEXTAREA', 'INPUT', 'SELECT'].includes(target.tagName) || target.isContentEditable);
-  const click = (id) => { const el = document.getElementById(id); if (el) { event.preventDefault(); el.click(); } };
-  if (typing) {
-    const save = event.key === 'Enter' && (event.ctrlKey || event.metaKey) && target.closest('#rationale-box');
-    if (save) click('key-save-rationale');
-    if (event.key === 'Escape') target.blur();
-    return;
-  }
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (target && target.closest && target.closest('button, a, [role=button], [role=tab], [role=option]')) return;
-  const keys = {a: 'key-a', b: 'key-b', t: 'key-tie', Enter: 'key-accept', z: 'key-undo', y: 'key-redo',
-                j: 'key-next', k: 'key-prev'};
-  if (event.key === 'e') {
-    const box = document.querySelector('#rationale-box textarea');
-    if (box) { event.preventDefault(); box.focus(); }
-    return;
-  }
-  if (keys[event.key]) click(keys[event.key]);
-});
-</script>
-"""
 
 REFRESH_S = 5  # how often a reviewer's queue rows and open pair are checked for others' changes
 
@@ -80,72 +44,94 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     db = ctx.db
     queue_state = gr.State(QueueState(QueueFilter(""), 0, []))
     cursor_state = gr.State(Cursor())
-    with gr.Row():
-        # Filled by the page's load event below, together with the queue of its first dataset.
-        dataset = dataset_chooser(ctx, "review_datasets", label="Dataset", scale=2, elem_id="review-dataset")
-        status = gr.Radio(["all", "unjudged", "judged", "reviewed"], value="all", label="Status", scale=3)
-        sort = gr.Dropdown(
-            [
-                ("pair id", "id"),
-                ("lowest confidence first", "confidence-asc"),
-                ("highest confidence first", "confidence-desc"),
-                ("instant judge least sure first", "instant-uncertain"),
-            ],
-            value="id",
-            label="Order",
-            elem_id="review-order",
-            scale=2,
-        )
-    with gr.Row():
-        inconsistent = gr.Checkbox(label="position-inconsistent only")
-        disagreeing = gr.Checkbox(label="disagrees with the reference")
-        tag = gr.Textbox(label="has tag", scale=1)
-        search = gr.Textbox(label="text search", scale=2)
-        apply = gr.Button("Show", elem_id="queue-apply", scale=0)
-    with gr.Row():
-        prev_page = gr.Button("◀ page", scale=0)
-        page_label = gr.Markdown(elem_id="queue-page")
-        next_page = gr.Button("page ▶", scale=0)
-    table = gr.Dataframe(headers=QUEUE_COLUMNS, interactive=False, wrap=False, max_height=320, elem_id="queue-table")
-
-    gr.Markdown(SHORTCUTS)
-    message = gr.Markdown(elem_id="review-message")
-    changed = gr.Markdown(elem_id="pair-changed")  # someone else changed the open pair
     pushed_rows = gr.State([])  # the queue rows the refresh last showed
     refresh_timer = gr.Timer(REFRESH_S)
-    with gr.Row():
-        instant_panel = gr.Markdown(elem_id="instant-judge")
-        keep_instant_button = gr.Button("Keep the instant judge as a model version", scale=0, elem_id="instant-keep")
-    # The pair and the verdict are HTML rendered on the server from untrusted Markdown (app/render.py).
-    header = gr.HTML(elem_id="pair-header")
-    prompt = gr.HTML(elem_id="pair-prompt", label="Prompt", container=True)
+    # One screen per pair (app/pages/review_assets.py): the queue in a column beside the pair.
     with gr.Row(equal_height=False):
-        with gr.Column():
-            gr.Markdown("**Response A**")
-            response_a = gr.HTML(elem_id="response-a", container=True)
-        with gr.Column():
-            gr.Markdown("**Response B**")
-            response_b = gr.HTML(elem_id="response-b", container=True)
-    verdict = gr.HTML(elem_id="pair-verdict", container=True)
-    with gr.Row():
-        accept = gr.Button("Accept (Enter)", elem_id="key-accept", variant="primary")
-        label_a = gr.Button("A better (a)", elem_id="key-a")
-        label_b = gr.Button("B better (b)", elem_id="key-b")
-        label_tie = gr.Button("Tie (t)", elem_id="key-tie")
-        undo_button = gr.Button("Undo (z)", elem_id="key-undo")
-        redo_button = gr.Button("Redo (y)", elem_id="key-redo")
-        prev_pair = gr.Button("◀ Previous (k)", elem_id="key-prev")
-        next_pair = gr.Button("Next (j) ▶", elem_id="key-next")
-    rationale = gr.Textbox(label="Rationale (e to edit, Ctrl+Enter to save)", lines=6, elem_id="rationale-box")
-    save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
-    diff = gr.HTML(elem_id="rationale-diff")
-    with gr.Row():
-        tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
-        note = gr.Textbox(label="Note", elem_id="note-box")
-        save_meta = gr.Button("Save tags and note", scale=0)
-    history_table = gr.Dataframe(
-        headers=["event", "when", "who", "action", "change"], interactive=False, label="History", elem_id="pair-history"
-    )
+        with gr.Column(scale=2, min_width=320, elem_id="review-queue"):
+            # Filled by the page's load event below, together with the queue of its first dataset.
+            dataset = dataset_chooser(ctx, "review_datasets", label="Dataset", elem_id="review-dataset")
+            with gr.Row():
+                status = gr.Dropdown(["all", "unjudged", "judged", "reviewed"], value="all", label="Status")
+                sort = gr.Dropdown(
+                    [
+                        ("pair id", "id"),
+                        ("lowest confidence first", "confidence-asc"),
+                        ("highest confidence first", "confidence-desc"),
+                        ("instant judge least sure first", "instant-uncertain"),
+                    ],
+                    value="id",
+                    label="Order",
+                    elem_id="review-order",
+                )
+            with gr.Accordion("Filters", open=False):
+                inconsistent = gr.Checkbox(label="position-inconsistent only")
+                disagreeing = gr.Checkbox(label="disagrees with the reference")
+                tag = gr.Textbox(label="has tag")
+                search = gr.Textbox(label="text search")
+            with gr.Row():
+                prev_page = gr.Button("◀ page", scale=0, size="sm")
+                apply = gr.Button("Show", elem_id="queue-apply", scale=0, size="sm")
+                next_page = gr.Button("page ▶", scale=0, size="sm")
+            page_label = gr.Markdown(elem_id="queue-page")
+            table = gr.Dataframe(
+                headers=QUEUE_COLUMNS, interactive=False, wrap=False, max_height=360, elem_id="queue-table"
+            )
+            instant_panel = gr.Markdown(elem_id="instant-judge")
+            keep_instant_button = gr.Button(
+                "Keep the instant judge as a model version", size="sm", elem_id="instant-keep"
+            )
+        with gr.Column(scale=5, elem_id="review-main"):
+            with gr.Row(equal_height=False):
+                progress = gr.Markdown(elem_id="review-progress")
+                message = gr.Markdown(elem_id="review-message")
+                changed = gr.Markdown(elem_id="pair-changed")  # someone else changed the open pair
+            # The pair and the verdict are HTML rendered on the server from untrusted Markdown (app/render.py).
+            header = gr.HTML(elem_id="pair-header")
+            prompt = gr.HTML(elem_id="pair-prompt", label="Prompt", show_label=True, container=True, max_height=130)
+            with gr.Row(equal_height=False):
+                response_a, response_b = (
+                    gr.HTML(
+                        elem_id=f"response-{s}",
+                        label=f"Response {s.upper()}",
+                        show_label=True,
+                        container=True,
+                        max_height=190,
+                    )
+                    for s in "ab"
+                )
+            verdict = gr.HTML(elem_id="pair-verdict", container=True, max_height=150)
+            with gr.Row(elem_id="review-actions"):
+                accept = gr.Button("Accept (Enter)", elem_id="key-accept", variant="primary", size="sm")
+                label_a = gr.Button("A better (a)", elem_id="key-a", size="sm")
+                label_b = gr.Button("B better (b)", elem_id="key-b", size="sm")
+                label_tie = gr.Button("Tie (t)", elem_id="key-tie", size="sm")
+                skip = gr.Button("Skip (s)", elem_id="key-skip", size="sm")
+                reason = gr.Textbox(
+                    placeholder="why skip? (optional; Enter skips)",
+                    show_label=False,
+                    container=False,
+                    min_width=160,
+                    elem_id="skip-reason",
+                )
+                undo_button = gr.Button("Undo (z)", elem_id="key-undo", size="sm")
+                redo_button = gr.Button("Redo (y)", elem_id="key-redo", size="sm")
+                prev_pair = gr.Button("◀ Previous (k)", elem_id="key-prev", size="sm")
+                next_pair = gr.Button("Next (j) ▶", elem_id="key-next", size="sm")
+            rationale = gr.Textbox(label="Rationale (e to edit, Ctrl+Enter to save)", lines=6, elem_id="rationale-box")
+            save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
+            diff = gr.HTML(elem_id="rationale-diff")
+            with gr.Row():
+                tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
+                note = gr.Textbox(label="Note", elem_id="note-box")
+                save_meta = gr.Button("Save tags and note", scale=0)
+            history_table = gr.Dataframe(
+                headers=["event", "when", "who", "action", "change"],
+                interactive=False,
+                label="History",
+                elem_id="pair-history",
+            )
+            gr.Markdown(SHORTCUTS)
     model_rationale = gr.State("")
     model_label = gr.State(None)
     judgment_id = gr.State(None)  # the judgment the person sees, recorded with their review
@@ -219,12 +205,24 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         state, rows = open_queue(db, QueueFilter(name, st, inc, dis, tg or "", q or "", so), 0)  # type: ignore[arg-type]
         return opened(state, rows, cursor, state.ids[0] if state.ids else None)
 
+    actions: list[tuple[Any, str]] = []  # events after which the page's queue rows are refreshed (below)
+
+    def action(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any, outputs: Any, api: str) -> Any:
+        event = on(trigger, fn, inputs, outputs, api_name=api)
+        actions.append((event, api))
+        return event
+
     filters = [dataset, status, sort, inconsistent, disagreeing, tag, search, cursor_state]
     loaded = [queue_state, table, page_label, cursor_state, message, *pair_outputs]
-    for trigger, api in ((apply.click, "queue"), (dataset.input, "queue_dataset"), (search.submit, "queue_search")):
-        # dataset.input: a person's choice (not the page load's)
+    for trigger, api in (
+        (apply.click, "queue"),
+        (dataset.input, "queue_dataset"),  # .input: a person's choice (not the page load's)
+        (status.input, "queue_status"),
+        (sort.input, "queue_order"),
+        (search.submit, "queue_search"),
+    ):
         on(
-            on(trigger, load, filters, loaded, api_name=api).then,
+            action(trigger, load, filters, loaded, api).then,
             instant_figures,
             [dataset],
             [instant_panel],
@@ -244,13 +242,6 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         pair_id = queue.ids[row] if 0 <= row < len(queue.ids) else cursor.pair_id
         return goto(cursor, pair_id)
-
-    actions: list[tuple[Any, str]] = []  # events after which the page's queue rows are refreshed (below)
-
-    def action(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any, outputs: Any, api: str) -> Any:
-        event = on(trigger, fn, inputs, outputs, api_name=api)
-        actions.append((event, api))
-        return event
 
     moved = [cursor_state, message, *pair_outputs]
     action(table.select, select_row, [queue_state, cursor_state], moved, "queue_select")
@@ -292,6 +283,18 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         event = action(button.click, labeller(choice), label_inputs, labelled, api)
         on(event.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
 
+    def skip_pair(queue: QueueState, cursor: Cursor, why: str, seen: int | None, request: gr.Request) -> list[Any]:
+        """Skip the pair as not judgeable (kept out of training and exports), with the reason
+        typed beside the button, and move to the next."""
+        saved = review_pair(db, cursor, reviewer_name(request), seen, label=Label.SKIP, reason=why.strip())
+        if saved.conflict or saved.cursor.pair_id is None:
+            return [queue, saved.cursor, saved.message, *render(saved.cursor.pair_id), gr.skip()]
+        queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)
+        return [queue, *goto(saved.cursor, pair_id, saved.message), ""]
+
+    for trigger, api in ((skip.click, "skip"), (reason.submit, "skip_with_reason")):
+        action(trigger, skip_pair, [queue_state, cursor_state, reason, judgment_id], [*labelled, reason], api)
+
     def keep(name: str) -> str:
         if not name:
             raise GramError("choose a dataset first")
@@ -330,15 +333,23 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     action(undo_button.click, undo_click, [cursor_state], moved, "undo")
     action(redo_button.click, redo_click, [cursor_state], moved, "redo")
 
+    def open_studio(st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
+        chooser = first_dataset(ctx)
+        return [chooser, *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
+
+    opening = action(studio.load, open_studio, filters[1:], [dataset, *loaded], "open_studio")
+    on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")
+
     def rows_of(queue: QueueState) -> list[list[Any]]:
         if not queue.ids:
             return []
         with db.session() as session:
             return [r.cells() for r in rows_now(session, queue.filter.dataset, queue.ids)]
 
-    def refresh(queue: QueueState, cursor: Cursor, pushed: list[list[Any]]) -> list[Any]:
+    def refresh(queue: QueueState, cursor: Cursor, pushed: list[list[Any]], request: gr.Request) -> list[Any]:
         """The page's rows as they are now (only when they changed: a redraw would reset the
-        table's scroll), and a notice when the open pair changed since this person saw it."""
+        table's scroll), the dataset's progress, and a notice when the open pair changed since
+        this person saw it."""
         rows = rows_of(queue)
         notice = ""
         if cursor.pair_id is not None:
@@ -349,17 +360,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                     f"⚠ Pair {cursor.pair_id} was changed by {literal(now.reviewer or 'someone')} "
                     f"(label now: {now.label or 'none'}) since you opened it; select it in the queue to see it."
                 )
-        return [rows if rows != pushed else gr.skip(), rows, notice]
+        if queue.filter.dataset:
+            with db.session() as session:
+                done = review_progress(session, queue.filter.dataset, reviewer_name(request))
+            line = f"**{done.line(literal(reviewer_name(request)))}**"
+        else:
+            line = ""
+        return [rows if rows != pushed else gr.skip(), rows, line, notice]
 
-    refreshed = [table, pushed_rows, changed]
+    refreshed = [table, pushed_rows, progress, changed]
     refresh_inputs = [queue_state, cursor_state, pushed_rows]
     for event, api in actions:
         on(event.then, refresh, refresh_inputs, refreshed, api_name=f"{api}_refresh", show_progress="hidden")
     on(refresh_timer.tick, refresh, refresh_inputs, refreshed, api_name="review_refresh", show_progress="hidden")
-
-    def open_studio(st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
-        chooser = first_dataset(ctx)
-        return [chooser, *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
-
-    opening = on(studio.load, open_studio, filters[1:], [dataset, *loaded], api_name="open_studio")
-    on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")

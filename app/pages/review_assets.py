@@ -1,0 +1,75 @@
+"""What the Review page adds to the browser: its keyboard shortcuts and its one-screen layout.
+
+Both go into the page's <head> (app/studio.py passes them to launch(head=...)).
+"""
+
+from __future__ import annotations
+
+SHORTCUTS = (
+    "Keys: **a** / **b** / **t** label A, B, tie · **s** skip (not judgeable) · **Enter** accept the model's label · "
+    "**e** edit the rationale (**Ctrl+Enter** saves) · **z** undo · **y** redo · **j** / **k** next / previous pair"
+)
+
+# Keyboard shortcuts: each key clicks a button by its element id. They act only while the Review
+# page is visible (a key pressed on another tab must not label a pair nobody sees) and nothing that
+# takes keys has focus: typing in a text box is left alone, and a focused button or tab keeps its
+# own Enter and Space.
+# A new pair shown (the header names another pair) is brought into view when it is out of sight:
+# the page goes back to its first screen, which holds the whole pair view.
+KEYBOARD_JS = """
+<script>
+document.addEventListener('keydown', (event) => {
+  const page = document.getElementById('review-tab');
+  if (!page || page.offsetParent === null) return;
+  const target = event.target;
+  const typing = target && (['TEXTAREA', 'INPUT', 'SELECT'].includes(target.tagName) || target.isContentEditable);
+  const click = (id) => { const el = document.getElementById(id); if (el) { event.preventDefault(); el.click(); } };
+  if (typing) {
+    const save = event.key === 'Enter' && (event.ctrlKey || event.metaKey) && target.closest('#rationale-box');
+    if (save) click('key-save-rationale');
+    if (event.key === 'Escape') target.blur();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target && target.closest && target.closest('button, a, [role=button], [role=tab], [role=option]')) return;
+  const keys = {a: 'key-a', b: 'key-b', t: 'key-tie', s: 'key-skip', Enter: 'key-accept', z: 'key-undo',
+                y: 'key-redo', j: 'key-next', k: 'key-prev'};
+  if (event.key === 'e') {
+    const box = document.querySelector('#rationale-box textarea');
+    if (box) { event.preventDefault(); box.focus(); }
+    return;
+  }
+  if (keys[event.key]) click(keys[event.key]);
+});
+let shownPair = null;
+const watchHeader = () => {
+  const header = document.getElementById('pair-header');
+  if (!header) { setTimeout(watchHeader, 500); return; }
+  new MutationObserver(() => {
+    const title = header.querySelector('h3');
+    const pair = title ? title.textContent : null;
+    if (pair === shownPair) return;
+    shownPair = pair;
+    const top = header.getBoundingClientRect().top;
+    const away = top < 0 || top > window.innerHeight * 0.5;
+    if (header.offsetParent !== null && away) window.scrollTo({top: 0});  // the page's first screen
+  }).observe(header, {childList: true, subtree: true, characterData: true});
+};
+watchHeader();
+</script>
+"""
+
+# One screen per pair at 1366x768 (with the heights set on the page's boxes): a compact header, and
+# an action bar that sticks to the bottom of the window.
+REVIEW_CSS = """
+<style>
+#review-tab #pair-header h3 { margin: 0 0 2px 0; font-size: 1.05em; }
+#review-tab #pair-header p { margin: 0; }
+#review-tab .gram-md p { margin: 0.2em 0; }
+#review-main .html-container.label-padding { padding-top: 22px; }
+#review-actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary);
+                  padding: 4px 0; gap: 6px; }
+#review-actions button { min-width: 0; padding: 4px 8px; }
+#review-progress p { margin: 0; }
+</style>
+"""
