@@ -90,8 +90,8 @@ def test_a_migration_that_copies_a_table_keeps_the_rows_that_refer_to_it(tmp_pat
         )
         connection.execute(
             text(
-                "INSERT INTO pairs (id, dataset_id, prompt, response_a, response_b, source, meta, content_hash, created_at)"
-                " VALUES (1, 1, 'p', 'a', 'b', '', '{}', 'h', '2026-01-01')"
+                "INSERT INTO pairs (id, dataset_id, prompt, response_a, response_b, source, meta, content_hash,"
+                " created_at) VALUES (1, 1, 'p', 'a', 'b', '', '{}', 'h', '2026-01-01')"
             )
         )
         connection.execute(
