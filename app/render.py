@@ -82,8 +82,8 @@ def _number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else ""
 
 
-def pair_header(pair: PairDetail) -> str:
-    """The pair's heading (HTML): id, source, reference label, who reviewed it."""
+def pair_header(pair: PairDetail, *, hide_reference: bool = False) -> str:
+    """The pair's heading (HTML): id, source, reference label (unless hidden), who reviewed it."""
     if pair.review_label == Label.SKIP:
         why = f": {literal(pair.review_reason)}" if pair.review_reason else " (no reason given)"
         reviewed = f"**skipped** as not judgeable by {literal(pair.reviewer)}{why}"
@@ -93,7 +93,8 @@ def pair_header(pair: PairDetail) -> str:
         reviewed = "not reviewed"
     return markdown_html(
         f"### Pair {pair.pair_id} · {literal(pair.source)}\n\n"
-        f"reference label: **{literal(pair.reference_label or '-')}** · {reviewed}"
+        f"reference label: **{'hidden (blind review)' if hide_reference else literal(pair.reference_label or '-')}** "
+        f"· {reviewed}"
     )
 
 

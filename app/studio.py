@@ -10,8 +10,8 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.pages import adapt, datasets, evaluate, judge, review
-from app.pages.review_assets import KEYBOARD_JS, REVIEW_CSS
 from app.render import CODE_CSS, literal
+from app.review_assets import KEYBOARD_JS, REVIEW_CSS
 
 # Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.
 HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS

@@ -370,3 +370,16 @@ def test_csv_cells_that_look_like_json_stay_text_where_text_is_expected(session:
         )
     assert run_import(session, conversational, dataset="trl-csv").imported == 1
     assert stored(session, "trl-csv")[0].prompt == "Hi?"
+
+
+def test_a_datasets_guidelines_are_kept_and_bounded(session: Session) -> None:
+    from core.data.datasets import MAX_GUIDELINES, get_dataset, set_guidelines
+
+    session.add(Dataset(name="g"))
+    session.flush()
+    set_guidelines(session, "g", "  ## How to judge\n\nPrefer the answer that cites a number.  ")
+    assert get_dataset(session, "g").guidelines == "## How to judge\n\nPrefer the answer that cites a number."
+    with pytest.raises(GramError, match="at most"):
+        set_guidelines(session, "g", "x" * (MAX_GUIDELINES + 1))
+    with pytest.raises(GramError, match="no dataset named 'nope'"):
+        set_guidelines(session, "nope", "text")

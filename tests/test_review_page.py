@@ -61,3 +61,91 @@ def test_the_review_page_fits_one_laptop_screen(
     ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
     assert not _off_screen(ui), _off_screen(ui)
     assert not ui.errors, ui.errors
+
+
+def _queue_cells(ui: Studio, pair_id: int) -> list[str]:
+    rows = ui.page.eval_on_selector_all(
+        "#queue-table [role=row]",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
+    )
+    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])
+
+
+def test_blind_review_hides_the_reference_and_the_model_until_the_person_labels(
+    studio: str, browser: object, db: Database, embedded_model_dir: Path
+) -> None:
+    gram("judge", "demo", "--fast", "--limit", "3", "--model", str(embedded_model_dir))
+    ana = Studio(browser, studio, "ana", "blind-review")
+    ana.open_dataset("demo")
+    first = first_pair_id(ana)
+    ana.wait_text("#pair-verdict", "Model:")
+    reference = ana.text("#pair-header").split("reference label:")[1].split()[0]
+    assert reference in ("A", "B", "tie") and _queue_cells(ana, first)[2] in ("A", "B")
+    ana.page.click("#blind-review input")
+    ana.wait_text("#pair-header", "hidden (blind review)")
+    assert "Model:" not in ana.text("#pair-verdict") and "Blind review" in ana.text("#pair-verdict")
+    assert ana.page.input_value("#rationale-box textarea") == ""  # no model rationale to anchor on
+    wait_for(lambda: _queue_cells(ana, first)[2:7] == [""] * 5, seconds=10, what="blank queue columns")
+    ana.shot("blind")
+    # Accepting the hidden verdict is refused; a label of her own is saved, without a judgment seen.
+    ana.key("Enter")
+    ana.wait_text("#review-message", "hidden in blind review")
+    assert review_of(db, first) is None
+    ana.key("b")
+    ana.wait_text("#pair-header h3", f"Pair {first + 1} ")
+    saved = review_of(db, first)
+    assert saved is not None and saved.label == "B" and saved.judgment_id is None
+    assert "hidden (blind review)" in ana.text("#pair-header")  # the next pair is hidden too
+    # Once labelled, the pair shows what was hidden.
+    ana.key("k")
+    ana.wait_text("#pair-header h3", f"Pair {first} ")
+    ana.wait_text("#pair-header", f"reference label: {reference}")
+    assert "Model:" in ana.text("#pair-verdict")
+    # The switch is hers: kept in her browser across a reload, and a colleague is not blind.
+    ana.page.reload()
+    ana.page.wait_for_selector("#pair-header h3", timeout=60_000)
+    ana.wait_text("#pair-header h3", f"Pair {first} ")
+    ana.page.wait_for_timeout(500)
+    assert ana.page.is_checked("#blind-review input")
+    ana.key("j")  # not labelled yet: hidden
+    ana.wait_text("#pair-header h3", f"Pair {first + 1} ")
+    ana.wait_text("#pair-header", "hidden (blind review)")
+    ben = Studio(browser, studio, "ben", "blind-review-colleague")
+    ben.wait_text("#pair-header", "reference label:")
+    assert "hidden" not in ben.text("#pair-header") and not ben.page.is_checked("#blind-review input")
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
+
+
+def test_guidelines_show_beside_the_pair_and_a_skip_keeps_its_reason(
+    studio: str, browser: object, db: Database
+) -> None:
+    ui = Studio(browser, studio, "ana", "guidelines-and-skip", viewport=LAPTOP)
+    # Guidelines are written on the Datasets page (their HTML is shown as text, never run).
+    ui.tab("Datasets")
+    ui.choose("guide-dataset", "demo")
+    ui.page.fill("#guide-text textarea", "## Judging\n\nPrefer **the cited number**.\n\n<img src=x onerror=alert(1)>")
+    ui.page.click("#guide-save")
+    ui.wait_text("#guide-note", "Saved the guidelines of demo")
+    ui.open_dataset("demo")
+    ui.wait_text("#review-guidelines h2", "Judging")
+    assert "<img src=x onerror=alert(1)>" in ui.text("#review-guidelines")
+    box = ui.page.locator("#review-guidelines").bounding_box()
+    header = ui.page.locator("#pair-header").bounding_box()
+    assert box and header and box["x"] + box["width"] <= header["x"] and box["y"] < LAPTOP[1], (box, header)
+    # Skip with a reason typed beside the button (Enter), then one by key without a reason.
+    first = first_pair_id(ui)
+    ui.page.fill("#skip-reason textarea, #skip-reason input", "the prompt is cut off")
+    ui.page.keyboard.press("Enter")
+    ui.wait_text("#pair-header h3", f"Pair {first + 1} ")
+    ui.key("s")
+    ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
+    skipped, bare = review_of(db, first), review_of(db, first + 1)
+    assert skipped is not None and (skipped.label, skipped.reason) == ("skip", "the prompt is cut off")
+    assert bare is not None and (bare.label, bare.reason) == ("skip", "")
+    wait_for(lambda: _queue_cells(ui, first)[1:2] == ["skipped"], seconds=10, what="the skipped row")
+    ui.key("k")
+    ui.key("k")
+    ui.wait_text("#pair-header", "skipped as not judgeable by ana: the prompt is cut off")
+    ui.wait_text("#review-progress", "2 / 400 reviewed, 2 by ana")
+    ui.shot("skipped")
+    assert not ui.errors and not ui.dialogs, (ui.errors, ui.dialogs)

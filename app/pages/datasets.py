@@ -13,7 +13,7 @@ from app.context import StudioContext
 from app.handlers import on
 from app.render import literal
 from app.widgets import dataset_dropdown
-from core.data.datasets import list_datasets
+from core.data.datasets import get_dataset, list_datasets, set_guidelines
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
 from core.data.importer import import_files, parse_files, parse_mapping
 from core.data.paths import allowed_import_path
@@ -104,6 +104,21 @@ def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bo
     return str(out), literal(f"wrote {out.name}: {result.summary()}")
 
 
+def read_guidelines(ctx: StudioContext, dataset: str) -> str:
+    if not dataset:
+        return ""
+    with ctx.db.session() as session:
+        return get_dataset(session, dataset).guidelines
+
+
+def save_guidelines(ctx: StudioContext, dataset: str, text: str) -> str:
+    if not dataset:
+        raise GramError("choose a dataset first")
+    with ctx.db.session() as session:
+        set_guidelines(session, dataset, text)
+    return f"Saved the guidelines of **{literal(dataset)}**; reviewers see them beside each pair."
+
+
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     table = gr.Dataframe(headers=DATASET_COLUMNS, interactive=False, elem_id="datasets-table")
     on(studio.load, lambda: dataset_rows(ctx), outputs=table, api_name="datasets_on_load")
@@ -137,6 +152,20 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         [files, path, mapping, name, allow_empty],
         [summary, rejected, table],
         api_name="import",
+    )
+    gr.Markdown("### Review guidelines\nMarkdown, shown beside each pair on the Review page.")
+    with gr.Row():
+        guide_dataset = dataset_dropdown(ctx, studio, "guideline_datasets", label="Dataset", elem_id="guide-dataset")
+        guide_save = gr.Button("Save guidelines", elem_id="guide-save", scale=0)
+    guide_text = gr.Textbox(label="Guidelines (Markdown)", lines=6, elem_id="guide-text")
+    guide_note = gr.Markdown(elem_id="guide-note")
+    on(guide_dataset.change, lambda d: read_guidelines(ctx, d), [guide_dataset], [guide_text], api_name="guidelines")
+    on(
+        guide_save.click,
+        lambda d, t: save_guidelines(ctx, d, t),
+        [guide_dataset, guide_text],
+        [guide_note],
+        api_name="save_guidelines",
     )
     gr.Markdown("### Export")
     with gr.Row():

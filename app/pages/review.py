@@ -15,11 +15,13 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
-from app.pages.review_assets import SHORTCUTS
-from app.render import history_rows, literal, markdown_html, pair_header, rationale_diff, verdict_html
+from app.render import literal, markdown_html
+from app.review_assets import SHORTCUTS
+from app.review_view import NO_PAIR, diff_html, pair_values, queue_cells
 from app.widgets import dataset_chooser, first_dataset
+from core.data.datasets import get_dataset
 from core.errors import GramError
-from core.review.pair_view import PairDetail, pair_detail
+from core.review.pair_view import pair_detail
 from core.review.queue import QUEUE_COLUMNS, QueueFilter, review_progress, rows_now
 from core.review.reviews import review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
@@ -27,13 +29,6 @@ from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
 
 REFRESH_S = 5  # how often a reviewer's queue rows and open pair are checked for others' changes
-
-NO_PAIR: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
-
-
-def diff_html(model: str | None, edited: str | None) -> str:
-    diff = rationale_diff(model, edited)
-    return markdown_html(diff) if diff else ""
 
 
 def queue_label(state: QueueState) -> str:
@@ -46,11 +41,13 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     cursor_state = gr.State(Cursor())
     pushed_rows = gr.State([])  # the queue rows the refresh last showed
     refresh_timer = gr.Timer(REFRESH_S)
-    # One screen per pair (app/pages/review_assets.py): the queue in a column beside the pair.
+    # One screen per pair (app/review_assets.py): the queue in a column beside the pair.
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_id="review-queue"):
             # Filled by the page's load event below, together with the queue of its first dataset.
             dataset = dataset_chooser(ctx, "review_datasets", label="Dataset", elem_id="review-dataset")
+            with gr.Accordion("Guidelines", open=False) as guidelines_box:  # opened when there are some
+                guidelines = gr.HTML(elem_id="review-guidelines", max_height=160)
             with gr.Row():
                 status = gr.Dropdown(["all", "unjudged", "judged", "reviewed"], value="all", label="Status")
                 sort = gr.Dropdown(
@@ -64,15 +61,20 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                     label="Order",
                     elem_id="review-order",
                 )
+            blind = gr.Checkbox(
+                label="Blind review: hide the reference label and the model until I label",
+                elem_id="blind-review",
+            )
+            blind_saved = gr.BrowserState(False, storage_key="gram-studio-blind-review")  # per person (browser)
             with gr.Accordion("Filters", open=False):
                 inconsistent = gr.Checkbox(label="position-inconsistent only")
                 disagreeing = gr.Checkbox(label="disagrees with the reference")
                 tag = gr.Textbox(label="has tag")
                 search = gr.Textbox(label="text search")
             with gr.Row():
-                prev_page = gr.Button("◀ page", scale=0, size="sm")
-                apply = gr.Button("Show", elem_id="queue-apply", scale=0, size="sm")
-                next_page = gr.Button("page ▶", scale=0, size="sm")
+                prev_page = gr.Button("◀ page", scale=0, size="sm", min_width=70)
+                apply = gr.Button("Show", elem_id="queue-apply", scale=0, size="sm", min_width=70)
+                next_page = gr.Button("page ▶", scale=0, size="sm", min_width=70)
             page_label = gr.Markdown(elem_id="queue-page")
             table = gr.Dataframe(
                 headers=QUEUE_COLUMNS, interactive=False, wrap=False, max_height=360, elem_id="queue-table"
@@ -108,10 +110,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                 label_tie = gr.Button("Tie (t)", elem_id="key-tie", size="sm")
                 skip = gr.Button("Skip (s)", elem_id="key-skip", size="sm")
                 reason = gr.Textbox(
-                    placeholder="why skip? (optional; Enter skips)",
+                    placeholder="why skip? (Enter skips)",
                     show_label=False,
                     container=False,
-                    min_width=160,
+                    min_width=120,
+                    max_lines=1,
                     elem_id="skip-reason",
                 )
                 undo_button = gr.Button("Undo (z)", elem_id="key-undo", size="sm")
@@ -152,6 +155,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         judgment_id,
     ]
 
+    def guidelines_of(name: str) -> list[Any]:
+        """The dataset's guidelines (untrusted Markdown, rendered safely), open when there are some."""
+        text = ""
+        if name:
+            with db.session() as session:
+                text = get_dataset(session, name).guidelines
+        shown = markdown_html(text) if text else markdown_html("*No guidelines for this dataset (Datasets page).*")
+        return [shown, gr.Accordion(open=bool(text))]
+
     def instant_figures(name: str, request: gr.Request) -> str:
         """Refit the instant judge if enough new reviews came in (after the next pair is shown),
         and this person's live figures."""
@@ -161,47 +173,29 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         with db.session() as session:
             return live_figures(session, name, reviewer_name(request)).markdown(literal)
 
-    def render(pair_id: int | None) -> list[Any]:
-        return shown_pair(pair_id)[1]
+    def render(cursor: Cursor) -> list[Any]:
+        return shown_pair(cursor.pair_id, cursor.blind)[1]
 
-    def shown_pair(pair_id: int | None) -> tuple[int, list[Any]]:
+    def shown_pair(pair_id: int | None, blind: bool) -> tuple[int, list[Any]]:
         """The pair's review version and the pair view's outputs, from one read of the pair."""
         if pair_id is None:
             return 0, list(NO_PAIR)
         with db.session() as session:
             pair = pair_detail(session, pair_id)
-        return pair.version, pair_outputs_of(pair)
-
-    def pair_outputs_of(pair: PairDetail) -> list[Any]:
-        j, images = pair.judgment, ctx.settings.show_remote_images
-        return [
-            pair_header(pair),
-            markdown_html(pair.prompt, images=images),
-            markdown_html(pair.response_a, images=images),
-            markdown_html(pair.response_b, images=images),
-            verdict_html(j, pair.earlier_judgments, images=images),
-            pair.editable_rationale,
-            diff_html(j.rationale if j else None, pair.editable_rationale),
-            ", ".join(pair.tags),
-            pair.note,
-            history_rows(pair),
-            (j.rationale if j else None) or "",
-            j.label if j else None,
-            j.id if j else None,
-        ]
+        return pair.version, pair_values(pair, blind=blind, images=ctx.settings.show_remote_images)
 
     def goto(cursor: Cursor, pair_id: int | None, message: str = "") -> list[Any]:
         """Move the cursor to the pair (at the review version shown) and show it: the cursor,
         the message and the pair view's outputs."""
-        version, outputs = shown_pair(pair_id)
+        version, outputs = shown_pair(pair_id, cursor.blind)
         return [replace(cursor, pair_id=pair_id, version=version), message, *outputs]
 
     def opened(state: QueueState, rows: list[Any], cursor: Cursor, pair_id: int | None) -> list[Any]:
-        return [state, [r.cells() for r in rows], queue_label(state), *goto(cursor, pair_id)]
+        return [state, queue_cells(rows, blind=cursor.blind), queue_label(state), *goto(cursor, pair_id)]
 
     def load(name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
         if not name:
-            return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *render(None)]
+            return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *list(NO_PAIR)]
         state, rows = open_queue(db, QueueFilter(name, st, inc, dis, tg or "", q or "", so), 0)  # type: ignore[arg-type]
         return opened(state, rows, cursor, state.ids[0] if state.ids else None)
 
@@ -221,13 +215,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         (sort.input, "queue_order"),
         (search.submit, "queue_search"),
     ):
-        on(
-            action(trigger, load, filters, loaded, api).then,
-            instant_figures,
-            [dataset],
-            [instant_panel],
-            api_name=f"{api}_instant",
-        )
+        loading = action(trigger, load, filters, loaded, api)
+        on(loading.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
+        on(loading.then, guidelines_of, [dataset], [guidelines, guidelines_box], api_name=f"{api}_guidelines")
 
     def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         state, rows = open_queue(db, queue.filter, queue.page + step)
@@ -262,10 +252,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             queue: QueueState, cursor: Cursor, label: str | None, seen: int | None, request: gr.Request
         ) -> list[Any]:
             if choice is None and label is None:
-                return [queue, cursor, "The model has no label to accept here.", *render(cursor.pair_id)]
+                why = "it is hidden in blind review; choose A, B, tie or skip" if cursor.blind else "it has none here"
+                return [queue, cursor, f"No model label to accept: {why}.", *render(cursor)]
             saved = review_pair(db, cursor, reviewer_name(request), seen, label=choice or label)
             if saved.conflict or saved.cursor.pair_id is None:
-                return [queue, saved.cursor, saved.message, *render(saved.cursor.pair_id)]
+                return [queue, saved.cursor, saved.message, *render(saved.cursor)]
             queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
             return [queue, *goto(saved.cursor, pair_id, saved.message)]
 
@@ -288,7 +279,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         typed beside the button, and move to the next."""
         saved = review_pair(db, cursor, reviewer_name(request), seen, label=Label.SKIP, reason=why.strip())
         if saved.conflict or saved.cursor.pair_id is None:
-            return [queue, saved.cursor, saved.message, *render(saved.cursor.pair_id), gr.skip()]
+            return [queue, saved.cursor, saved.message, *render(saved.cursor), gr.skip()]
         queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)
         return [queue, *goto(saved.cursor, pair_id, saved.message), ""]
 
@@ -304,7 +295,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     on(keep_instant_button.click, keep, [dataset], [message], api_name="keep_instant")
 
     def shown(saved: Saved) -> list[Any]:
-        return [saved.cursor, saved.message, *render(saved.cursor.pair_id)]
+        return [saved.cursor, saved.message, *render(saved.cursor)]
 
     def save_text(cursor: Cursor, text: str, seen: int | None, request: gr.Request) -> list[Any]:
         return shown(review_pair(db, cursor, reviewer_name(request), seen, rationale=text.strip() or None))
@@ -333,24 +324,40 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     action(undo_button.click, undo_click, [cursor_state], moved, "undo")
     action(redo_button.click, redo_click, [cursor_state], moved, "redo")
 
-    def open_studio(st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
-        chooser = first_dataset(ctx)
-        return [chooser, *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
+    def open_studio(
+        st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, blind_on: bool
+    ) -> list[Any]:
+        chooser, cursor = first_dataset(ctx), replace(cursor, blind=bool(blind_on))
+        return [chooser, bool(blind_on), *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
 
-    opening = action(studio.load, open_studio, filters[1:], [dataset, *loaded], "open_studio")
+    opening = action(studio.load, open_studio, [*filters[1:], blind_saved], [dataset, blind, *loaded], "open_studio")
     on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")
+    on(opening.then, guidelines_of, [dataset], [guidelines, guidelines_box], api_name="open_studio_guidelines")
 
-    def rows_of(queue: QueueState) -> list[list[Any]]:
+    def switch_blind(on_: bool, queue: QueueState, cursor: Cursor) -> list[Any]:
+        """Blind review on or off: the pair and the queue shown again, the choice kept in the browser."""
+        cursor = replace(cursor, blind=on_)
+        return [on_, cursor, rows_of(queue, on_), *render(cursor)]
+
+    on(
+        blind.input,
+        switch_blind,
+        [blind, queue_state, cursor_state],
+        [blind_saved, cursor_state, table, *pair_outputs],
+        api_name="blind_review",
+    )
+
+    def rows_of(queue: QueueState, blind: bool) -> list[list[Any]]:
         if not queue.ids:
             return []
         with db.session() as session:
-            return [r.cells() for r in rows_now(session, queue.filter.dataset, queue.ids)]
+            return queue_cells(rows_now(session, queue.filter.dataset, queue.ids), blind=blind)
 
     def refresh(queue: QueueState, cursor: Cursor, pushed: list[list[Any]], request: gr.Request) -> list[Any]:
         """The page's rows as they are now (only when they changed: a redraw would reset the
         table's scroll), the dataset's progress, and a notice when the open pair changed since
         this person saw it."""
-        rows = rows_of(queue)
+        rows = rows_of(queue, cursor.blind)
         notice = ""
         if cursor.pair_id is not None:
             with db.session() as session:

@@ -54,6 +54,18 @@ def get_dataset(session: Session, name: str) -> Dataset:
     return dataset
 
 
+MAX_GUIDELINES = 20_000  # characters: a page of instructions, not a document store
+
+
+def set_guidelines(session: Session, name: str, text: str) -> Dataset:
+    """The dataset's review guidelines (Markdown, shown beside each pair under review)."""
+    if len(text) > MAX_GUIDELINES:
+        raise ConfigError(f"guidelines are at most {MAX_GUIDELINES} characters (got {len(text)})")
+    dataset = get_dataset(session, name)
+    dataset.guidelines = text.strip()
+    return dataset
+
+
 def list_datasets(session: Session) -> list[DatasetSummary]:
     pairs = select(Pair.dataset_id, func.count(Pair.id).label("n")).group_by(Pair.dataset_id).subquery()
     judged = (

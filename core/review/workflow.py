@@ -40,6 +40,7 @@ class Cursor:
     # ones it undid: an undo or redo names the version it expects, so it never reverts a colleague.
     done: list[tuple[int, int]] = field(default_factory=list)
     undone: list[tuple[int, int]] = field(default_factory=list)
+    blind: bool = False  # blind review: the reference and the model hidden until the pair is labelled
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,11 @@ def _step_last(db: Database, cursor: Cursor, reviewer: str, *, redo_it: bool) ->
     except ConflictError as conflict:
         return _refused(db, cursor, pair_id, f"⚠ {conflict}")
     if redo_it:
-        moved = Cursor(pair_id, version, [*cursor.done, (pair_id, version)], cursor.undone[:-1])
+        moved = replace(
+            cursor, pair_id=pair_id, version=version, done=[*cursor.done, (pair_id, version)], undone=cursor.undone[:-1]
+        )
         return Saved(moved, f"Redid the change on pair {pair_id}.")
-    moved = Cursor(pair_id, version, cursor.done[:-1], [*cursor.undone, (pair_id, version)])
+    moved = replace(
+        cursor, pair_id=pair_id, version=version, done=cursor.done[:-1], undone=[*cursor.undone, (pair_id, version)]
+    )
     return Saved(moved, f"Undid the last change on pair {pair_id}.")

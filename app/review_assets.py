@@ -69,7 +69,8 @@ REVIEW_CSS = """
 #review-main .html-container.label-padding { padding-top: 22px; }
 #review-actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary);
                   padding: 4px 0; gap: 6px; }
-#review-actions button { min-width: 0; padding: 4px 8px; }
+#review-actions { flex-wrap: nowrap; }
+#review-actions button { min-width: 0; padding: 4px 6px; white-space: nowrap; }
 #review-progress p { margin: 0; }
 </style>
 """
