@@ -60,6 +60,24 @@ def markdown_html(text: str | None, *, images: bool = False) -> str:
     return f'<div class="gram-md">{_PARSERS[images].render(text)}</div>'
 
 
+TURN_ROLES = {"user": "User", "assistant": "Assistant", "system": "System"}
+
+
+def conversation_html(messages: list[dict[str, str]], *, images: bool = False) -> str:
+    """A conversation as its turns, each with its speaker (a role outside the known three is
+    shown as its escaped text), each turn's content as safe Markdown."""
+    turns = []
+    for message in messages:
+        role = str(message.get("role", ""))
+        kind = role if role in TURN_ROLES else "other"
+        name = TURN_ROLES.get(role) or html.escape(role.title() or "?")
+        turns.append(
+            f'<div class="turn turn-{kind}"><div class="turn-role">{name}</div>'
+            f"{markdown_html(str(message.get('content', '')), images=images)}</div>"
+        )
+    return f'<div class="conversation">{"".join(turns)}</div>'
+
+
 def literal(value: object) -> str:
     """A value as Markdown that shows exactly its text (HTML and Markdown characters escaped)."""
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=False))
@@ -98,7 +116,7 @@ def pair_header(pair: PairDetail, *, hide_reference: bool = False) -> str:
     )
 
 
-def verdict_html(j: JudgmentView | None, earlier: int = 0, *, images: bool = False) -> str:
+def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = False) -> str:
     """The model's judgment (HTML): label, confidence, both orders, votes, problems, rationale."""
     if j is None:
         return markdown_html("*Not judged yet.*")
@@ -129,8 +147,8 @@ def verdict_html(j: JudgmentView | None, earlier: int = 0, *, images: bool = Fal
     if j.parse_error:
         lines.append(f"*Note: {literal(j.parse_error)}*")
     lines.append("**Rationale**")
-    if earlier:
-        lines.append(f"*{earlier} earlier judgment(s) of this pair.*")
+    if others:
+        lines.append(f"*{others} other judgment(s) of this pair: choose one above the pair.*")
     # The rationale is the model's Markdown: rendered, not made literal (its HTML is escaped all the same).
     return markdown_html("\n\n".join(lines)) + markdown_html(j.rationale or "(none)", images=images)
 

@@ -72,5 +72,9 @@ REVIEW_CSS = """
 #review-actions { flex-wrap: nowrap; }
 #review-actions button { min-width: 0; padding: 4px 6px; white-space: nowrap; }
 #review-progress p { margin: 0; }
+.conversation .turn { border-left: 3px solid var(--border-color-primary); padding: 2px 8px; margin: 4px 0; }
+.conversation .turn-user { border-left-color: var(--color-accent); }
+.conversation .turn-assistant { border-left-color: var(--neutral-400); background: var(--background-fill-secondary); }
+.conversation .turn-role { font-weight: 600; font-size: 0.85em; opacity: 0.8; }
 </style>
 """

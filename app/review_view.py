@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.render import history_rows, markdown_html, pair_header, rationale_diff, verdict_html
+import gradio as gr
+
+from app.render import conversation_html, history_rows, markdown_html, pair_header, rationale_diff, verdict_html
 from core.review.pair_view import PairDetail
 from core.review.queue import QueueRow
 
-# The pair view's outputs when no pair is open (in the order of pair_values below).
-NO_PAIR: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
+
+def no_pair() -> list[Any]:
+    """The pair view's outputs when no pair is open (in the order of pair_values below)."""
+    empty: list[Any] = ["*No pair selected.*", "", "", "", "", "", "", "", "", [], "", None, None]
+    return [*empty, gr.Dropdown(choices=[], value=None)]
+
+
 BLIND_VERDICT = "*Blind review: the model's verdict and rationale show once the pair is labelled.*"
 BLIND_COLUMNS = range(2, 7)  # model, confidence, consistent, reference, agrees (core/review/queue.py)
 
@@ -23,18 +30,22 @@ def diff_html(model: str | None, edited: str | None) -> str:
     return markdown_html(diff) if diff else ""
 
 
-def pair_values(pair: PairDetail, *, blind: bool, images: bool) -> list[Any]:
-    """header, prompt, A, B, verdict, rationale box, diff, tags, note, history, and the model's
-    rationale, label and judgment id (what an accept takes and a review records as seen)."""
+def pair_values(pair: PairDetail, *, blind: bool, images: bool, judgment_id: int | None = None) -> list[Any]:
+    """header, prompt, A, B, verdict, rationale box, diff, tags, note, history, the model's
+    rationale, label and judgment id (what an accept takes and a review records as seen), and the
+    judgment selector. The judgment shown is `judgment_id`'s, else the latest."""
     hidden = blind and pair.review_label is None
-    j = None if hidden else pair.judgment
-    rationale = (pair.review_rationale or "") if hidden else pair.editable_rationale
+    j = None if hidden else pair.chosen(judgment_id)
+    rationale = pair.review_rationale or ("" if hidden or j is None else j.rationale or "")
+    choices = [] if hidden else [(v.title, v.id) for v in pair.judgments]
     return [
         pair_header(pair, hide_reference=hidden),
-        markdown_html(pair.prompt, images=images),
+        conversation_html(pair.conversation, images=images)
+        if pair.conversation and len(pair.conversation) > 1
+        else markdown_html(pair.prompt, images=images),
         markdown_html(pair.response_a, images=images),
         markdown_html(pair.response_b, images=images),
-        markdown_html(BLIND_VERDICT) if hidden else verdict_html(j, pair.earlier_judgments, images=images),
+        markdown_html(BLIND_VERDICT) if hidden else verdict_html(j, len(pair.judgments) - 1, images=images),
         rationale,
         diff_html(j.rationale if j else None, rationale),
         ", ".join(pair.tags),
@@ -43,6 +54,7 @@ def pair_values(pair: PairDetail, *, blind: bool, images: bool) -> list[Any]:
         (j.rationale if j else None) or "",
         j.label if j else None,
         j.id if j else None,
+        gr.Dropdown(choices=choices, value=j.id if j else None, interactive=len(choices) > 1),
     ]
 
 

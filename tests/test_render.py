@@ -101,3 +101,24 @@ def test_rationale_diff_is_literal() -> None:
     shown = markdown_html(diff)
     assert "+Conclusion: B" in diff and not [t for t, _ in tags(shown) if t not in ("div", "pre", "code", "span")]
     assert "&lt;img" in shown
+
+
+def test_a_conversation_is_shown_as_its_turns_and_runs_nothing() -> None:
+    from app.render import conversation_html
+
+    shown = conversation_html(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi <img src=x onerror=alert(1)>"},
+            {"role": "assistant", "content": "**Hello.**"},
+            {"role": "<b onmouseover=alert(2)>tool", "content": "42"},
+        ]
+    )
+    assert [m for m in ("turn-system", "turn-user", "turn-assistant", "turn-other") if m in shown] == [
+        "turn-system",
+        "turn-user",
+        "turn-assistant",
+        "turn-other",
+    ]
+    assert "<strong>Hello.</strong>" in shown and "&lt;img src=x" in shown and "<img" not in shown
+    assert "<b onmouseover" not in shown and "&lt;B Onmouseover=Alert(2)&gt;Tool" in shown

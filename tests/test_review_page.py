@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from storage.database import Database
+from storage.tables import Judgment
 from tests.browser import ARTIFACTS, Studio, first_pair_id, review_of
+from tests.conftest import FIXTURES
 from tests.helpers import gram_output as gram
 from tests.helpers import wait_for
 
@@ -28,34 +31,47 @@ def _off_screen(ui: Studio) -> dict[str, dict[str, float]]:
     }
 
 
-def test_the_review_page_fits_one_laptop_screen(
+def test_the_review_page_fits_one_laptop_screen_with_every_judgment_reachable(
     studio: str, browser: object, db: Database, embedded_model_dir: Path
 ) -> None:
-    # Two verdicts with their rationales.
-    gram("judge", "demo", "--limit", "2", "--max-new-tokens", "48", "--model", str(embedded_model_dir))
+    # Two verdicts with their rationales, then a fast score of the first pair (its latest judgment).
+    model = ("--model", str(embedded_model_dir))
+    gram("judge", "demo", "--limit", "2", "--max-new-tokens", "48", *model)
+    gram("judge", "demo", "--fast", "--limit", "1", *model)
     ui = Studio(browser, studio, "ana", "one-screen", viewport=LAPTOP)
     ui.open_dataset("demo")
-    ui.wait_text("#pair-verdict", "Rationale")
     first = first_pair_id(ui)
+    with db.session() as session:
+        generative = session.scalars(
+            select(Judgment).where(Judgment.pair_id == first, Judgment.protocol == "gram-r2")
+        ).one()
+    # The queue says whose verdict it lists; the fast score does not hide the earlier rationale.
+    ui.wait_text("#pair-verdict", "(label-only)")
+    assert _queue_cells(ui, first)[-1].endswith("(label-only)"), _queue_cells(ui, first)
+    ui.choose("judgment-select", "gram-r2")
+    ui.wait_text("#pair-verdict", "(gram-r2)")
+    assert ui.page.input_value("#rationale-box textarea") == (generative.rationale or "")
+    assert "1 other judgment" in ui.text("#pair-verdict")
+
     assert not _off_screen(ui), _off_screen(ui)
     a, b = (ui.page.locator(side).bounding_box() for side in ("#response-a", "#response-b"))
     assert a and b and abs(a["y"] - b["y"]) < 1 and a["x"] + a["width"] <= b["x"], (a, b)  # side by side
     ui.wait_text("#review-progress", "0 / 400 reviewed, 0 by ana")
     ui.page.screenshot(path=str(ARTIFACTS / "review-page-1366x768.png"))
 
-    # Scrolled down to the rationale box, the action bar stays in view; a label moves to the next
-    # pair and brings it into view.
+    # Scrolled down to the rationale box, the action bar stays in view; accepting the verdict shown
+    # records that judgment and moves to the next pair, brought into view.
     ui.page.mouse.wheel(0, 900)
     ui.page.wait_for_timeout(300)
     assert ui.page.evaluate("window.scrollY") > 200
     bar = ui.page.locator("#review-actions").bounding_box()
     assert bar and bar["y"] >= 0 and bar["y"] + bar["height"] <= LAPTOP[1] + 0.5, bar
-    ui.page.locator("#key-b").click()
+    ui.page.locator("#key-accept").click()
     ui.wait_text("#pair-header h3", f"Pair {first + 1} ")
     wait_for(lambda: not _off_screen(ui), seconds=10, what="the next pair in view", interval=0.2)
     ui.wait_text("#review-progress", "1 / 400 reviewed, 1 by ana")
     saved = review_of(db, first)
-    assert saved is not None and saved.label == "B"
+    assert saved is not None and (saved.label, saved.judgment_id) == (generative.label, generative.id)
     # The keyboard's next pair too.
     ui.key("j")
     ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
@@ -149,3 +165,15 @@ def test_guidelines_show_beside_the_pair_and_a_skip_keeps_its_reason(
     ui.wait_text("#review-progress", "2 / 400 reviewed, 2 by ana")
     ui.shot("skipped")
     assert not ui.errors and not ui.dialogs, (ui.errors, ui.dialogs)
+
+
+def test_a_conversation_shows_as_turns(studio: str, browser: object) -> None:
+    gram("import", str(FIXTURES / "hh_transcripts.jsonl"), "--dataset", "hh")
+    ui = Studio(browser, studio, "ana", "conversation")
+    ui.open_dataset("hh")
+    ui.page.locator("#pair-prompt .turn").first.wait_for(timeout=30_000)
+    roles = ui.page.eval_on_selector_all("#pair-prompt .turn-role", "els => els.map(e => e.innerText.trim())")
+    assert len(roles) >= 3 and roles[0] == "User" and roles[1] == "Assistant", roles  # HH: several turns
+    assert "Human:" not in ui.text("#pair-prompt")  # the transcript's markers became speakers
+    ui.shot("turns")
+    assert not ui.errors, ui.errors

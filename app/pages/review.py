@@ -17,7 +17,7 @@ from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import literal, markdown_html
 from app.review_assets import SHORTCUTS
-from app.review_view import NO_PAIR, diff_html, pair_values, queue_cells
+from app.review_view import diff_html, no_pair, pair_values, queue_cells
 from app.widgets import dataset_chooser, first_dataset
 from core.data.datasets import get_dataset
 from core.errors import GramError
@@ -85,7 +85,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             )
         with gr.Column(scale=5, elem_id="review-main"):
             with gr.Row(equal_height=False):
-                progress = gr.Markdown(elem_id="review-progress")
+                progress = gr.Markdown(elem_id="review-progress", min_width=300)
+                # Every judgment of the pair (model, protocol, orders, votes, when); the latest first.
+                judgment_choice = gr.Dropdown(
+                    choices=[], show_label=False, container=False, elem_id="judgment-select", scale=3
+                )
                 message = gr.Markdown(elem_id="review-message")
                 changed = gr.Markdown(elem_id="pair-changed")  # someone else changed the open pair
             # The pair and the verdict are HTML rendered on the server from untrusted Markdown (app/render.py).
@@ -153,6 +157,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         model_rationale,
         model_label,
         judgment_id,
+        judgment_choice,
     ]
 
     def guidelines_of(name: str) -> list[Any]:
@@ -173,16 +178,17 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         with db.session() as session:
             return live_figures(session, name, reviewer_name(request)).markdown(literal)
 
-    def render(cursor: Cursor) -> list[Any]:
-        return shown_pair(cursor.pair_id, cursor.blind)[1]
+    def render(cursor: Cursor, judgment: int | None = None) -> list[Any]:
+        return shown_pair(cursor.pair_id, cursor.blind, judgment)[1]
 
-    def shown_pair(pair_id: int | None, blind: bool) -> tuple[int, list[Any]]:
+    def shown_pair(pair_id: int | None, blind: bool, judgment: int | None = None) -> tuple[int, list[Any]]:
         """The pair's review version and the pair view's outputs, from one read of the pair."""
         if pair_id is None:
-            return 0, list(NO_PAIR)
+            return 0, no_pair()
         with db.session() as session:
             pair = pair_detail(session, pair_id)
-        return pair.version, pair_values(pair, blind=blind, images=ctx.settings.show_remote_images)
+        images = ctx.settings.show_remote_images
+        return pair.version, pair_values(pair, blind=blind, images=images, judgment_id=judgment)
 
     def goto(cursor: Cursor, pair_id: int | None, message: str = "") -> list[Any]:
         """Move the cursor to the pair (at the review version shown) and show it: the cursor,
@@ -195,7 +201,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     def load(name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
         if not name:
-            return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *list(NO_PAIR)]
+            return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *no_pair()]
         state, rows = open_queue(db, QueueFilter(name, st, inc, dis, tg or "", q or "", so), 0)  # type: ignore[arg-type]
         return opened(state, rows, cursor, state.ids[0] if state.ids else None)
 
@@ -333,6 +339,12 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     opening = action(studio.load, open_studio, [*filters[1:], blind_saved], [dataset, blind, *loaded], "open_studio")
     on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")
     on(opening.then, guidelines_of, [dataset], [guidelines, guidelines_box], api_name="open_studio_guidelines")
+
+    def choose_judgment(cursor: Cursor, chosen: int | None) -> list[Any]:
+        """Show another of the pair's judgments (what an accept then takes)."""
+        return render(cursor, chosen)
+
+    on(judgment_choice.input, choose_judgment, [cursor_state, judgment_choice], pair_outputs, api_name="judgment")
 
     def switch_blind(on_: bool, queue: QueueState, cursor: Cursor) -> list[Any]:
         """Blind review on or off: the pair and the queue shown again, the choice kept in the browser."""

@@ -32,6 +32,16 @@ class JudgmentView:
     orders: list[dict[str, Any]] = field(default_factory=list)
     votes: dict[str, Any] | None = None
     parse_error: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def title(self) -> str:
+        """One line that tells this judgment from the pair's others."""
+        orders = "+".join(str(o.get("order")) for o in self.orders) or "AB"
+        votes = f" · {self.votes.get('k')} votes" if self.votes and self.votes.get("k") else ""
+        when = f" · {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else ""
+        origin = "" if self.origin == "judge" else f" · {self.origin}"
+        return f"#{self.id} · {self.model} · {self.protocol} · {orders}{votes}{origin} · {self.label or '?'}{when}"
 
     @classmethod
     def of(cls, j: Judgment) -> JudgmentView:
@@ -48,6 +58,7 @@ class JudgmentView:
             list(j.orders or []),
             j.votes,
             j.parse_error,
+            j.created_at,
         )
 
 
@@ -66,10 +77,10 @@ class PairDetail:
     source: str
     reference_label: str | None
     prompt: str
+    conversation: list[dict[str, str]] | None  # the prompt's turns, when it came as a conversation
     response_a: str
     response_b: str
-    judgment: JudgmentView | None  # the latest
-    earlier_judgments: int
+    judgments: list[JudgmentView]  # newest first: a fast score never hides an earlier rationale
     review_label: str | None
     review_reason: str  # why the person skipped it (with a skip only)
     reviewer: str | None
@@ -80,9 +91,13 @@ class PairDetail:
     history: list[HistoryEntry]
 
     @property
-    def editable_rationale(self) -> str:
-        """The rationale a person edits: theirs, else the model's."""
-        return self.review_rationale or (self.judgment.rationale if self.judgment else None) or ""
+    def judgment(self) -> JudgmentView | None:
+        """The latest judgment."""
+        return self.judgments[0] if self.judgments else None
+
+    def chosen(self, judgment_id: int | None) -> JudgmentView | None:
+        """The judgment with this id (one a person picked), else the latest."""
+        return next((j for j in self.judgments if j.id == judgment_id), self.judgment)
 
 
 def _change(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -107,10 +122,10 @@ def pair_detail(session: Session, pair_id: int) -> PairDetail:
         source=pair.source,
         reference_label=pair.reference_label,
         prompt=pair.prompt,
+        conversation=list(pair.conversation) if pair.conversation else None,
         response_a=pair.response_a,
         response_b=pair.response_b,
-        judgment=JudgmentView.of(judgments[0]) if judgments else None,
-        earlier_judgments=max(len(judgments) - 1, 0),
+        judgments=[JudgmentView.of(j) for j in judgments],
         review_label=review.label if review else None,
         review_reason=review.reason if review else "",
         reviewer=review.reviewer if review else None,

@@ -43,6 +43,7 @@ class QueueRow:
     agrees: bool | None  # model label == reference (None when either is missing or a tie)
     reviewed_label: str | None
     prompt: str
+    judge: str = ""  # whose verdict the row lists: the model and protocol of the latest judgment
 
     def cells(self) -> list[Any]:
         return [
@@ -55,17 +56,37 @@ class QueueRow:
             {True: "yes", False: "NO", None: ""}[self.agrees],
             self.reviewed_label or "",
             self.prompt,
+            self.judge,
         ]
 
 
-QUEUE_COLUMNS = ["id", "status", "model", "confidence", "consistent", "reference", "agrees", "reviewed", "prompt"]
+QUEUE_COLUMNS = [
+    "id",
+    "status",
+    "model",
+    "confidence",
+    "consistent",
+    "reference",
+    "agrees",
+    "reviewed",
+    "prompt",
+    "judged by",
+]
 
 
 def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
     latest = aliased(Judgment)
     query = (
         select(
-            Pair.id, Pair.prompt, Pair.reference_label, latest.label, latest.confidence, latest.consistent, Review.label
+            Pair.id,
+            Pair.prompt,
+            Pair.reference_label,
+            latest.label,
+            latest.confidence,
+            latest.consistent,
+            Review.label,
+            latest.model,
+            latest.protocol,
         )
         .select_from(Pair)
         .outerjoin(latest, latest.id == latest_judgment_id())
@@ -153,11 +174,14 @@ def _row(
     confidence: float | None,
     consistent: bool | None,
     reviewed: str | None,
+    model: str | None,
+    protocol: str | None,
 ) -> QueueRow:
     status = "skipped" if reviewed == Label.SKIP else "reviewed" if reviewed else "judged" if label else "unjudged"
     agrees = None if label is None or reference not in DECISIVE else label == reference
     prompt_line = " ".join(prompt.split())[:160]
-    return QueueRow(pair_id, status, label, confidence, consistent, reference, agrees, reviewed, prompt_line)
+    judge = f"{model} ({protocol})" if model else ""
+    return QueueRow(pair_id, status, label, confidence, consistent, reference, agrees, reviewed, prompt_line, judge)
 
 
 @dataclass(frozen=True)
