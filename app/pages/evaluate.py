@@ -1,5 +1,5 @@
 """The Evaluate tab: a model's stored verdicts on a dataset against reference labels and people's
-labels, the confusion matrix and a reliability diagram."""
+labels, the confusion matrix and a reliability diagram; several models side by side."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pandas as pd
 
 from app.context import StudioContext
 from app.handlers import on
+from app.plots import reliability_svg
 from app.widgets import dataset_dropdown
 from core.evaluation.metrics import Evaluation
-from core.evaluation.reports import dataset_report
+from core.evaluation.reports import DatasetReport, dataset_report
 from core.judge.judgments import judged_models
 
 
@@ -30,9 +31,9 @@ def _accuracy(figures: Evaluation) -> str:
     return f"accuracy {figures.accuracy:.3f} (95% CI {low:.2f}–{high:.2f}) on {figures.n}{few}"
 
 
-def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tuple[str, pd.DataFrame, str]:
     if not dataset or not model:
-        return "Choose a dataset and a model that judged it.", pd.DataFrame(), pd.DataFrame()
+        return "Choose a dataset and a model that judged it.", pd.DataFrame(), ""
     with ctx.db.session() as session:
         report = dataset_report(session, dataset, model)
     ref, rev = report.against_reference, report.against_reviews
@@ -48,26 +49,51 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
         f"**Against people's labels:** {_accuracy(rev)}\n\n"
         f"**People–model agreement:** {agreement}"
     )
-    labels = sorted({k for row in report.confusion.values() for k in row} | {"A", "B"})
-    confusion = pd.DataFrame(
-        [
-            {"reference \\ model": ref_label, **{m: report.confusion[ref_label].get(m, 0) for m in labels}}
-            for ref_label in sorted(report.confusion)
-        ]
-    )
-    reliability = pd.DataFrame(
-        [
-            {
-                "confidence": round(b.confidence, 3),
-                "accuracy": round(b.accuracy, 3),
-                "pairs": b.count,
-                "bin": f"{b.low:.2f}-{b.high:.2f}",
-            }
-            for b in ref.reliability
-            if b.count
-        ]
-    )
-    return text, confusion, reliability
+    return text, confusion_table(report), reliability_svg(ref)
+
+
+# Every reference label is a row (none: the source had no label) and every model answer a column
+# (none: no parseable label), zeros included, so the matrix reads the same on every dataset.
+REFERENCE_ROWS = ("A", "B", "tie", "none")
+MODEL_COLUMNS = ("A", "B", "none")
+
+
+def confusion_table(report: DatasetReport) -> pd.DataFrame:
+    rows = []
+    for reference in REFERENCE_ROWS:
+        counts = report.confusion.get(reference, {})
+        row = {"reference \\ model": reference, **{m: counts.get(m, 0) for m in MODEL_COLUMNS}}
+        rows.append({**row, "pairs": sum(counts.values())})
+    return pd.DataFrame(rows)
+
+
+def compare_models(ctx: StudioContext, dataset: str, models: list[str] | None) -> pd.DataFrame:
+    """The chosen models on one dataset, side by side: each on the pairs it judged."""
+    if not dataset or not models:
+        return pd.DataFrame()
+    rows = []
+    with ctx.db.session() as session:
+        for model in models:
+            report = dataset_report(session, dataset, model)
+            ref = report.against_reference
+            low, high = ref.accuracy_ci or (0.0, 0.0)
+            rows.append(
+                {
+                    "model": model,
+                    "scored pairs": ref.n,
+                    "accuracy": round(ref.accuracy, 3) if ref.n else None,
+                    "95% CI": f"{low:.2f}–{high:.2f}" if ref.n else "",
+                    "position consistency": None
+                    if ref.position_consistency is None
+                    else round(ref.position_consistency, 3),
+                    "ECE": round(ref.ece, 3),
+                    "agreement with people": None
+                    if report.people_model_agreement is None
+                    else f"{report.people_model_agreement:.3f} on {report.agreement_n}",
+                    "note": "too few pairs to tell" if ref.n < 30 else "",
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
@@ -79,20 +105,34 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         show = gr.Button("Evaluate", elem_id="eval-run")
     summary = gr.Markdown(elem_id="eval-summary")
     confusion = gr.Dataframe(interactive=False, label="Confusion matrix", elem_id="eval-confusion")
-    plot = gr.ScatterPlot(
-        x="confidence",
-        y="accuracy",
-        label="Reliability diagram (accuracy by confidence bin)",
-        x_lim=[0.0, 1.0],
-        y_lim=[0.0, 1.0],
-        elem_id="eval-reliability",
-    )
+    plot = gr.HTML(label="Reliability diagram", elem_id="eval-reliability")
+    gr.Markdown("### Compare models on this dataset")
+    with gr.Row():
+        compared = gr.Dropdown(
+            choices=[], multiselect=True, label="Models (as stored on their judgments)", elem_id="compare-models"
+        )
+        compare = gr.Button("Compare", elem_id="compare-run", scale=0)
+    comparison = gr.Dataframe(interactive=False, elem_id="compare-table")
 
     def choose_models(d: str) -> dict:
         models = models_of(ctx, d)
         return gr.update(choices=models, value=models[0] if models else None)
 
     on(dataset.change, choose_models, dataset, model, api_name="evaluate_models")
+    on(
+        dataset.change,
+        lambda d: gr.update(choices=models_of(ctx, d), value=[]),
+        dataset,
+        compared,
+        api_name="compare_models_list",
+    )
+    on(
+        compare.click,
+        lambda d, ms: compare_models(ctx, d, ms),
+        [dataset, compared],
+        comparison,
+        api_name="compare_models",
+    )
     on(model.focus, lambda d: gr.update(choices=models_of(ctx, d)), dataset, model, api_name="evaluate_models_refresh")
     on(
         show.click,
