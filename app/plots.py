@@ -3,12 +3,38 @@ and searched), through its object API: no pyplot, no global figure state between
 
 from __future__ import annotations
 
+import functools
 import io
 
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from core.evaluation.metrics import Evaluation
+
+
+def _svg(fig: Figure) -> str:
+    fig.tight_layout()
+    out = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "gram"}):  # text as <text>; stable ids
+        fig.savefig(out, format="svg")
+    svg = out.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+@functools.lru_cache(maxsize=16)  # the Adapt page redraws every second; the curve changes per step
+def loss_svg(points: tuple[tuple[float, float], ...]) -> str:
+    """Training loss by optimizer step (empty before the first logged step)."""
+    if not points:
+        return ""
+    steps, losses = [p[0] for p in points], [p[1] for p in points]
+    fig = Figure(figsize=(5.2, 3.0), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(steps, losses, marker="o", markersize=3, gid="loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{len(points)} steps logged · last loss {losses[-1]:.3f} at step {steps[-1]}", fontsize=10)
+    return _svg(fig)
 
 
 def reliability_svg(figures: Evaluation) -> str:
@@ -41,9 +67,4 @@ def reliability_svg(figures: Evaluation) -> str:
     calibrated = sum(b.count for b in filled)
     ax.set_title(f"{calibrated} pairs with a confidence · ECE {figures.ece:.3f}", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    out = io.StringIO()
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "gram"}):  # text as <text>; stable ids
-        fig.savefig(out, format="svg")
-    svg = out.getvalue()
-    return svg[svg.index("<svg") :]
+    return _svg(fig)

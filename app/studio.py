@@ -9,9 +9,11 @@ from __future__ import annotations
 import gradio as gr
 
 from app.context import StudioContext
+from app.handlers import on
 from app.pages import adapt, datasets, evaluate, judge, review
-from app.render import CODE_CSS, literal
+from app.render import CODE_CSS
 from app.review_assets import KEYBOARD_JS, REVIEW_CSS
+from app.widgets import header_text
 
 # Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.
 HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS
@@ -19,11 +21,12 @@ HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS
 
 def build_studio(ctx: StudioContext) -> gr.Blocks:
     with gr.Blocks(title="GRAM Studio", fill_width=True) as studio:
-        gr.Markdown(
-            f"**GRAM Studio** · model: {literal(ctx.spec().name)} · store: "
-            f"{literal(ctx.db.engine.url.render_as_string())}",
-            elem_id="studio-header",
-        )
+        header = gr.Markdown(elem_id="studio-header")  # filled for the signed-in person on load
+
+        def shown_header(request: gr.Request) -> str:
+            return header_text(ctx, request)
+
+        on(studio.load, shown_header, None, header, api_name="header")
         with gr.Tab("Review", id="review", elem_id="review-tab"):
             review.build(ctx, studio)
         with gr.Tab("Datasets", id="datasets"):
@@ -31,7 +34,7 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
         with gr.Tab("Judge", id="judge"):
             judge.build(ctx, studio)
         with gr.Tab("Adapt", id="adapt"):
-            adapt.build(ctx, studio)
+            adapt.build(ctx, studio, header)
         with gr.Tab("Evaluate", id="evaluate"):
             evaluate.build(ctx, studio)
     return studio

@@ -8,6 +8,7 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on
+from app.render import literal
 from core.data.datasets import list_datasets
 
 
@@ -37,3 +38,11 @@ def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **opt
     dropdown = dataset_chooser(ctx, api_name, **options)
     on(studio.load, lambda: first_dataset(ctx), outputs=dropdown, api_name=f"{api_name}_on_load")
     return dropdown
+
+
+def header_text(ctx: StudioContext, request: gr.Request | None) -> str:
+    """The studio's one-line header: the model in use, the store, and who is signed in."""
+    who = getattr(request, "username", None) if request is not None else None
+    signed_in = f" · signed in as **{literal(who)}** · [log out](/logout)" if who else ""
+    store = ctx.db.engine.url.render_as_string()  # hides a PostgreSQL password
+    return f"**GRAM Studio** · model: **{literal(ctx.spec().name)}** · store: {literal(store)}{signed_in}"

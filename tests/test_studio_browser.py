@@ -105,14 +105,27 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     ui.wait_text("#adapt-message", "started in a worker process")
     ui.page.locator("#adapt-progress .job[data-status=succeeded]").wait_for(timeout=600_000)
     ui.wait_text("#adapt-result", "accuracy", timeout=30_000)
-    ui.wait_text("#adapt-lists", "New version")
+    ui.wait_text("#adapt-lists", "(inactive)")
+    # The loss is a chart: one point per logged step.
+    ui.wait_text("#adapt-loss svg", "2 steps logged")
     ui.shot("adapted")
-    ui.page.click("#adapt-activate")
-    ui.wait_text("#adapt-message", "Active:")
-    ui.wait_text("#model-versions", "active")
     with db.session() as session:
         job = session.scalars(select(Job).where(Job.kind == "adapt")).one()
         assert job.status == "succeeded" and job.result["training"]["steps"] == 2
+        made = job.result["version"]
+    # Activation asks first; "no" changes nothing, "yes" updates the header and the result line at once.
+    ui.page.click("#adapt-activate")
+    ui.wait_text("#adapt-confirm-text", f"Activate {made}")
+    ui.page.click("#adapt-keep")
+    ui.page.locator("#adapt-confirm").wait_for(state="hidden")
+    assert made not in ui.text("#studio-header")
+    ui.page.click("#adapt-activate")
+    ui.page.click("#adapt-confirm")
+    ui.wait_text("#adapt-message", "Active:")
+    ui.wait_text("#studio-header", f"model: {made}", timeout=5_000)
+    ui.wait_text("#adapt-lists", f"New version {made} (active)", timeout=5_000)
+    ui.wait_text("#model-versions", "active")
+    assert "signed in as ana" in ui.text("#studio-header")
     ui.shot("activated")
     assert not ui.errors
 

@@ -16,10 +16,11 @@ import pandas as pd
 from app.context import StudioContext
 from app.handlers import on
 from app.pages.judge import cancel
+from app.plots import loss_svg
 from app.render import literal, progress_html, rounded
-from app.widgets import dataset_dropdown
+from app.widgets import dataset_dropdown, header_text
 from core.errors import GramError
-from core.evaluation.comparison import BeforeAfter
+from core.evaluation.comparison import MIN_VERDICT_PAIRS, BeforeAfter
 from core.jobs.records import JobView, job_view, latest_job
 from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
@@ -110,7 +111,7 @@ def _with_interval(figures: dict[str, Any]) -> str | None:
     return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
 
 
-def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
+def adapt_result(job: JobView | None, active_id: int | None = None) -> tuple[pd.DataFrame, str]:
     if job is None or job.status != JobStatus.SUCCEEDED or "after" not in job.result:
         return pd.DataFrame(), ""
     r = job.result
@@ -130,11 +131,20 @@ def adapt_result(job: JobView | None) -> tuple[pd.DataFrame, str]:
         verdict += f"(McNemar p = {c.p_value:.3g}). "
     left_out = f", {r['left_out_pairs']} left out (an ancestor trained on them)" if r.get("left_out_pairs") else ""
     lists = (
-        f"{verdict}New version **{literal(r['version'])}** (inactive). Fixed: {r['fixed'] or 'none'} · "
+        f"{verdict}New version **{literal(r['version'])}** "
+        f"({'active' if r.get('version_id') == active_id else 'inactive'}). Fixed: {r['fixed'] or 'none'} · "
         f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}"
         f"{left_out}."
     )
     return table, lists
+
+
+def loss_points(job: JobView | None) -> tuple[tuple[float, float], ...]:
+    """The job's training loss by step: the whole curve once trained, else the live one."""
+    if job is None:
+        return ()
+    trained = job.result.get("training") or {}
+    return tuple((p[0], p[1]) for p in trained.get("losses") or job.result.get("curve") or [])
 
 
 def selftrain_result(job: JobView | None) -> pd.DataFrame:
@@ -155,13 +165,18 @@ def selftrain_result(job: JobView | None) -> pd.DataFrame:
 
 
 def versions_text(ctx: StudioContext) -> str:
+    """Every model version with its kind and held-out figure (n and 95% interval)."""
     with ctx.db.session() as session:
         versions = list_versions(session)
-    lines = [
-        f"- {'**active** ' if v.is_active else ''}{literal(v.name)}"
-        + (f" (parent {v.parent_id})" if v.parent_id else "")
-        for v in versions
-    ]
+    lines = []
+    for v in versions:
+        figure = ""
+        if v.held_out_accuracy is not None and v.held_out_n:
+            ci = f", 95% CI {v.held_out_ci[0]:.2f}–{v.held_out_ci[1]:.2f}" if v.held_out_ci else ""
+            few = "; too few to tell" if v.held_out_n < MIN_VERDICT_PAIRS else ""
+            figure = f" · held-out accuracy {v.held_out_accuracy:.3f} (n = {v.held_out_n}{ci}{few})"
+        parent = f" · parent {v.parent_id}" if v.parent_id else ""
+        lines.append(f"- {'**active** ' if v.is_active else ''}{literal(v.name)} [{v.kind}]{parent}{figure}")
     return "Model versions:\n" + ("\n".join(lines) or "- none yet")
 
 
@@ -179,7 +194,22 @@ def roll_back(ctx: StudioContext) -> str:
         return f"Active: **{literal(rollback(session).name)}**"
 
 
-def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+def confirm_text(ctx: StudioContext, job_id: int | None) -> str:
+    """What activating would change, for the person to confirm."""
+    with ctx.db.session() as session:
+        job = latest_job(session, JobKind.ADAPT, job_id)
+        active = active_version(session)
+    made = (job.result or {}).get("version") if job is not None else None
+    if not made:
+        raise GramError("no adaptation to activate yet")
+    now = active.name if active else ctx.spec().name
+    return (
+        f"Activate **{literal(made)}** for everyone using this studio? It replaces **{literal(now)}** "
+        "for judging, the fast path and the next adaptation (a roll back returns to it)."
+    )
+
+
+def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
     job_state = gr.State(None)
     with gr.Row():
         dataset = dataset_dropdown(ctx, studio, "adapt_datasets", label="Dataset", elem_id="adapt-dataset")
@@ -220,11 +250,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         stop = gr.Button("Cancel", elem_id="adapt-cancel")
     said = gr.Markdown(elem_id="adapt-message")
     progress = gr.HTML(elem_id="adapt-progress")
+    loss_chart = gr.HTML(label="Training loss", elem_id="adapt-loss")
     result = gr.Dataframe(interactive=False, label="Held-out reviewed pairs: before / after", elem_id="adapt-result")
     lists = gr.Markdown(elem_id="adapt-lists")
     with gr.Row():
         activate_button = gr.Button("Activate the new version", elem_id="adapt-activate")
         rollback_button = gr.Button("Roll back", elem_id="adapt-rollback")
+    with gr.Row(visible=False) as confirm_row:  # activation changes the judge for everyone: asked first
+        confirm_question = gr.Markdown(elem_id="adapt-confirm-text")
+        confirm_button = gr.Button("Yes, activate", variant="primary", elem_id="adapt-confirm", scale=0)
+        keep_button = gr.Button("No, keep the current one", elem_id="adapt-keep", scale=0)
     versions = gr.Markdown(elem_id="model-versions")
     on(studio.load, lambda: versions_text(ctx), outputs=versions, api_name="versions")
 
@@ -241,14 +276,36 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     def tick(job_id: int | None) -> list[Any]:
         job = job_view(ctx.db, JobKind.ADAPT, job_id)
-        table, text = adapt_result(job)
-        return [progress_html(job), table, text]
+        with ctx.db.session() as session:
+            active = active_version(session)
+        table, text = adapt_result(job, active.id if active else None)
+        return [progress_html(job), table, text, loss_svg(loss_points(job))]
 
-    on(gr.Timer(1.0).tick, tick, job_state, [progress, result, lists], api_name="adapt_progress")
-    activated = on(activate_button.click, lambda j: activate_new(ctx, j), job_state, said, api_name="activate")
-    on(activated.then, lambda: versions_text(ctx), None, versions, api_name="versions_after_activate")
-    rolled = on(rollback_button.click, lambda: roll_back(ctx), None, said, api_name="rollback")
-    on(rolled.then, lambda: versions_text(ctx), None, versions, api_name="versions_after_rollback")
+    on(gr.Timer(1.0).tick, tick, job_state, [progress, result, lists, loss_chart], api_name="adapt_progress")
+    on(
+        activate_button.click,
+        lambda j: [confirm_text(ctx, j), gr.Row(visible=True)],
+        job_state,
+        [confirm_question, confirm_row],
+        api_name="activate_ask",
+    )
+    on(keep_button.click, lambda: gr.Row(visible=False), None, confirm_row, api_name="activate_keep")
+
+    def changed_model(message: str, job_id: int | None, request: gr.Request) -> list[Any]:
+        """After an activation or a roll back: the message, the header, the versions and the result
+        line, all at once."""
+        _table, text = tick(job_id)[1:3]
+        return [message, header_text(ctx, request), versions_text(ctx), text, gr.Row(visible=False)]
+
+    def activate_confirmed(job_id: int | None, request: gr.Request) -> list[Any]:
+        return changed_model(activate_new(ctx, job_id), job_id, request)
+
+    def rolled_back(job_id: int | None, request: gr.Request) -> list[Any]:
+        return changed_model(roll_back(ctx), job_id, request)
+
+    model_outputs = [said, header, versions, lists, confirm_row]
+    on(confirm_button.click, activate_confirmed, job_state, model_outputs, api_name="activate")
+    on(rollback_button.click, rolled_back, job_state, model_outputs, api_name="rollback")
 
     gr.Markdown("### Self-training\nLabel unreviewed pairs with votes, keep confident ones with proofs, retrain.")
     st_state = gr.State(None)

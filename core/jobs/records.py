@@ -41,10 +41,17 @@ class Claimed:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def progress(
-        self, session: Session, done: int | None = None, line: str | None = None, *, total: int | None = None
+        self,
+        session: Session,
+        done: int | None = None,
+        line: str | None = None,
+        *,
+        total: int | None = None,
+        point: tuple[int, float] | None = None,
     ) -> Job:
         """Record progress in the caller's transaction, beside the work it reports; JobLost (and
-        nothing of that transaction written) if another runner took the job over."""
+        nothing of that transaction written) if another runner took the job over. A `point`
+        (step, value) joins the live curve a page draws (`result["curve"]`, the last 2,000)."""
         assert_held(session, self.job_id, self.runner)
         job = get_job(session, self.job_id)
         if total is not None:
@@ -54,6 +61,8 @@ class Claimed:
         job.progress = job.done / job.total if job.total else 1.0
         if line:
             job.log = (job.log + line + "\n")[-20_000:]
+        if point is not None:  # a new dict: SQLAlchemy sees a JSON column change only when replaced
+            job.result = {**(job.result or {}), "curve": [*(job.result or {}).get("curve", [])[-1999:], list(point)]}
         return job
 
     def stop_if_cancelled(self) -> None:

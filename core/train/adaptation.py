@@ -292,8 +292,10 @@ def _train(
         loss = f", loss {progress.loss:.4f}" if progress.loss is not None else ""
         eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
         line = f"step {progress.step}/{progress.max_steps}{loss}{eta}"
+        point = (progress.step, progress.loss) if progress.loss is not None else None
         with claimed.db.session() as session:
-            return not claimed.progress(session, progress.step, line, total=progress.max_steps).cancel_requested
+            job = claimed.progress(session, progress.step, line, total=progress.max_steps, point=point)
+            return not job.cancel_requested
 
     outcome = train(spec, examples, output_dir, work_dir, config, on_progress=on_progress, show_progress=show_progress)
     if outcome.stopped:
