@@ -1,7 +1,7 @@
 """Start GRAM Studio: migrate the store, load the demo data, prepare the model, serve the web app.
 
 python launch.py [--host 127.0.0.1] [--port 7860] [--model embedded] [--backend transformers]
-                 [--auth user:password]
+                 [--auth user:password ...] [--admin user:password ...]
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="USER:PASSWORD",
         action="append",
         help="Require a login; repeat for several people (each review records its reviewer).",
+    )
+    parser.add_argument(
+        "--admin",
+        metavar="USER:PASSWORD",
+        action="append",
+        help="A login that may also import from server paths, train, activate or roll back models and "
+        "edit guidelines. Once one is named, --auth logins are reviewers only.",
     )
     return parser.parse_args(argv)
 
@@ -66,7 +73,8 @@ def serve(args: argparse.Namespace) -> None:
 
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
     settings = get_settings().model_copy(update=overrides)
-    auth = _auth(args.auth)
+    admins = _auth(args.admin)
+    auth = _auth(args.auth) + admins
     backend_settings(settings)  # a wrong backend or a missing endpoint is said before any model loads
     _port_is_free(args.host, args.port)
     log_file = configure_logging(usable_home(settings))
@@ -78,7 +86,7 @@ def serve(args: argparse.Namespace) -> None:
         print(f"loaded the demo data: {report.summary()}")
     if settings.model == EMBEDDED_MODEL:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
-    ctx = StudioContext(settings=settings, db=db)
+    ctx = StudioContext(settings=settings, db=db, admins=frozenset(user for user, _ in admins))
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)

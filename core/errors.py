@@ -34,3 +34,7 @@ class ModelError(GramError):
 
 class ConfigError(GramError):
     """A setting or an option has a value it cannot take; the message names it."""
+
+
+class PermissionDenied(GramError):
+    """The signed-in person may not do this (a reviewer asking for an admin's action)."""

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,13 +34,13 @@ ARTIFACTS = Path(os.environ.get("GRAM_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 USERS = {"ana": "secret-a", "ben": "secret-b"}
 
 
-@pytest.fixture
-def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[str]:
+@contextmanager
+def launched_studio(gram_home: Path, model_dir: Path, logins: list[str]) -> Iterator[str]:
+    """launch.py on `gram_home` with these login arguments (--auth / --admin), until the block ends."""
     port = free_port()
-    log = gram_home.parent / "studio.log"
-    auth = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
+    log = gram_home.parent / f"studio-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), *auth],
+        [sys.executable, "launch.py", "--port", str(port), "--model", str(model_dir), *logins],
         cwd=ROOT,
         env={**os.environ, "GRAM_HOME": str(gram_home)},
         stdout=log.open("w"),
@@ -59,6 +60,14 @@ def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[str]:
+    """The studio with two logins, ana and ben, who may both do everything (no admin named)."""
+    logins = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
+    with launched_studio(gram_home, embedded_model_dir, logins) as url:
+        yield url
 
 
 @pytest.fixture

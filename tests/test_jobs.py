@@ -20,3 +20,25 @@ def test_the_worker_gets_the_database_url_through_its_environment(settings: Sett
     # found no job 999 there.
     assert secret.exists()
     assert "no job with id 999" in log.read_text()
+
+
+def test_a_cancel_asked_before_the_runner_starts_is_kept_and_a_resumed_job_starts_without_the_old_one(
+    settings: Settings,
+) -> None:
+    from core.jobs.records import mark_running
+    from core.vocab import JobStatus
+    from storage.database import Database
+    from storage.tables import Job
+
+    db = Database(settings.database_url)
+    with db.session() as session:
+        # Asked to stop while queued (the studio's worker process still loading the model): kept.
+        job = Job(kind="selftrain", status=JobStatus.QUEUED, cancel_requested=True)
+        session.add(job)
+        mark_running(job, 3)
+        assert job.cancel_requested and job.status == JobStatus.RUNNING
+        # A job that ended cancelled and is run again starts afresh.
+        job.status = JobStatus.CANCELLED
+        mark_running(job, 3)
+        assert not job.cancel_requested
+    db.dispose()

@@ -97,3 +97,30 @@ def test_an_export_from_the_studio_downloads_wherever_the_data_folder_is(
     names = [re.search(r"wrote (\S+):", n).group(1) for n in notes]  # type: ignore[union-attr]
     assert len(set(names)) == 3 and all(n.startswith("demo-") for n in names), names
     assert {p.name for p in (home_outside_temp / "exports").iterdir()} >= set(names)
+
+
+@pytest.mark.slow
+def test_self_training_from_the_studio_takes_its_step_limit_and_can_be_cancelled(studio: str, db: object) -> None:
+    from gradio_client import Client
+    from sqlalchemy import select
+
+    from storage.tables import Job
+
+    client = Client(studio, auth=("ana", "secret"), verbose=False)
+    said = client.predict("demo", 1, 1, 1, 0.7, 3, 1, api_name="/selftrain")
+    match = re.match(r"Self-training job (\d+) started", said)
+    assert match, said
+    job_id = int(match.group(1))
+    cancelled = client.predict(api_name="/selftrain_cancel")  # the page's job (a State: not an API input)
+    assert re.match(rf"(Cancel requested for job {job_id}|Job {job_id} cancelled)", cancelled), cancelled
+
+    def ended() -> bool:
+        with db.session() as session:  # type: ignore[attr-defined]
+            job = session.scalar(select(Job).where(Job.id == job_id))
+            return job is not None and job.status in ("cancelled", "succeeded", "failed")
+
+    wait_for(ended, seconds=300, what="the self-training job to stop")
+    with db.session() as session:  # type: ignore[attr-defined]
+        job = session.scalar(select(Job).where(Job.id == job_id))
+        assert job.status == "cancelled", (job.status, job.error, job.log)
+        assert job.config["train"]["max_steps"] == 3 and job.config["train"]["epochs"] == 1

@@ -11,35 +11,26 @@ import dataclasses
 from typing import Any, cast
 
 import gradio as gr
-import pandas as pd
 
+from app.adapt_view import adapt_result, few_held_out, loss_points, pair_list, selftrain_result
 from app.context import StudioContext
-from app.handlers import on
+from app.handlers import on, reviewer_name
 from app.pages.judge import cancel
 from app.plots import loss_svg
-from app.render import literal, progress_html, rounded
+from app.render import literal, progress_html
 from app.widgets import dataset_dropdown, header_text
 from core.errors import GramError
-from core.evaluation.comparison import MIN_VERDICT_PAIRS, BeforeAfter
-from core.jobs.records import JobView, job_view, latest_job
+from core.evaluation.comparison import MIN_VERDICT_PAIRS
+from core.jobs.records import job_view, latest_job
 from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
 from core.train.adaptation import start_adaptation
 from core.train.config import AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
 from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
-from core.vocab import JobKind, JobStatus
+from core.vocab import JobKind
 
 TRAIN = TrainConfig()
-SELFTRAIN_COLUMNS = [
-    "iteration",
-    "labelled",
-    "kept",
-    "dropped",
-    "pseudo-label accuracy",
-    "held-out accuracy",
-    "version",
-]
 
 
 def _default(config: type, name: str) -> Any:
@@ -55,10 +46,11 @@ def plan_text(ctx: StudioContext, dataset: str, holdout: float) -> str:
         plan = plan_adaptation(session, dataset, holdout, active.id if active else None)
         model = active.name if active else ctx.spec().name
     left_out = f" ({plan.left_out} more left out: the model or an ancestor trained on them)" if plan.left_out else ""
+    held = pair_list([p.pair_id for p in plan.held_out])
     return (
         f"**{len(plan.train)}** reviewed pairs will train ({plan.need_proof} need a written rationale from the "
-        f"proving step); **{len(plan.held_out)}** are held out for the before/after figures{left_out}. "
-        f"Model: **{literal(model)}**."
+        f"proving step); **{len(plan.held_out)}** are held out for the before/after figures{left_out}"
+        f"{': ' + held if held else ''}. Model: **{literal(model)}**.{few_held_out(len(plan.held_out))}"
     )
 
 
@@ -72,9 +64,11 @@ def start_adapt(
     max_length: float,
     prove: bool,
     method: str = "lora",
+    user: str = "local",
 ) -> tuple[int, str]:
     if not dataset:
         raise GramError("choose a dataset to adapt to")
+    ctx.require_admin(user, "train a model")
     train = TrainConfig(
         method=cast(Method, method),
         objective=cast(Objective, objective),
@@ -88,80 +82,30 @@ def start_adapt(
 
 
 def start_self_training(
-    ctx: StudioContext, dataset: str, iterations: float, pairs: float, votes: float, threshold: float
+    ctx: StudioContext,
+    dataset: str,
+    iterations: float,
+    pairs: float,
+    votes: float,
+    threshold: float,
+    max_steps: float = -1,
+    epochs: float = TRAIN.epochs,
+    user: str = "local",
 ) -> tuple[int, str]:
     if not dataset:
         raise GramError("choose a dataset to self-train on")
+    ctx.require_admin(user, "train a model")
     config = SelfTrainConfig(
         dataset,
         iterations=int(iterations),
         pairs_per_iteration=int(pairs),
         votes=int(votes),
         threshold=float(threshold),
+        train=TrainConfig(max_steps=int(max_steps or -1), epochs=float(epochs)),
     )
     job_id = start_selftrain(ctx.db, ctx.settings, config)
     start_worker(ctx.db, ctx.settings, job_id)
     return job_id, f"Self-training job {job_id} started in a worker process."
-
-
-def _with_interval(figures: dict[str, Any]) -> str | None:
-    value, ci = figures.get("accuracy"), figures.get("accuracy_ci")
-    if value is None or not figures.get("n"):
-        return None
-    return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
-
-
-def adapt_result(job: JobView | None, active_id: int | None = None) -> tuple[pd.DataFrame, str]:
-    if job is None or job.status != JobStatus.SUCCEEDED or "after" not in job.result:
-        return pd.DataFrame(), ""
-    r = job.result
-    before, after = r["before"]["figures"], r["after"]["figures"]
-    rows = [{"figure": "accuracy (95% CI)", "before": _with_interval(before), "after": _with_interval(after)}]
-    rows += [
-        {"figure": name.replace("_", " "), "before": rounded(before.get(name)), "after": rounded(after.get(name))}
-        for name in ("position_consistency", "ece", "n")
-    ]
-    table = pd.DataFrame(rows)
-    if not after.get("n"):
-        table = pd.DataFrame([{"figure": "held-out pairs", "before": 0, "after": 0}])
-    verdict = ""
-    if "comparison" in r:
-        c = BeforeAfter(**r["comparison"])
-        verdict = f"**Verdict:** {literal(c.verdict)} · fixed {c.fixed}, broken {c.broken} "
-        verdict += f"(McNemar p = {c.p_value:.3g}). "
-    left_out = f", {r['left_out_pairs']} left out (an ancestor trained on them)" if r.get("left_out_pairs") else ""
-    lists = (
-        f"{verdict}New version **{literal(r['version'])}** "
-        f"({'active' if r.get('version_id') == active_id else 'inactive'}). Fixed: {r['fixed'] or 'none'} · "
-        f"broken: {r['broken'] or 'none'} · trained on {r['train_pairs']} pairs, held out {r['held_out_pairs']}"
-        f"{left_out}."
-    )
-    return table, lists
-
-
-def loss_points(job: JobView | None) -> tuple[tuple[float, float], ...]:
-    """The job's training loss by step: the whole curve once trained, else the live one."""
-    if job is None:
-        return ()
-    trained = job.result.get("training") or {}
-    return tuple((p[0], p[1]) for p in trained.get("losses") or job.result.get("curve") or [])
-
-
-def selftrain_result(job: JobView | None) -> pd.DataFrame:
-    rows = []
-    for number, it in enumerate((job.result if job else {}).get("iterations", []), start=1):
-        rows.append(
-            {
-                "iteration": number,
-                "labelled": it["labelled"],
-                "kept": it["kept"],
-                "dropped": ", ".join(f"{k} {v}" for k, v in it["dropped"].items()) or "none",
-                "pseudo-label accuracy": it["pseudo_label_accuracy_all"]["accuracy"],
-                "held-out accuracy": it["held_out"]["accuracy"] if it["held_out"]["n"] else None,
-                "version": it["version"],
-            }
-        )
-    return pd.DataFrame(rows, columns=SELFTRAIN_COLUMNS)
 
 
 def versions_text(ctx: StudioContext) -> str:
@@ -180,8 +124,9 @@ def versions_text(ctx: StudioContext) -> str:
     return "Model versions:\n" + ("\n".join(lines) or "- none yet")
 
 
-def activate_new(ctx: StudioContext, job_id: int | None) -> str:
+def activate_new(ctx: StudioContext, job_id: int | None, user: str = "local") -> str:
     """Activate what the page's adaptation job made (or, after a reload, the latest one)."""
+    ctx.require_admin(user, "activate a model version")
     with ctx.db.session() as session:
         job = latest_job(session, JobKind.ADAPT, job_id)
         if job is None:
@@ -189,13 +134,15 @@ def activate_new(ctx: StudioContext, job_id: int | None) -> str:
         return f"Active: **{literal(activate_job_result(session, job).name)}**"
 
 
-def roll_back(ctx: StudioContext) -> str:
+def roll_back(ctx: StudioContext, user: str = "local") -> str:
+    ctx.require_admin(user, "roll back the model")
     with ctx.db.session() as session:
         return f"Active: **{literal(rollback(session).name)}**"
 
 
-def confirm_text(ctx: StudioContext, job_id: int | None) -> str:
+def confirm_text(ctx: StudioContext, job_id: int | None, user: str = "local") -> str:
     """What activating would change, for the person to confirm."""
+    ctx.require_admin(user, "activate a model version")
     with ctx.db.session() as session:
         job = latest_job(session, JobKind.ADAPT, job_id)
         active = active_version(session)
@@ -265,9 +212,15 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
 
     on(dataset.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan")
     on(holdout.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan_holdout")
+
+    def started(
+        d: str, h: float, o: str, s: float, e: float, m: float, p: bool, w: str, request: gr.Request
+    ) -> tuple[int, str]:
+        return start_adapt(ctx, d, h, o, s, e, m, p, w, user=reviewer_name(request))
+
     on(
         start.click,
-        lambda d, h, o, s, e, m, p, w: start_adapt(ctx, d, h, o, s, e, m, p, w),
+        started,
         [dataset, holdout, objective, max_steps, epochs, max_length, prove, method],
         [job_state, said],
         api_name="adapt",
@@ -282,9 +235,13 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         return [progress_html(job), table, text, loss_svg(loss_points(job))]
 
     on(gr.Timer(1.0).tick, tick, job_state, [progress, result, lists, loss_chart], api_name="adapt_progress")
+
+    def asked(job_id: int | None, request: gr.Request) -> list[Any]:
+        return [confirm_text(ctx, job_id, reviewer_name(request)), gr.Row(visible=True)]
+
     on(
         activate_button.click,
-        lambda j: [confirm_text(ctx, j), gr.Row(visible=True)],
+        asked,
         job_state,
         [confirm_question, confirm_row],
         api_name="activate_ask",
@@ -298,10 +255,10 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         return [message, header_text(ctx, request), versions_text(ctx), text, gr.Row(visible=False)]
 
     def activate_confirmed(job_id: int | None, request: gr.Request) -> list[Any]:
-        return changed_model(activate_new(ctx, job_id), job_id, request)
+        return changed_model(activate_new(ctx, job_id, reviewer_name(request)), job_id, request)
 
     def rolled_back(job_id: int | None, request: gr.Request) -> list[Any]:
-        return changed_model(roll_back(ctx), job_id, request)
+        return changed_model(roll_back(ctx, reviewer_name(request)), job_id, request)
 
     model_outputs = [said, header, versions, lists, confirm_row]
     on(confirm_button.click, activate_confirmed, job_state, model_outputs, api_name="activate")
@@ -318,17 +275,31 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         threshold = gr.Slider(
             0.5, 1.0, value=_default(SelfTrainConfig, "threshold"), step=0.05, label="confidence threshold"
         )
-    st_start = gr.Button("Self-train", elem_id="selftrain-start")
-    st_said = gr.Markdown()
-    st_progress = gr.HTML()
+    with gr.Row():
+        st_steps = gr.Number(
+            value=TRAIN.max_steps, precision=0, label="max steps per retraining (-1: use epochs)", elem_id="st-steps"
+        )
+        st_epochs = gr.Number(value=TRAIN.epochs, label="epochs per retraining", elem_id="st-epochs")
+    with gr.Row():
+        st_start = gr.Button("Self-train", elem_id="selftrain-start")
+        st_stop = gr.Button("Cancel", elem_id="selftrain-cancel")
+    st_said = gr.Markdown(elem_id="selftrain-message")
+    st_progress = gr.HTML(elem_id="selftrain-progress")
     st_table = gr.Dataframe(interactive=False, label="Iterations")
+
+    def st_started(
+        d: str, i: float, p: float, v: float, t: float, ms: float, ep: float, request: gr.Request
+    ) -> tuple[int, str]:
+        return start_self_training(ctx, d, i, p, v, t, ms, ep, user=reviewer_name(request))
+
     on(
         st_start.click,
-        lambda d, i, p, v, t: start_self_training(ctx, d, i, p, v, t),
-        [dataset, iterations, pairs, votes, threshold],
+        st_started,
+        [dataset, iterations, pairs, votes, threshold, st_steps, st_epochs],
         [st_state, st_said],
         api_name="selftrain",
     )
+    on(st_stop.click, lambda j: cancel(ctx, JobKind.SELFTRAIN, j), st_state, st_said, api_name="selftrain_cancel")
 
     def st_tick(job_id: int | None) -> list[Any]:
         job = job_view(ctx.db, JobKind.SELFTRAIN, job_id)

@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from app.context import StudioContext
-from app.handlers import on
+from app.handlers import on, reviewer_name
 from app.render import literal
 from app.widgets import dataset_dropdown
 from core.data.datasets import get_dataset, list_datasets, set_guidelines
@@ -31,10 +31,12 @@ def dataset_rows(ctx: StudioContext) -> list[list[Any]]:
         ]
 
 
-def _paths(ctx: StudioContext, files: list[Any] | None, path: str) -> list[Path]:
-    """Uploaded files, and a typed server path if it lies in a folder the operator allowed."""
+def _paths(ctx: StudioContext, files: list[Any] | None, path: str, user: str) -> list[Path]:
+    """Uploaded files, and a typed server path if it lies in a folder the operator allowed (an
+    admin's: a server path reads the server's disk)."""
     chosen = [Path(f if isinstance(f, str) else f.name) for f in files or []]
     if path.strip():
+        ctx.require_admin(user, "import from a path on the server")
         chosen.append(allowed_import_path(path, ctx.settings.allowed_import_roots))
     if not chosen:
         raise GramError("upload a file or give a local path (a file or a Hugging Face datasets folder)")
@@ -50,10 +52,10 @@ def _errors(errors: list[RowError]) -> str:
 
 
 def preview_import(
-    ctx: StudioContext, files: list[Any] | None, path: str, mapping: str
+    ctx: StudioContext, files: list[Any] | None, path: str, mapping: str, user: str = "local"
 ) -> tuple[str, pd.DataFrame, str]:
     parsed = parse_files(
-        _paths(ctx, files, path),
+        _paths(ctx, files, path, user),
         mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
         max_bytes=ctx.settings.max_import_bytes,
         max_chars=ctx.settings.max_field_chars,
@@ -75,12 +77,18 @@ def preview_import(
 
 
 def run_import(
-    ctx: StudioContext, files: list[Any] | None, path: str, mapping: str, name: str, allow_empty: bool
+    ctx: StudioContext,
+    files: list[Any] | None,
+    path: str,
+    mapping: str,
+    name: str,
+    allow_empty: bool,
+    user: str = "local",
 ) -> tuple[str, str, list[list[Any]]]:
     with ctx.db.session() as session:
         report = import_files(
             session,
-            _paths(ctx, files, path),
+            _paths(ctx, files, path, user),
             dataset=name.strip() or None,
             mapping=parse_mapping(mapping.replace(",", "\n").splitlines()),
             allow_empty=allow_empty,
@@ -111,9 +119,10 @@ def read_guidelines(ctx: StudioContext, dataset: str) -> str:
         return get_dataset(session, dataset).guidelines
 
 
-def save_guidelines(ctx: StudioContext, dataset: str, text: str) -> str:
+def save_guidelines(ctx: StudioContext, dataset: str, text: str, user: str = "local") -> str:
     if not dataset:
         raise GramError("choose a dataset first")
+    ctx.require_admin(user, "edit a dataset's guidelines")
     with ctx.db.session() as session:
         set_guidelines(session, dataset, text)
     return f"Saved the guidelines of **{literal(dataset)}**; reviewers see them beside each pair."
@@ -139,16 +148,20 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     preview = gr.Dataframe(interactive=False, label="Preview (first 10 pairs)")
     summary = gr.Markdown(elem_id="import-summary")
     rejected = gr.Markdown(elem_id="import-rejected")
-    on(
-        preview_button.click,
-        lambda f, p, m: preview_import(ctx, f, p, m),
-        [files, path, mapping],
-        [detected, preview, rejected],
-        api_name="import_preview",
-    )
+
+    def previewed(f: list[Any] | None, p: str, m: str, request: gr.Request) -> tuple[str, pd.DataFrame, str]:
+        return preview_import(ctx, f, p, m, reviewer_name(request))
+
+    def imported(
+        f: list[Any] | None, p: str, m: str, n: str, e: bool, request: gr.Request
+    ) -> tuple[str, str, list[list[Any]]]:
+        return run_import(ctx, f, p, m, n, e, reviewer_name(request))
+
+    shown_preview = [detected, preview, rejected]
+    on(preview_button.click, previewed, [files, path, mapping], shown_preview, api_name="import_preview")
     on(
         import_button.click,
-        lambda f, p, m, n, e: run_import(ctx, f, p, m, n, e),
+        imported,
         [files, path, mapping, name, allow_empty],
         [summary, rejected, table],
         api_name="import",
@@ -160,13 +173,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     guide_text = gr.Textbox(label="Guidelines (Markdown)", lines=6, elem_id="guide-text")
     guide_note = gr.Markdown(elem_id="guide-note")
     on(guide_dataset.change, lambda d: read_guidelines(ctx, d), [guide_dataset], [guide_text], api_name="guidelines")
-    on(
-        guide_save.click,
-        lambda d, t: save_guidelines(ctx, d, t),
-        [guide_dataset, guide_text],
-        [guide_note],
-        api_name="save_guidelines",
-    )
+
+    def guidelines_saved(d: str, t: str, request: gr.Request) -> str:
+        return save_guidelines(ctx, d, t, reviewer_name(request))
+
+    on(guide_save.click, guidelines_saved, [guide_dataset, guide_text], [guide_note], api_name="save_guidelines")
     gr.Markdown("### Export")
     with gr.Row():
         export_dataset = dataset_dropdown(ctx, studio, "export_datasets", label="Dataset", elem_id="export-dataset")

@@ -292,9 +292,10 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     for trigger, api in ((skip.click, "skip"), (reason.submit, "skip_with_reason")):
         action(trigger, skip_pair, [queue_state, cursor_state, reason, judgment_id], [*labelled, reason], api)
 
-    def keep(name: str) -> str:
+    def keep(name: str, request: gr.Request) -> str:
         if not name:
             raise GramError("choose a dataset first")
+        ctx.require_admin(reviewer_name(request), "make a model version")
         made = keep_instant(db, ctx.settings, name, ctx.spec())
         return f"Made model version **{literal(made)}** from the instant judge; activate it on the Adapt page."
 

@@ -115,7 +115,11 @@ class Claimed:
 
 
 def mark_running(job: Job, total: int) -> None:
-    job.status, job.total, job.error, job.cancel_requested = JobStatus.RUNNING, total, None, False
+    # A cancel asked while the job waited for its runner (a worker loading the model) still holds;
+    # only a job that had ended (cancelled, failed) and is run again starts without the old request.
+    if job.status not in ACTIVE:
+        job.cancel_requested = False
+    job.status, job.total, job.error = JobStatus.RUNNING, total, None
     job.started_at = job.started_at or utcnow()
     job.heartbeat_at = utcnow()
 

@@ -161,6 +161,8 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             current = spec_of(get_version(session, iterations[-1]["version_id"]))
     with claimed.recorded(lambda: dict(result)):
         for number in range(len(iterations) + 1, config.iterations + 1):
+            # A cancel is honoured between stages: an iteration cut short commits nothing.
+            claimed.stop_if_cancelled()
             with db.session() as session:
                 batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration, held_out_keys)
                 candidates = [
@@ -170,11 +172,13 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             if not candidates:
                 raise GramError("no unlabelled pairs left in the dataset")
             label_pairs(current, candidates, config)
+            claimed.stop_if_cancelled()
             for c in candidates:
                 if c.judgment["confidence"] < config.threshold:
                     c.dropped_by = "confidence"
             prover = resolve_model(settings, config.prover) if config.prover else current
             prove_and_check(prover, candidates, config)
+            claimed.stop_if_cancelled()
             with db.session() as session:
                 claimed.progress(session, line=f"iteration {number}: {len(candidates)} pseudo-labels")
                 version_id = version_for(session, current).id
@@ -238,8 +242,6 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             iterations.append(entry)
             result["iterations"] = iterations
             current = spec_of(version)
-            if number < config.iterations:
-                claimed.stop_if_cancelled()
     with db.session() as session:
         return get_job(session, job_id)
 

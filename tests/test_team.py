@@ -1,0 +1,71 @@
+"""A team's studio in a real headless Chromium: admins and reviewers (issue 11, item 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.database import Database
+from storage.tables import Job
+from tests.browser import USERS, Studio, launched_studio
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def team_studio(gram_home: Path, embedded_model_dir: Path, db: Database) -> Iterator[str]:
+    """ana is an admin, ben a reviewer."""
+    logins = ["--admin", f"ana:{USERS['ana']}", "--auth", f"ben:{USERS['ben']}"]
+    with launched_studio(gram_home, embedded_model_dir, logins) as url:
+        yield url
+
+
+def _refused(ui: Studio, what: str) -> None:
+    """The studio's error toast says the person may not do it."""
+    ui.page.get_by_text(f"only an admin may {what}").first.wait_for(timeout=30_000)
+
+
+def _jobs(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(Job)) or 0
+
+
+def test_a_reviewer_cannot_train_activate_or_import_a_server_path_and_an_admin_can(
+    team_studio: str, browser: object, db: Database, gram_home: Path
+) -> None:
+    imports = gram_home / "imports"
+    imports.mkdir(parents=True, exist_ok=True)
+    (imports / "more.jsonl").write_bytes((FIXTURES / "trl_standard.jsonl").read_bytes())
+    ben = Studio(browser, team_studio, "ben", "team-reviewer")
+    ben.wait_text("#studio-header", "signed in as ben")
+    # Training: refused, and no job was made.
+    ben.tab("Adapt")
+    ben.choose("adapt-dataset", "demo")
+    ben.page.click("#adapt-start")
+    _refused(ben, "train a model")
+    ben.page.click("#selftrain-start")
+    _refused(ben, "train a model")
+    assert _jobs(db) == 0
+    ben.page.click("#adapt-activate")
+    _refused(ben, "activate a model version")
+    ben.page.click("#adapt-rollback")
+    _refused(ben, "roll back the model")
+    # A path on the server: refused (an upload is a reviewer's to make).
+    ben.tab("Datasets")
+    ben.page.fill("#import-path textarea, #import-path input", str(imports / "more.jsonl"))
+    ben.page.click("#import-preview")
+    _refused(ben, "import from a path on the server")
+    ben.shot("refused")
+    assert "trl-preference" not in ben.text("#import-detected")
+    # The admin may.
+    ana = Studio(browser, team_studio, "ana", "team-admin")
+    ana.wait_text("#studio-header", "signed in as ana")
+    ana.tab("Datasets")
+    ana.page.fill("#import-path textarea, #import-path input", str(imports / "more.jsonl"))
+    ana.page.click("#import-preview")
+    ana.wait_text("#import-detected", "trl-preference")
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
