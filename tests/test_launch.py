@@ -123,4 +123,5 @@ def test_self_training_from_the_studio_takes_its_step_limit_and_can_be_cancelled
     with db.session() as session:  # type: ignore[attr-defined]
         job = session.scalar(select(Job).where(Job.id == job_id))
         assert job.status == "cancelled", (job.status, job.error, job.log)
-        assert job.config["train"]["max_steps"] == 3 and job.config["train"]["epochs"] == 1
+        train = job.config["selftrain"]["train"]
+        assert train["max_steps"] == 3 and train["epochs"] == 1
