@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from core.errors import GramError
+from core.errors import GramError, in_studio_words
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +31,7 @@ def shown_errors(fn: F) -> F:
         except gr.Error:
             raise
         except GramError as error:
-            raise gr.Error(str(error)) from error
+            raise gr.Error(in_studio_words(str(error))) from error
         except Exception as error:
             log.exception("studio handler %s failed", getattr(fn, "__name__", fn))
             raise gr.Error(f"Something went wrong ({type(error).__name__}); the server log has the details.") from error

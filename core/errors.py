@@ -6,6 +6,8 @@ Anything else that escapes is a bug.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class GramError(Exception):
     """A problem the user can fix; `str(error)` says how."""
@@ -38,3 +40,25 @@ class ConfigError(GramError):
 
 class PermissionDenied(GramError):
     """The signed-in person may not do this (a reviewer asking for an admin's action)."""
+
+
+@dataclass(frozen=True)
+class OptionName:
+    """An option as each edge calls it: the command line's flag and the studio's field."""
+
+    cli: str
+    studio: str
+
+
+# Messages from core name an option by its flag (`OPTIONS[...].cli`); the studio's error edge
+# puts its own words in their place (`in_studio_words`), so nobody on a page is told to pass a flag.
+OPTIONS = {
+    "allow_empty": OptionName("--allow-empty", "the box “keep pairs with an empty response”"),
+    "map": OptionName("--map", "the column mapping (field=column)"),
+}
+
+
+def in_studio_words(message: str) -> str:
+    for name in OPTIONS.values():
+        message = message.replace(name.cli, name.studio)
+    return message

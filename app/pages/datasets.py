@@ -15,10 +15,11 @@ from app.render import literal
 from app.widgets import dataset_dropdown
 from core.data.datasets import get_dataset, list_datasets, set_guidelines
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
-from core.data.importer import import_files, parse_files, parse_mapping
+from core.data.formats import FORMATS
+from core.data.importer import file_columns, import_files, parse_files, parse_mapping
 from core.data.paths import allowed_import_path
 from core.data.records import RowError
-from core.errors import GramError
+from core.errors import GramError, in_studio_words
 
 DATASET_COLUMNS = ["dataset", "pairs", "judged", "reviewed", "created"]
 SHOWN_ERRORS = 50
@@ -46,7 +47,7 @@ def _paths(ctx: StudioContext, files: list[Any] | None, path: str, user: str) ->
 def _errors(errors: list[RowError]) -> str:
     if not errors:
         return "No rows rejected."
-    shown = "\n".join(f"- {literal(str(e))}" for e in errors[:SHOWN_ERRORS])
+    shown = "\n".join(f"- {literal(in_studio_words(str(e)))}" for e in errors[:SHOWN_ERRORS])
     more = f"\n\n…and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
     return f"**{len(errors)} rows rejected:**\n{shown}{more}"
 
@@ -112,6 +113,26 @@ def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bo
     return str(out), literal(f"wrote {out.name}: {result.summary()}")
 
 
+# The fields a column can be mapped to: every column some format reads.
+MAPPABLE_FIELDS = sorted({column for fmt in FORMATS for column in fmt.required} | {"label", "source", "id"})
+FORMATS_TEXT = "Formats recognised from the columns:\n" + "\n".join(
+    f"- **{fmt.name}**: {literal(fmt.description)}" for fmt in FORMATS
+)
+
+
+def columns_of(ctx: StudioContext, files: list[Any] | None, path: str, user: str) -> dict[str, Any]:
+    """The file's columns, offered to the column mapping."""
+    columns = file_columns(_paths(ctx, files, path, user), ctx.settings.max_import_bytes)
+    return gr.update(choices=columns, value=columns[0] if columns else None)
+
+
+def add_mapping(mapping: str, field: str | None, column: str | None) -> str:
+    if not field or not column:
+        raise GramError("choose a field and one of the file's columns")
+    lines = [line for line in mapping.replace(",", "\n").splitlines() if line.strip()]
+    return "\n".join([*lines, f"{field}={column}"])
+
+
 def read_guidelines(ctx: StudioContext, dataset: str) -> str:
     if not dataset:
         return ""
@@ -133,13 +154,21 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     on(studio.load, lambda: dataset_rows(ctx), outputs=table, api_name="datasets_on_load")
     refresh = gr.Button("Refresh")
     on(refresh.click, lambda: dataset_rows(ctx), outputs=table, api_name="datasets")
-    gr.Markdown("### Import\nUpload files or give a local path; formats are detected (see the README for the list).")
+    gr.Markdown("### Import\nUpload files or give a local path; the format is recognised from the columns.")
+    with gr.Accordion("Formats", open=False):
+        gr.Markdown(FORMATS_TEXT, elem_id="import-formats")
     with gr.Row():
         files = gr.File(label="Files", file_count="multiple", elem_id="import-files")
         with gr.Column():
             path = gr.Textbox(label="…or a local path (file or datasets folder)", elem_id="import-path")
             name = gr.Textbox(label="Dataset name (default: the file's name)", elem_id="import-name")
-            mapping = gr.Textbox(label="Column mapping, field=column per line (optional)", lines=2)
+            mapping = gr.Textbox(
+                label="Column mapping, field=column per line (optional)", lines=2, elem_id="import-mapping"
+            )
+            with gr.Row():
+                map_field = gr.Dropdown(MAPPABLE_FIELDS, value=None, label="field", elem_id="map-field")
+                map_column = gr.Dropdown([], label="the file's column (after Preview)", elem_id="map-column")
+                map_add = gr.Button("Add to the mapping", scale=0, elem_id="map-add")
             allow_empty = gr.Checkbox(label="keep pairs with an empty response")
     with gr.Row():
         preview_button = gr.Button("Preview", elem_id="import-preview")
@@ -157,6 +186,12 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     ) -> tuple[str, str, list[list[Any]]]:
         return run_import(ctx, f, p, m, n, e, reviewer_name(request))
 
+    def offered_columns(f: list[Any] | None, p: str, request: gr.Request) -> dict[str, Any]:
+        return columns_of(ctx, f, p, reviewer_name(request))
+
+    # Its own event: the columns are offered even when the format is not recognised yet.
+    on(preview_button.click, offered_columns, [files, path], map_column, api_name="import_columns")
+    on(map_add.click, add_mapping, [mapping, map_field, map_column], mapping, api_name="import_add_mapping")
     shown_preview = [detected, preview, rejected]
     on(preview_button.click, previewed, [files, path, mapping], shown_preview, api_name="import_preview")
     on(

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.data.identity import stable_coin
 from core.data.records import PairRecord, RowRejected, render_conversation
+from core.errors import OPTIONS
 from core.vocab import LABELS, Label
 
 
@@ -44,7 +45,7 @@ def text_field(data: dict[str, Any], key: str, ctx: RowContext, *, response: boo
 
 def checked_text(key: str, value: str, ctx: RowContext, *, response: bool) -> str:
     if not value.strip() and not (response and ctx.allow_empty):
-        hint = " (use --allow-empty to keep empty responses)" if response else ""
+        hint = f" (use {OPTIONS['allow_empty'].cli} to keep empty responses)" if response else ""
         raise RowRejected(key, f"empty {'response' if response else 'prompt'}{hint}")
     if len(value) > ctx.max_chars:
         raise RowRejected(key, f"{len(value):,} characters, over the limit of {ctx.max_chars:,} (GRAM_MAX_FIELD_CHARS)")

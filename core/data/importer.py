@@ -24,7 +24,7 @@ from core.data.formats import FORMATS_BY_NAME, Format, detect
 from core.data.paths import file_in
 from core.data.readers import RawRow, read_rows
 from core.data.records import PairRecord, RowError, RowRejected
-from core.errors import ConfigError, GramError, InputFileError
+from core.errors import OPTIONS, ConfigError, GramError, InputFileError
 from storage.tables import Dataset, Pair
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,23 @@ def parse_files(
     return result
 
 
+def file_columns(paths: list[Path], max_bytes: int) -> list[str]:
+    """The columns the files' first rows have (what a column mapping can name)."""
+    columns: set[str] = set()
+    for path in paths:
+        rows = read_rows(path, max_bytes)[:DETECTION_SAMPLE]
+        columns |= {key for raw in rows if raw.data for key in raw.data}
+    return sorted(columns)
+
+
 def _apply_mapping(path: Path, rows: list[RawRow], mapping: dict[str, str]) -> None:
     """Rename source columns to the names a format expects (`--map prompt=question`)."""
     columns = {key for raw in rows if raw.data for key in raw.data}
     missing = sorted(source for source in mapping.values() if source not in columns)
     if missing:
-        raise InputFileError(str(path), f"--map names columns {missing} that the file lacks; it has {sorted(columns)}")
+        raise InputFileError(
+            str(path), f"{OPTIONS['map'].cli} names columns {missing} that the file lacks; it has {sorted(columns)}"
+        )
     for raw in rows:
         if raw.data:
             for target, source in mapping.items():
@@ -130,7 +141,7 @@ def _choose_format(path: Path, rows: list[RawRow], format_name: str | None) -> F
         raise InputFileError(
             str(path),
             f"cannot recognise the format from columns {sorted(columns)}. Known formats: {known}. "
-            "Rename columns with --map (e.g. --map prompt=question).",
+            f"Rename columns with {OPTIONS['map'].cli} (e.g. prompt=question).",
         )
     return fmt
 
