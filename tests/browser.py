@@ -137,3 +137,12 @@ def review_of(db: Database, pair_id: int) -> Review | None:
 
 def first_pair_id(studio: Studio) -> int:
     return int(studio.text("#pair-header h3").split()[1])
+
+
+def queue_row(ui: Studio, pair_id: int) -> list[str]:
+    """The cells of the queue's row for `pair_id`, as shown (the table draws the rows in view)."""
+    rows = ui.page.eval_on_selector_all(
+        "#queue-table [role=row]",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
+    )
+    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import free_port, wait_for
+from tests.browser import launched_studio
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,32 +33,9 @@ def home_outside_temp() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-@contextmanager
-def _launch(gram_home: Path, embedded_model_dir: Path) -> Iterator[str]:
-    port = free_port()
+def _launch(gram_home: Path, embedded_model_dir: Path) -> AbstractContextManager[str]:
     # The model flag takes the session's converted checkpoint, so this start converts nothing.
-    log = gram_home.parent / "launch.log"
-    process = subprocess.Popen(
-        [sys.executable, "launch.py", "--port", str(port), "--model", str(embedded_model_dir), "--auth", "ana:secret"],
-        cwd=ROOT,
-        env={**os.environ, "GRAM_HOME": str(gram_home)},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-
-    def serving() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(serving, seconds=120, what=f"launch.py (log: {log})", process=process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return launched_studio(gram_home, embedded_model_dir, ["--auth", "ana:secret"])
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from storage.database import Database
 from storage.tables import Judgment
-from tests.browser import ARTIFACTS, Studio, first_pair_id, review_of
+from tests.browser import ARTIFACTS, Studio, first_pair_id, queue_row, review_of
 from tests.conftest import FIXTURES
 from tests.helpers import gram_output as gram
 from tests.helpers import wait_for
@@ -47,7 +47,7 @@ def test_the_review_page_fits_one_laptop_screen_with_every_judgment_reachable(
         ).one()
     # The queue says whose verdict it lists; the fast score does not hide the earlier rationale.
     ui.wait_text("#pair-verdict", "(label-only)")
-    assert _queue_cells(ui, first)[-1].endswith("(label-only)"), _queue_cells(ui, first)
+    assert queue_row(ui, first)[-1].endswith("(label-only)"), queue_row(ui, first)
     ui.choose("judgment-select", "gram-r2")
     ui.wait_text("#pair-verdict", "(gram-r2)")
     assert ui.page.input_value("#rationale-box textarea") == (generative.rationale or "")
@@ -79,14 +79,6 @@ def test_the_review_page_fits_one_laptop_screen_with_every_judgment_reachable(
     assert not ui.errors, ui.errors
 
 
-def _queue_cells(ui: Studio, pair_id: int) -> list[str]:
-    rows = ui.page.eval_on_selector_all(
-        "#queue-table [role=row]",
-        "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
-    )
-    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])
-
-
 def test_blind_review_hides_the_reference_and_the_model_until_the_person_labels(
     studio: str, browser: object, db: Database, embedded_model_dir: Path
 ) -> None:
@@ -96,12 +88,12 @@ def test_blind_review_hides_the_reference_and_the_model_until_the_person_labels(
     first = first_pair_id(ana)
     ana.wait_text("#pair-verdict", "Model:")
     reference = ana.text("#pair-header").split("reference label:")[1].split()[0]
-    assert reference in ("A", "B", "tie") and _queue_cells(ana, first)[2] in ("A", "B")
+    assert reference in ("A", "B", "tie") and queue_row(ana, first)[2] in ("A", "B")
     ana.page.click("#blind-review input")
     ana.wait_text("#pair-header", "hidden (blind review)")
     assert "Model:" not in ana.text("#pair-verdict") and "Blind review" in ana.text("#pair-verdict")
     assert ana.page.input_value("#rationale-box textarea") == ""  # no model rationale to anchor on
-    wait_for(lambda: _queue_cells(ana, first)[2:7] == [""] * 5, seconds=10, what="blank queue columns")
+    wait_for(lambda: queue_row(ana, first)[2:7] == [""] * 5, seconds=10, what="blank queue columns")
     ana.shot("blind")
     # Accepting the hidden verdict is refused; a label of her own is saved, without a judgment seen.
     ana.key("Enter")
@@ -158,7 +150,7 @@ def test_guidelines_show_beside_the_pair_and_a_skip_keeps_its_reason(
     skipped, bare = review_of(db, first), review_of(db, first + 1)
     assert skipped is not None and (skipped.label, skipped.reason) == ("skip", "the prompt is cut off")
     assert bare is not None and (bare.label, bare.reason) == ("skip", "")
-    wait_for(lambda: _queue_cells(ui, first)[1:2] == ["skipped"], seconds=10, what="the skipped row")
+    wait_for(lambda: queue_row(ui, first)[1:2] == ["skipped"], seconds=10, what="the skipped row")
     ui.key("k")
     ui.key("k")
     ui.wait_text("#pair-header", "skipped as not judgeable by ana: the prompt is cut off")

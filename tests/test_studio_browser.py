@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from storage.database import Database
 from storage.tables import Dataset, InstantScore, Job, Pair, Review
-from tests.browser import Studio, first_pair_id, review_of
+from tests.browser import Studio, first_pair_id, queue_row, review_of
 from tests.conftest import FIXTURES
 from tests.helpers import criterion_file, wait_for
 from tests.helpers import gram_output as gram
@@ -280,33 +280,24 @@ def test_the_instant_judge_learns_while_a_person_reviews(
     assert not ui.errors, ui.errors
 
 
-def _queue_row(ui: Studio, pair_id: int) -> list[str]:
-    """The cells of the queue's row for `pair_id`, as shown (the table draws the rows in view)."""
-    rows = ui.page.eval_on_selector_all(
-        "#queue-table [role=row]",
-        "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
-    )
-    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])
-
-
 def test_each_action_updates_its_queue_row_and_a_colleagues_change_shows(studio: str, browser: object) -> None:
     ana = Studio(browser, studio, "ana", "fresh-rows-ana")
     ben = Studio(browser, studio, "ben", "fresh-rows-ben")
     for person in (ana, ben):
         person.open_dataset("demo")
     pair_id = first_pair_id(ana)
-    assert _queue_row(ana, pair_id)[1] != "reviewed", _queue_row(ana, pair_id)
+    assert queue_row(ana, pair_id)[1] != "reviewed", queue_row(ana, pair_id)
     ana.key("a")
     ana.wait_text("#review-message", f"Saved pair {pair_id}")
     # Her own row shows the review at once, without pressing Show.
-    wait_for(lambda: _queue_row(ana, pair_id)[1:2] == ["reviewed"], seconds=10, what="ana's row", interval=0.2)
-    assert _queue_row(ana, pair_id)[7] == "A"
+    wait_for(lambda: queue_row(ana, pair_id)[1:2] == ["reviewed"], seconds=10, what="ana's row", interval=0.2)
+    assert queue_row(ana, pair_id)[7] == "A"
     # Ben's queue, open on the same pair, follows within a refresh, and his pair view says it changed.
-    wait_for(lambda: _queue_row(ben, pair_id)[7:8] == ["A"], seconds=20, what="ben's row", interval=0.5)
+    wait_for(lambda: queue_row(ben, pair_id)[7:8] == ["A"], seconds=20, what="ben's row", interval=0.5)
     ben.wait_text("#pair-changed", "changed by ana", timeout=20_000)
     ben.shot("changed-by-ana")
     # Undo puts her row back.
     ana.key("z")
     ana.wait_text("#review-message", "Undid")
-    wait_for(lambda: _queue_row(ana, pair_id)[7:8] == [""], seconds=10, what="ana's row after undo", interval=0.2)
+    wait_for(lambda: queue_row(ana, pair_id)[7:8] == [""], seconds=10, what="ana's row after undo", interval=0.2)
     assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
