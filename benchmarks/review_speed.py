@@ -90,6 +90,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     from queue_speed import fill
 
+    from core.data.demo import seed_demo
+    from core.settings import Settings
     from storage.database import Database
     from tests.helpers import free_port
 
@@ -100,6 +102,8 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="gram-review-speed-"))
     db = Database(f"sqlite:///{home / 'gram.db'}")
+    with db.session() as session:  # first, as the studio would on an empty store
+        seed_demo(session, Settings(home=home))
     started = time.perf_counter()
     fill(db, args.pairs)
     db.dispose()
@@ -115,6 +119,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#pair-header h3", timeout=120_000)
+            page.wait_for_timeout(2000)  # the dataset list is filled by the page's load event
             for dataset in ("demo", "big"):
                 page.click("#review-dataset input")
                 page.locator("ul[role=listbox] li", has_text=dataset).first.click()
