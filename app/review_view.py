@@ -12,7 +12,7 @@ import gradio as gr
 
 from app.render import conversation_html, history_rows, markdown_html, pair_header, rationale_diff, verdict_html
 from core.review.pair_view import PairDetail
-from core.review.queue import QueueRow
+from core.review.queue import QUEUE_COLUMNS, QueueRow
 
 
 def no_pair() -> list[Any]:
@@ -22,7 +22,8 @@ def no_pair() -> list[Any]:
 
 
 BLIND_VERDICT = "*Blind review: the model's verdict and rationale show once the pair is labelled.*"
-BLIND_COLUMNS = range(2, 7)  # model, confidence, consistent, reference, agrees (core/review/queue.py)
+# The queue's columns that would anchor a blind reviewer, by name (core/review/queue.py).
+BLIND_COLUMNS = {QUEUE_COLUMNS.index(name) for name in ("model", "confidence", "consistent", "reference", "agrees")}
 
 
 def diff_html(model: str | None, edited: str | None) -> str:

@@ -250,6 +250,13 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     for button, step, api in ((prev_pair, -1, "previous_pair"), (next_pair, 1, "next_pair")):
         action(button.click, lambda q, c, s=step: step_to(q, c, s), [queue_state, cursor_state], stepped, api)
 
+    def advance(queue: QueueState, saved: Saved) -> list[Any]:
+        """After a label: the next pair, or, when nothing was stored (a conflict), the pair as it is now."""
+        if not saved.stored:
+            return [queue, saved.cursor, saved.message, *render(saved.cursor)]
+        queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
+        return [queue, *goto(saved.cursor, pair_id, saved.message)]
+
     def labeller(choice: Label | None) -> Callable[..., list[Any]]:
         """A handler that labels the pair (`choice`, or the model's label) and moves to the next."""
 
@@ -260,11 +267,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             if choice is None and label is None:
                 why = "it is hidden in blind review; choose A, B, tie or skip" if cursor.blind else "it has none here"
                 return [queue, cursor, f"No model label to accept: {why}.", *render(cursor)]
-            saved = review_pair(db, cursor, reviewer_name(request), seen, label=choice or label)
-            if saved.conflict or saved.cursor.pair_id is None:
-                return [queue, saved.cursor, saved.message, *render(saved.cursor)]
-            queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
-            return [queue, *goto(saved.cursor, pair_id, saved.message)]
+            return advance(queue, review_pair(db, cursor, reviewer_name(request), seen, label=choice or label))
 
         return set_label
 
@@ -284,10 +287,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         """Skip the pair as not judgeable (kept out of training and exports), with the reason
         typed beside the button, and move to the next."""
         saved = review_pair(db, cursor, reviewer_name(request), seen, label=Label.SKIP, reason=why.strip())
-        if saved.conflict or saved.cursor.pair_id is None:
-            return [queue, saved.cursor, saved.message, *render(saved.cursor), gr.skip()]
-        queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)
-        return [queue, *goto(saved.cursor, pair_id, saved.message), ""]
+        return [*advance(queue, saved), "" if saved.stored else gr.skip()]  # the box empties once stored
 
     for trigger, api in ((skip.click, "skip"), (reason.submit, "skip_with_reason")):
         action(trigger, skip_pair, [queue_state, cursor_state, reason, judgment_id], [*labelled, reason], api)

@@ -104,14 +104,18 @@ def file_columns(paths: list[Path], max_bytes: int) -> list[str]:
     """The columns the files' first rows have (what a column mapping can name)."""
     columns: set[str] = set()
     for path in paths:
-        rows = read_rows(path, max_bytes)[:DETECTION_SAMPLE]
-        columns |= {key for raw in rows if raw.data for key in raw.data}
+        columns |= _columns(read_rows(path, max_bytes)[:DETECTION_SAMPLE])
     return sorted(columns)
+
+
+def _columns(rows: list[RawRow]) -> set[str]:
+    """Every column any of the rows has."""
+    return {key for raw in rows if raw.data for key in raw.data}
 
 
 def _apply_mapping(path: Path, rows: list[RawRow], mapping: dict[str, str]) -> None:
     """Rename source columns to the names a format expects (`--map prompt=question`)."""
-    columns = {key for raw in rows if raw.data for key in raw.data}
+    columns = _columns(rows)
     missing = sorted(source for source in mapping.values() if source not in columns)
     if missing:
         raise InputFileError(

@@ -49,6 +49,11 @@ class Saved:
     message: str
     conflict: bool = False  # someone else changed the pair first; nothing was saved
 
+    @property
+    def stored(self) -> bool:
+        """The change is in the store (no conflict, and a pair was open)."""
+        return not self.conflict and self.cursor.pair_id is not None
+
 
 def open_queue(db: Database, f: QueueFilter, page: int) -> tuple[QueueState, list[QueueRow]]:
     with db.session() as session:
