@@ -101,18 +101,30 @@ def _number(value: Any, digits: int = 3) -> str:
 
 
 def pair_header(pair: PairDetail, *, hide_reference: bool = False) -> str:
-    """The pair's heading (HTML): id, source, reference label (unless hidden), who reviewed it."""
+    """The pair's heading (HTML): id, source, reference label and colleagues' labels (unless
+    hidden: blind review), this person's review."""
     if pair.review_label == Label.SKIP:
         why = f": {literal(pair.review_reason)}" if pair.review_reason else " (no reason given)"
         reviewed = f"**skipped** as not judgeable by {literal(pair.reviewer)}{why}"
     elif pair.review_label:
         reviewed = f"reviewed **{literal(pair.review_label)}** by {literal(pair.reviewer)}"
     else:
-        reviewed = "not reviewed"
+        reviewed = "not reviewed by you"
+    if not pair.peers:
+        peers = ""
+    elif hide_reference:
+        peers = " · colleagues' reviews: hidden (blind review)"
+    else:
+        peers = " · " + ", ".join(
+            f"final **{literal(p.label or '-')}** (set by {literal(p.reviewer)})"
+            if p.final
+            else f"{literal(p.reviewer or 'someone')} **{literal(p.label or '-')}**"
+            for p in pair.peers
+        )
     return markdown_html(
         f"### Pair {pair.pair_id} · {literal(pair.source)}\n\n"
         f"reference label: **{'hidden (blind review)' if hide_reference else literal(pair.reference_label or '-')}** "
-        f"· {reviewed}"
+        f"· {reviewed}{peers}"
     )
 
 

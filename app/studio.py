@@ -10,7 +10,7 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on
-from app.pages import adapt, datasets, evaluate, judge, review
+from app.pages import adapt, datasets, evaluate, judge, review, team
 from app.render import CODE_CSS
 from app.review_assets import KEYBOARD_JS, REVIEW_CSS
 from app.widgets import header_text
@@ -29,6 +29,8 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
         on(studio.load, shown_header, None, header, api_name="header")
         with gr.Tab("Review", id="review", elem_id="review-tab"):
             review.build(ctx, studio)
+        with gr.Tab("Team", id="team"):
+            team.build(ctx, studio)
         with gr.Tab("Datasets", id="datasets"):
             datasets.build(ctx, studio)
         with gr.Tab("Judge", id="judge"):

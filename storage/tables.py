@@ -58,6 +58,9 @@ class Dataset(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     guidelines: Mapped[str] = mapped_column(Text, default="")  # Markdown, shown beside each pair under review
+    # How many people should review each pair (a team's overlap; core/review/queue.py offers a
+    # pair to each person until it has this many reviews).
+    reviews_per_pair: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pairs: Mapped[list[Pair]] = relationship(back_populates="dataset", passive_deletes=True)
@@ -91,7 +94,9 @@ class Pair(Base):
     judgments: Mapped[list[Judgment]] = relationship(
         back_populates="pair", order_by="Judgment.id", passive_deletes=True
     )
-    review: Mapped[Review | None] = relationship(back_populates="pair", passive_deletes=True)
+    # Each person's review, and the lead's final (adjudicated) one: core/review/consensus.py
+    # decides the pair's label from them.
+    reviews: Mapped[list[Review]] = relationship(back_populates="pair", order_by="Review.id", passive_deletes=True)
 
 
 class ModelVersion(Base):
@@ -149,12 +154,33 @@ class Judgment(Base):
 
 
 class Review(Base):
-    """A person's current verdict on a pair. Every change is also an appended ReviewEvent."""
+    """A person's current verdict on a pair (one per person), or the final one a lead set when
+    people disagreed (`final`, one per pair). Every change is also an appended ReviewEvent."""
 
     __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_pair_id", "pair_id"),
+        Index(
+            "ix_reviews_person",
+            "pair_id",
+            "reviewer",
+            unique=True,
+            sqlite_where=text("NOT final"),
+            postgresql_where=text("NOT final"),
+        ),
+        Index(
+            "ix_reviews_final",
+            "pair_id",
+            unique=True,
+            sqlite_where=text("final"),
+            postgresql_where=text("final"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), unique=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    # The adjudicated label: its `reviewer` is the lead who last set it.
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
     judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id", ondelete="SET NULL"), default=None)
     label: Mapped[str | None] = mapped_column(String(8), default=None)  # A, B, tie, skip (core.vocab)
     rationale: Mapped[str | None] = mapped_column(Text, default=None)
@@ -173,7 +199,7 @@ class Review(Base):
 
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
-    pair: Mapped[Pair] = relationship(back_populates="review")
+    pair: Mapped[Pair] = relationship(back_populates="reviews")
     judgment: Mapped[Judgment | None] = relationship()
     events: Mapped[list[ReviewEvent]] = relationship(
         back_populates="review", order_by="ReviewEvent.id", passive_deletes=True
@@ -199,6 +225,17 @@ class ReviewEvent(Base):
 
     review: Mapped[Review] = relationship(back_populates="events")
     target_event: Mapped[ReviewEvent | None] = relationship(remote_side=[id])
+
+
+class ReviewHold(Base):
+    """Who has a pair open from their "needs you" queue, until when: a colleague's queue steps
+    past it, so two people reviewing at once do not start on the same pair (core/review/holds.py)."""
+
+    __tablename__ = "review_holds"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class PairFeature(Base):

@@ -130,19 +130,27 @@ class Studio:
         self.page.wait_for_timeout(500)  # the pair view is filled by the same event
 
 
-def review_of(db: Database, pair_id: int) -> Review | None:
+def review_of(db: Database, pair_id: int, reviewer: str = "ana") -> Review | None:
+    """`reviewer`'s own review of the pair."""
     with db.session() as session:
-        return session.scalar(select(Review).where(Review.pair_id == pair_id))
+        return session.scalar(
+            select(Review).where(Review.pair_id == pair_id, Review.reviewer == reviewer, Review.final.is_(False))
+        )
 
 
 def first_pair_id(studio: Studio) -> int:
     return int(studio.text("#pair-header h3").split()[1])
 
 
-def queue_row(ui: Studio, pair_id: int) -> list[str]:
-    """The cells of the queue's row for `pair_id`, as shown (the table draws the rows in view)."""
+def table_rows(ui: Studio, table: str) -> list[list[str]]:
+    """The cells of each row a gr.Dataframe shows (header included; it draws the rows in view)."""
     rows = ui.page.eval_on_selector_all(
-        "#queue-table [role=row]",
+        f"#{table} [role=row]",
         "rows => rows.map(r => Array.from(r.querySelectorAll('[data-col]')).map(c => c.innerText.trim()))",
     )
-    return next((cells for cells in rows if cells and cells[0] == str(pair_id)), [])
+    return [cells for cells in rows if cells]
+
+
+def queue_row(ui: Studio, pair_id: int) -> list[str]:
+    """The cells of the queue's row for `pair_id`, as shown."""
+    return next((cells for cells in table_rows(ui, "queue-table") if cells[0] == str(pair_id)), [])

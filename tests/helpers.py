@@ -46,58 +46,73 @@ def wait_for(
     pytest.fail(f"{what} did not start within {seconds:.0f} s")
 
 
-def race_review_saves(db: Any, pair_ids: list[int]) -> list[tuple[str, str]]:
-    """Two reviewers save different labels on each pair at the same instant (two threads, one
-    barrier), both starting from the version they saw; returns each race's (ana, ben) outcome:
-    'saved' or 'conflict'. Every save is a real change, so a lost update is a double 'saved'."""
-    return [_race(db, pair_id) for pair_id in pair_ids]
+# Who races in race_review_saves: one person in two windows on their own review, or two leads
+# on a pair's final label. Either way one review is written twice from the same version.
+WINDOWS = (("ana", False), ("ana", False))
+LEADS = (("lea", True), ("lou", True))
 
 
-def _race(db: Any, pair_id: int) -> tuple[str, str]:
+def race_review_saves(
+    db: Any, pair_ids: list[int], sides: tuple[tuple[str, bool], ...] = WINDOWS
+) -> list[tuple[str, str]]:
+    """Two saves of different labels on one review of each pair at the same instant (two
+    threads, one barrier), both starting from the version they saw; returns each race's
+    (first, second) outcome: 'saved' or 'conflict'. Every save is a real change, so a lost update
+    is a double 'saved'."""
+    return [_race(db, pair_id, sides) for pair_id in pair_ids]
+
+
+def _stored(session: Any, pair_id: int, reviewer: str, final: bool) -> Any:
+    from core.review.reviews import find_review
+
+    return find_review(session, pair_id, reviewer, final=final)
+
+
+def _race(db: Any, pair_id: int, sides: tuple[tuple[str, bool], ...]) -> tuple[str, str]:
     import threading
 
     from core.errors import ConflictError
-    from core.review.reviews import review_version, save_review
+    from core.review.reviews import save_review
     from core.vocab import LABELS
-    from storage.tables import Review
 
+    (who, final) = sides[0]
     with db.session() as session:
-        seen = review_version(session, pair_id)
-        review = session.query(Review).filter_by(pair_id=pair_id).one_or_none()
-        current = review.label if review else None
-    labels = dict(zip(("ana", "ben"), [label for label in LABELS if label != current][:2], strict=True))
+        review = _stored(session, pair_id, who, final)
+        seen, current = (review.version, review.label) if review else (0, None)
+    labels = [label for label in LABELS if label != current][:2]
     barrier = threading.Barrier(2)
-    result: dict[str, str] = {}
+    result: dict[int, str] = {}
 
-    def save(who: str) -> None:
+    def save(side: int) -> None:
+        reviewer, final = sides[side]
         barrier.wait()
         try:
             with db.session() as session:
-                save_review(session, pair_id, reviewer=who, expected_version=seen, label=labels[who])
-            result[who] = "saved"
+                save_review(session, pair_id, reviewer=reviewer, final=final, expected_version=seen, label=labels[side])
+            result[side] = "saved"
         except ConflictError:
-            result[who] = "conflict"
+            result[side] = "conflict"
         except Exception as error:  # anything else is a failure the test reports
-            result[who] = f"{type(error).__name__}: {error}"
+            result[side] = f"{type(error).__name__}: {error}"
 
-    threads = [threading.Thread(target=save, args=(who,)) for who in labels]
+    threads = [threading.Thread(target=save, args=(side,)) for side in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    return result.get("ana", "hung"), result.get("ben", "hung")
+    return result.get(0, "hung"), result.get(1, "hung")
 
 
-def assert_one_save_wins(db: Any, pair_ids: list[int], outcomes: list[tuple[str, str]]) -> None:
+def assert_one_save_wins(
+    db: Any, pair_ids: list[int], outcomes: list[tuple[str, str]], sides: tuple[tuple[str, bool], ...] = WINDOWS
+) -> None:
     """Each race had exactly one winner, whose label is stored, with exactly one new event."""
-    from storage.tables import Review
-
     assert all(sorted(o) == ["conflict", "saved"] for o in outcomes), outcomes
     with db.session() as session:
-        for pair_id, (ana, _) in zip(pair_ids, outcomes, strict=True):
-            review = session.query(Review).filter_by(pair_id=pair_id).one()
-            winner = "ana" if ana == "saved" else "ben"
-            assert review.reviewer == winner and review.events[-1].reviewer == winner
+        for pair_id, (first, _) in zip(pair_ids, outcomes, strict=True):
+            winner, final = sides[0 if first == "saved" else 1]
+            review = _stored(session, pair_id, winner, final)
+            assert review is not None and review.reviewer == winner and review.events[-1].reviewer == winner
             assert review.events[-1].after["label"] == review.label
 
 

@@ -110,10 +110,10 @@ def test_full_dump_round_trips_pairs_judgments_reviews_and_history(
     assert json.dumps(second, sort_keys=True) == json.dumps(first, sort_keys=True)
     # Not vacuous: the dump carries what the fixture wrote.
     copied = pairs_of(session, "copy")
-    assert len(copied[0].judgments) == 1 and copied[0].review.judgment_id == copied[0].judgments[0].id
-    assert [e.action for e in copied[4].review.events] == ["edit", "undo"]
-    assert copied[4].review.events[1].target_event_id == copied[4].review.events[0].id
-    assert copied[1].review.tags == ["fixed"] and copied[1].review.note == "B misread"
+    assert len(copied[0].judgments) == 1 and copied[0].reviews[0].judgment_id == copied[0].judgments[0].id
+    assert [e.action for e in copied[4].reviews[0].events] == ["edit", "undo"]
+    assert copied[4].reviews[0].events[1].target_event_id == copied[4].reviews[0].events[0].id
+    assert copied[1].reviews[0].tags == ["fixed"] and copied[1].reviews[0].note == "B misread"
     # Importing the dump into the same dataset again adds nothing.
     assert import_files(session, [path], dataset="copy", **LIMITS).imported == 0
 

@@ -323,7 +323,7 @@ def test_hostile_rows_are_row_errors_and_the_good_rows_around_them_are_kept(sess
     assert set(where) == {2, 3, 4, 5, 6, 7}, report.errors
     assert "nested" in where[2][1]
     assert where[3][0] == "prompt" and "surrogate" in where[3][1]
-    assert [where[n][0] for n in (4, 5, 6, 7)] == ["judgments", "judgments", "review", "review"]
+    assert [where[n][0] for n in (4, 5, 6, 7)] == ["judgments", "judgments", "reviews", "reviews"]
 
 
 def test_a_json_document_nested_too_deeply_is_refused_in_one_line(session: Session, tmp_path: Path) -> None:

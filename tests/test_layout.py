@@ -58,7 +58,7 @@ def test_the_app_layer_holds_no_sql() -> None:
 
 def test_one_module_per_studio_tab() -> None:
     pages = {p.stem for p in (ROOT / "app" / "pages").glob("*.py")} - {"__init__"}
-    assert pages == {"review", "datasets", "judge", "adapt", "evaluate"}
+    assert pages == {"review", "team", "datasets", "judge", "adapt", "evaluate"}
 
 
 @pytest.mark.parametrize("package", PACKAGES)

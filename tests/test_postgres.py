@@ -75,9 +75,10 @@ def test_import_review_count_and_round_trip(pg_url: str, tmp_path: Path) -> None
     db.dispose()
 
 
-def test_two_reviewers_saving_at_once_on_postgresql(pg_url: str) -> None:
-    """The same race as on SQLite, against a real server (row locks, READ COMMITTED)."""
-    from tests.helpers import assert_one_save_wins, race_review_saves
+def test_two_saves_of_one_review_at_once_on_postgresql(pg_url: str) -> None:
+    """The same races as on SQLite, against a real server (row locks, READ COMMITTED): one person
+    in two windows, then two leads on the final label."""
+    from tests.helpers import LEADS, assert_one_save_wins, race_review_saves
 
     db = Database(pg_url)
     with db.session() as session:
@@ -86,6 +87,7 @@ def test_two_reviewers_saving_at_once_on_postgresql(pg_url: str) -> None:
         pair_ids = [p.id for p in session.query(Pair).order_by(Pair.id).limit(10)]
     assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
     assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids))
+    assert_one_save_wins(db, pair_ids, race_review_saves(db, pair_ids, LEADS), LEADS)
     db.dispose()
 
 

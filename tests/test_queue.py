@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core.evaluation.reports import dataset_report
-from core.review.queue import QueueFilter, queue_page
+from core.review.queue import QueueFilter, queue_page, review_progress
 from core.review.reviews import save_review
 from storage.tables import Dataset, Judgment, Pair
 
@@ -71,8 +71,11 @@ def test_queue_filters_sorts_and_pages(session: Session) -> None:
     ids = _store(session)
     assert _ids(session, QueueFilter("q")) == (ids, 6)
     assert _ids(session, QueueFilter("q", status="unjudged")) == ([ids[0]], 1)
-    assert _ids(session, QueueFilter("q", status="judged")) == ([ids[1], ids[2], ids[3], ids[5]], 4)
-    assert _ids(session, QueueFilter("q", status="reviewed")) == ([ids[4]], 1)
+    assert _ids(session, QueueFilter("q", status="judged", reviewer="r")) == ([ids[1], ids[2], ids[3], ids[5]], 4)
+    assert _ids(session, QueueFilter("q", status="reviewed", reviewer="r")) == ([ids[4]], 1)
+    # Each person's queue: r's review is not s's.
+    assert _ids(session, QueueFilter("q", status="judged", reviewer="s"))[1] == 5
+    assert _ids(session, QueueFilter("q", status="reviewed", reviewer="s")) == ([], 0)
     assert _ids(session, QueueFilter("q", inconsistent_only=True)) == ([ids[2]], 1)
     assert _ids(session, QueueFilter("q", disagreeing_only=True)) == ([ids[3], ids[5]], 2)
     assert _ids(session, QueueFilter("q", tag="hard")) == ([ids[4]], 1)
@@ -81,8 +84,9 @@ def test_queue_filters_sorts_and_pages(session: Session) -> None:
     assert _ids(session, QueueFilter("q", sort="confidence-asc"))[0] == [ids[5], ids[4], ids[2], ids[3], ids[1], ids[0]]
     assert _ids(session, QueueFilter("q", sort="confidence-desc"))[0][:2] == [ids[1], ids[3]]
     assert _ids(session, QueueFilter("q"), page=1, size=4) == ([ids[4], ids[5]], 6)
-    row = queue_page(session, QueueFilter("q", status="reviewed"))[0][0]
+    row = queue_page(session, QueueFilter("q", status="reviewed", reviewer="r"))[0][0]
     assert (row.status, row.label, row.reviewed_label, row.agrees) == ("reviewed", "A", "B", True)
+    assert row.cells()[-1] == "1 of 1"  # people who labelled it, of the reviews the dataset asks for
 
 
 def test_dataset_report_counts_people_and_references(session: Session) -> None:
@@ -124,3 +128,54 @@ def test_text_search_treats_wildcards_as_characters(session: Session) -> None:
     assert _ids(session, QueueFilter("q", search="f_s"))[1] == 1
     assert _ids(session, QueueFilter("q", search="%"))[1] == 1
     assert _ids(session, QueueFilter("q", search="_"))[1] == 1  # not every pair
+
+
+def test_needs_you_offers_each_person_the_pairs_that_still_need_them(session: Session) -> None:
+    """With two reviews a pair, a pair stays in everyone's "needs you" until two people labelled
+    it, and never in the queue of someone who did; "disagreements" lists pairs whose people differ."""
+    ids = _store(session)  # r labelled pair 4 (B)
+    dataset = session.query(Dataset).filter_by(name="q").one()
+    needs = QueueFilter("q", status="needs-you", reviewer="s")
+    assert _ids(session, needs) == (ids[:4] + ids[5:], 5)  # one review a pair: pair 4 is done
+    dataset.reviews_per_pair = 2
+    assert _ids(session, needs) == (ids, 6)
+    assert _ids(session, QueueFilter("q", status="needs-you", reviewer="r")) == (ids[:4] + ids[5:], 5)
+    save_review(session, ids[4], reviewer="s", label="A")
+    save_review(session, ids[0], reviewer="s", label="skip", reason="cut off")
+    save_review(session, ids[0], reviewer="t", label="skip")
+    assert _ids(session, needs) == ([ids[1], ids[2], ids[3], ids[5]], 4)
+    assert _ids(session, QueueFilter("q", status="needs-you", reviewer="t")) == ([ids[1], ids[2], ids[3], ids[5]], 4)
+    assert _ids(session, QueueFilter("q", status="disagreements", reviewer="t")) == ([ids[4]], 1)
+    rows = {r.pair_id: r.cells()[-1] for r in queue_page(session, QueueFilter("q", reviewer="t"))[0]}
+    assert (rows[ids[0]], rows[ids[4]], rows[ids[1]]) == ("2 of 2", "2 of 2", "0 of 2")
+    progress = review_progress(session, "q", "s")
+    assert (progress.total, progress.reviewed, progress.by_reviewer) == (6, 2, 2)
+    assert progress.line("s") == "2 / 6 reviewed by 2 people, 2 by s"
+    # A lead's final label is not a person's review: it neither fills a pair nor makes a disagreement.
+    save_review(session, ids[1], reviewer="lead", final=True, label="A")
+    assert ids[1] in _ids(session, needs)[0]
+
+
+def test_the_progress_key_changes_with_every_review_import_and_overlap_change(session: Session) -> None:
+    """The Review page counts progress again only when this key changed, so each thing that
+    changes the counts must change it."""
+    from core.review.queue import progress_key
+
+    ids = _store(session)
+    keys = [progress_key(session, "q")]
+    save_review(session, ids[0], reviewer="s", label="A")
+    keys.append(progress_key(session, "q"))
+    session.add(
+        Pair(
+            dataset_id=session.get(Pair, ids[0]).dataset_id,
+            prompt="new",
+            response_a="a",
+            response_b="b",
+            content_hash="n",
+        )
+    )  # type: ignore[union-attr]
+    session.flush()
+    keys.append(progress_key(session, "q"))
+    session.query(Dataset).filter_by(name="q").one().reviews_per_pair = 3
+    keys.append(progress_key(session, "q"))
+    assert len(set(keys)) == 4 and progress_key(session, "q") == keys[-1]

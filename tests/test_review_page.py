@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.review.queue import QUEUE_COLUMNS
 from storage.database import Database
 from storage.tables import Judgment
 from tests.browser import ARTIFACTS, Studio, first_pair_id, queue_row, review_of
@@ -47,7 +48,8 @@ def test_the_review_page_fits_one_laptop_screen_with_every_judgment_reachable(
         ).one()
     # The queue says whose verdict it lists; the fast score does not hide the earlier rationale.
     ui.wait_text("#pair-verdict", "(label-only)")
-    assert queue_row(ui, first)[-1].endswith("(label-only)"), queue_row(ui, first)
+    judged_by = QUEUE_COLUMNS.index("judged by")
+    assert queue_row(ui, first)[judged_by].endswith("(label-only)"), queue_row(ui, first)
     ui.choose("judgment-select", "gram-r2")
     ui.wait_text("#pair-verdict", "(gram-r2)")
     assert ui.page.input_value("#rationale-box textarea") == (generative.rationale or "")

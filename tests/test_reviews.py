@@ -1,4 +1,4 @@
-"""Reviews: changes with history, undo and redo, and no lost update between two reviewers."""
+"""Reviews: each person's own, with history, undo and redo; a lead's final label; no lost update."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 from core.data.demo import demo_paths
 from core.data.importer import import_files
 from core.errors import ConflictError, GramError, NotFoundError
-from core.review.reviews import history, redo, save_review, undo
+from core.review.reviews import find_review, history, redo, save_review, undo
 from storage.database import Database
-from storage.tables import Judgment, Pair
-from tests.helpers import assert_one_save_wins, race_review_saves
+from storage.tables import Judgment, Pair, Review
+from tests.helpers import LEADS, WINDOWS, assert_one_save_wins, race_review_saves
 
 
 @pytest.fixture
@@ -55,14 +55,59 @@ def test_a_review_never_changes_the_model_judgment(session: Session, pair_id: in
     assert (judgment.label, judgment.rationale) == ("B", "model says B")
 
 
-def test_concurrent_edits_of_one_pair_conflict_instead_of_overwriting(db: Database, pair_id: int) -> None:
+def test_one_persons_review_edited_in_two_windows_conflicts_instead_of_overwriting(db: Database, pair_id: int) -> None:
     with db.session() as first:
         version = save_review(first, pair_id, reviewer="ana", label="A").version
-    with db.session() as ana, db.session() as bo:
-        save_review(bo, pair_id, reviewer="bo", note="bo was here", expected_version=version)
-        bo.commit()
-        with pytest.raises(ConflictError, match="changed by bo"):
-            save_review(ana, pair_id, reviewer="ana", label="B", expected_version=version)
+    with db.session() as window_1, db.session() as window_2:
+        save_review(window_2, pair_id, reviewer="ana", note="from the other tab", expected_version=version)
+        window_2.commit()
+        with pytest.raises(ConflictError, match="changed by you in another window"):
+            save_review(window_1, pair_id, reviewer="ana", label="B", expected_version=version)
+
+
+def test_each_person_keeps_their_own_review_of_a_pair(db: Database, pair_id: int) -> None:
+    """Ana and Ben label one pair differently: two reviews, neither overwrites the other, and each
+    one's version and history are their own."""
+    with db.session() as session:
+        save_review(session, pair_id, reviewer="ana", label="A", rationale="A is right", tags=["x"])
+        save_review(session, pair_id, reviewer="ben", label="B", expected_version=0)  # his first: version 0
+    with db.session() as session:
+        ana, ben = find_review(session, pair_id, "ana"), find_review(session, pair_id, "ben")
+        assert ana is not None and ben is not None
+        assert (ana.label, ana.rationale, ana.tags, ana.version) == ("A", "A is right", ["x"], 1)
+        assert (ben.label, ben.rationale, ben.tags, ben.version) == ("B", None, [], 1)
+        assert [(e.reviewer, e.after["label"]) for e in history(session, pair_id)] == [("ana", "A"), ("ben", "B")]
+
+
+def test_two_people_saving_one_pair_at_once_both_keep_their_review(db: Database, pair_id: int) -> None:
+    """Real concurrency: Ana and Ben save their first review of the same pairs at the same
+    instant; both are stored (before, the second was refused as a conflict)."""
+    import threading
+
+    with db.session() as session:
+        pair_ids = [p.id for p in session.query(Pair).order_by(Pair.id).limit(8)]
+    errors: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def review_all(who: str, label: str) -> None:
+        for i in pair_ids:
+            barrier.wait()
+            try:
+                with db.session() as session:
+                    save_review(session, i, reviewer=who, expected_version=0, label=label)
+            except Exception as error:  # reported below
+                errors.append(f"{who} on {i}: {type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=review_all, args=args) for args in (("ana", "A"), ("ben", "B"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    with db.session() as session:
+        for i in pair_ids:
+            labels = sorted((r.reviewer, r.label) for r in session.query(Review).filter_by(pair_id=i))
+            assert labels == [("ana", "A"), ("ben", "B")]
 
 
 def test_bad_reviews_are_refused(session: Session, pair_id: int) -> None:
@@ -74,15 +119,19 @@ def test_bad_reviews_are_refused(session: Session, pair_id: int) -> None:
         save_review(session, 10**9, reviewer="ana", label="A")
 
 
-def test_two_reviewers_saving_at_once_one_wins_and_the_other_is_told(db: Database, pair_id: int) -> None:
-    """Real concurrency on one SQLite file: first saves on unreviewed pairs, then saves on reviewed
-    ones; never two winners (a lost update) and never a raw database error."""
+@pytest.mark.parametrize("sides", [WINDOWS, LEADS], ids=["one-person-two-windows", "two-leads-final-label"])
+def test_two_saves_of_one_review_at_once_one_wins_and_the_other_is_told(
+    db: Database, pair_id: int, sides: tuple[tuple[str, bool], ...]
+) -> None:
+    """Real concurrency on one SQLite file, on one review (a person's, from two windows; or a
+    pair's final label, from two leads): first saves, then saves on reviewed pairs; never two
+    winners (a lost update) and never a raw database error."""
     with db.session() as session:
         pair_ids = [p.id for p in session.query(Pair).order_by(Pair.id).limit(12)]
-    first = race_review_saves(db, pair_ids)  # nobody reviewed these pairs yet
-    assert_one_save_wins(db, pair_ids, first)
-    later = race_review_saves(db, pair_ids)  # now each has a review and a version
-    assert_one_save_wins(db, pair_ids, later)
+    first = race_review_saves(db, pair_ids, sides)  # nobody reviewed these pairs yet
+    assert_one_save_wins(db, pair_ids, first, sides)
+    later = race_review_saves(db, pair_ids, sides)  # now each has a review and a version
+    assert_one_save_wins(db, pair_ids, later, sides)
     with db.session() as session:
         assert all(len(history(session, i)) == 2 for i in pair_ids)
 
@@ -91,23 +140,30 @@ def test_undo_and_redo_step_through_ones_own_changes_only(db: Database, pair_id:
     with db.session() as session:
         save_review(session, pair_id, reviewer="ana", label="A")
         save_review(session, pair_id, reviewer="ben", label="B")
-    with db.session() as session, pytest.raises(ConflictError, match="changed by ben"):
-        undo(session, pair_id, reviewer="ana")  # Ana's z must not revert Ben's label
     with db.session() as session:
-        assert undo(session, pair_id, reviewer="ben").label == "A"  # Ben's own: fine
+        assert undo(session, pair_id, reviewer="ana").label is None  # Ana's z reverts her own label only
+        assert find_review(session, pair_id, "ben").label == "B"  # type: ignore[union-attr]
+    # The final label is one per pair: a lead's undo never reverts another lead's later change.
+    with db.session() as session:
+        save_review(session, pair_id, reviewer="lea", final=True, label="A")
+        save_review(session, pair_id, reviewer="lou", final=True, label="B")
+    with db.session() as session, pytest.raises(ConflictError, match="final label of pair .* changed by lou"):
+        undo(session, pair_id, reviewer="lea", final=True)
+    with db.session() as session:
+        assert undo(session, pair_id, reviewer="lou", final=True).label == "A"  # Lou's own: fine
     with db.session() as session, pytest.raises(ConflictError):
-        redo(session, pair_id, reviewer="ana")  # the undone change is Ben's to redo
+        redo(session, pair_id, reviewer="lea", final=True)  # the undone change is Lou's to redo
     with db.session() as session:
-        version = redo(session, pair_id, reviewer="ben").version
+        version = redo(session, pair_id, reviewer="lou", final=True).version
     with db.session() as session, pytest.raises(ConflictError, match="not done"):
-        undo(session, pair_id, reviewer="ben", expected_version=version - 1)  # a stale view of the pair
+        undo(session, pair_id, reviewer="lou", final=True, expected_version=version - 1)  # a stale view
     with db.session() as session:
-        assert undo(session, pair_id, reviewer="ben", expected_version=version).label == "A"
+        assert undo(session, pair_id, reviewer="lou", final=True, expected_version=version).label == "A"
 
 
-def test_an_undo_racing_a_colleagues_save_never_loses_the_save(db: Database, pair_id: int) -> None:
-    """Real concurrency: Ana undoes her label while Ben saves his; if both went through, one of them
-    would be silently reverted or lost."""
+def test_an_undo_racing_a_save_of_the_same_review_never_loses_the_save(db: Database, pair_id: int) -> None:
+    """Real concurrency: Ana undoes her label in one window while she saves a note in another;
+    if both went through, one of them would be silently reverted or lost."""
     import threading
 
     for trial in range(10):
@@ -116,7 +172,7 @@ def test_an_undo_racing_a_colleagues_save_never_loses_the_save(db: Database, pai
         barrier, outcome = threading.Barrier(2), {}
 
         def act(
-            who: str,
+            window: str,
             version: int = version,
             trial: int = trial,
             barrier: threading.Barrier = barrier,
@@ -125,15 +181,15 @@ def test_an_undo_racing_a_colleagues_save_never_loses_the_save(db: Database, pai
             barrier.wait()
             try:
                 with db.session() as session:
-                    if who == "ana":
+                    if window == "undo":
                         undo(session, pair_id, reviewer="ana", expected_version=version)
                     else:
-                        save_review(session, pair_id, reviewer="ben", expected_version=version, note=f"n{trial}")
-                outcome[who] = "done"
+                        save_review(session, pair_id, reviewer="ana", expected_version=version, note=f"n{trial}")
+                outcome[window] = "done"
             except ConflictError:
-                outcome[who] = "conflict"
+                outcome[window] = "conflict"
 
-        threads = [threading.Thread(target=act, args=(who,)) for who in ("ana", "ben")]
+        threads = [threading.Thread(target=act, args=(window,)) for window in ("undo", "save")]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -141,10 +197,10 @@ def test_an_undo_racing_a_colleagues_save_never_loses_the_save(db: Database, pai
         assert sorted(outcome.values()) == ["conflict", "done"], outcome
         with db.session() as session:
             last = history(session, pair_id)[-1]
-            assert last.reviewer == ("ana" if outcome["ana"] == "done" else "ben")
+            assert last.action == ("undo" if outcome["undo"] == "done" else "edit")
 
 
-def test_a_reviewers_session_undoes_its_own_change_and_is_told_when_a_colleague_came_after(
+def test_a_reviewers_session_undoes_its_own_change_and_is_told_when_another_window_came_after(
     db: Database, pair_id: int
 ) -> None:
     from core.review.workflow import Cursor, redo_last, review_pair, undo_last
@@ -153,11 +209,16 @@ def test_a_reviewers_session_undoes_its_own_change_and_is_told_when_a_colleague_
     ana = undo_last(db, ana, "ana").cursor
     ana = redo_last(db, ana, "ana").cursor  # her own change, back and forth
     with db.session() as session:
-        save_review(session, pair_id, reviewer="ben", label="B")
-    refused = undo_last(db, ana, "ana")
-    assert refused.conflict and "changed by ben" in refused.message
+        save_review(session, pair_id, reviewer="ben", label="B")  # a colleague's review: no matter
+    ana = undo_last(db, ana, "ana").cursor
+    ana = redo_last(db, ana, "ana").cursor
     with db.session() as session:
-        assert [(e.reviewer, e.action) for e in history(session, pair_id)][-1] == ("ben", "edit")
+        save_review(session, pair_id, reviewer="ana", label="tie")  # Ana, in another window
+    refused = undo_last(db, ana, "ana")
+    assert refused.conflict and "changed by you in another window" in refused.message
+    with db.session() as session:
+        last = history(session, pair_id)[-1]
+        assert (last.reviewer, last.action, last.after["label"]) == ("ana", "edit", "tie")
 
 
 def test_a_skip_keeps_its_reason_until_the_pair_is_labelled_after_all(session: Session, pair_id: int) -> None:
@@ -165,11 +226,11 @@ def test_a_skip_keeps_its_reason_until_the_pair_is_labelled_after_all(session: S
     assert (review.label, review.reason) == ("skip", "the prompt is cut off")
     review = save_review(session, pair_id, reviewer="ana", reason="the prompt is cut off mid-sentence")
     assert review.reason == "the prompt is cut off mid-sentence"  # the reason of a skip can be edited
-    review = save_review(session, pair_id, reviewer="ben", label="A")
+    review = save_review(session, pair_id, reviewer="ana", label="A")
     assert (review.label, review.reason) == ("A", "")  # labelled after all: the reason no longer holds
     with pytest.raises(GramError, match="a reason goes with a skip"):
-        save_review(session, pair_id, reviewer="ben", reason="no")
-    review = undo(session, pair_id, reviewer="ben")
+        save_review(session, pair_id, reviewer="ana", reason="no")
+    review = undo(session, pair_id, reviewer="ana")
     assert (review.label, review.reason) == ("skip", "the prompt is cut off mid-sentence")
     assert [e.after.get("reason") for e in history(session, pair_id)][:1] == ["the prompt is cut off"]
 
@@ -187,5 +248,5 @@ def test_a_skipped_pair_never_trains_and_is_kept_out_of_the_training_exports(ses
         result = export_rows(session, "demo", fmt, include_reference=True)  # type: ignore[arg-type]
         assert pair.prompt not in [row["prompt"] for row in result.rows if isinstance(row["prompt"], str)]
         assert result.skipped["skipped by a reviewer as not judgeable"] == 1
-    dumped = [row for row in export_rows(session, "demo", "jsonl").rows if row.get("review")]
-    assert dumped[0]["review"]["label"] == "skip" and dumped[0]["review"]["reason"] == "not judgeable"
+    dumped = [row for row in export_rows(session, "demo", "jsonl").rows if row.get("reviews")]
+    assert dumped[0]["reviews"][0]["label"] == "skip" and dumped[0]["reviews"][0]["reason"] == "not judgeable"

@@ -109,8 +109,23 @@ def test_a_migration_that_copies_a_table_keeps_the_rows_that_refer_to_it(tmp_pat
     migrate(engine)
     with engine.begin() as connection:
         assert connection.execute(text("SELECT count(*) FROM review_events")).scalar() == 1
-        assert connection.execute(text("SELECT label, reason FROM reviews")).one() == ("A", "")
+        assert connection.execute(text("SELECT label, reason, final FROM reviews")).one() == ("A", "", 0)
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1  # back on for the store's use
-    downgrade(engine, "0006_instant_judge")
+        # One review per person now: Ben's own review of the same pair is a second row.
+        connection.execute(
+            text(
+                "INSERT INTO reviews (id, pair_id, label, tags, note, reviewer, version, updated_at, final, reason)"
+                " VALUES (2, 1, 'B', '[]', '', 'ben', 1, '2025-12-31', 0, '')"
+            )
+        )
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # but not two of Ana's
+        connection.execute(
+            text(
+                "INSERT INTO reviews (id, pair_id, label, tags, note, reviewer, version, updated_at, final, reason)"
+                " VALUES (3, 1, 'B', '[]', '', 'ana', 1, '2026-01-02', 0, '')"
+            )
+        )
+    downgrade(engine, "0006_instant_judge")  # one review per pair again: the latest changed stays
     with engine.begin() as connection:
         assert connection.execute(text("SELECT count(*) FROM review_events")).scalar() == 1
+        assert connection.execute(text("SELECT reviewer, label FROM reviews")).one() == ("ana", "A")

@@ -1,5 +1,5 @@
 """The studio in a real headless Chromium (Playwright driving Debian's chromium): the whole loop,
-untrusted HTML, and two people reviewing at once. Screenshots of each step go to
+untrusted HTML, and a team of two reviewing one dataset. Screenshots of each step go to
 test-artifacts/ (or GRAM_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from storage.database import Database
-from storage.tables import Dataset, InstantScore, Job, Pair, Review
-from tests.browser import Studio, first_pair_id, queue_row, review_of
+from storage.tables import Dataset, InstantScore, Job, Pair
+from tests.browser import Studio, first_pair_id, queue_row, review_of, table_rows
 from tests.conftest import FIXTURES
 from tests.helpers import criterion_file, wait_for
 from tests.helpers import gram_output as gram
@@ -160,38 +160,86 @@ def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, gra
     assert not ui.dialogs
 
 
-def test_two_people_reviewing_one_dataset_lose_nothing(studio: str, browser: object, db: Database) -> None:
-    ana = Studio(browser, studio, "ana", "two-sessions-ana")
-    ben = Studio(browser, studio, "ben", "two-sessions-ben")
-    for person in (ana, ben):
-        person.open_dataset("demo")
-    pair_id = first_pair_id(ana)
-    assert first_pair_id(ben) == pair_id
-    ana.key("a")  # Ana labels the first pair
-    ana.wait_text("#review-message", f"Saved pair {pair_id}")
-    ben.key("b")  # Ben, still on the old version of the same pair, is told instead of overwriting
-    ben.wait_text("#review-message", "changed by ana")
-    ben.shot("conflict")
-    review = review_of(db, pair_id)
-    assert review.label == "A" and review.reviewer == "ana"
-    assert "reviewed A by ana" in ben.text("#pair-header")  # Ben now sees Ana's review
-    ben.key("b")  # a deliberate change on top of Ana's is saved, and both stay in the history
-    ben.wait_text("#review-message", f"Saved pair {pair_id}")
-    review = review_of(db, pair_id)
-    assert review.label == "B" and review.reviewer == "ben"
+# Two people's labels on the six pairs of "duo", by pair position. By hand: they agree on 4 of 6
+# (p_o = 2/3) and each chose A three times (p_e = 1/2), so Cohen's kappa = (2/3 - 1/2) / (1/2) = 1/3;
+# Krippendorff's alpha (nominal) = 1 - (4/12) / (2*6*6 / (12*11)) = 7/18 = 0.39.
+DUO = {"ana": "A A B B A B", "ben": "A B B B A A"}
+
+
+def _duo(db: Database, folder: Path) -> list[int]:
+    from core.data.importer import import_files
+
+    path = folder / "duo.jsonl"
+    rows = [
+        {"prompt": f"Question {i}?", "response_a": f"First answer {i}", "response_b": f"Second {i}"} for i in range(6)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     with db.session() as session:
-        events = session.scalars(select(Review).where(Review.pair_id == pair_id)).one().events
-        assert [(e.reviewer, e.after["label"]) for e in events] == [("ana", "A"), ("ben", "B")]
-    # Both keep working on the next pairs; every review is kept.
-    ana_next, ben_next = first_pair_id(ana), first_pair_id(ben)
-    ana.key("j")
-    ana.wait_text("#pair-header h3", str(ana_next + 1))
-    ana.key("b")
-    ben.key("a")
-    ana.wait_text("#review-message", "Saved pair")
-    ben.wait_text("#review-message", "Saved pair")
-    assert review_of(db, ana_next + 1).label == "B" and review_of(db, ben_next).label == "A"
-    ana.shot("after")
+        import_files(session, [path], dataset="duo", max_bytes=2**20, max_chars=10_000)
+    with db.session() as session:
+        dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == "duo"))
+        return list(session.scalars(select(Pair.id).where(Pair.dataset_id == dataset_id).order_by(Pair.id)))
+
+
+def test_two_reviewers_with_overlap_two_both_review_every_pair_and_their_agreement_is_computed(
+    studio: str, browser: object, db: Database, tmp_path: Path
+) -> None:
+    from core.review.consensus import final_labels
+
+    ids = _duo(db, tmp_path)
+    ana = Studio(browser, studio, "ana", "team-ana")
+    ben = Studio(browser, studio, "ben", "team-ben")
+    ana.tab("Team")
+    ana.choose("team-dataset", "duo")
+    ana.page.fill("#team-overlap input", "2")
+    ana.page.click("#team-overlap-save")
+    ana.wait_text("#team-note", "now needs 2 review")
+    plan = {who: dict(zip(ids, labels.split(), strict=True)) for who, labels in DUO.items()}
+    for person in (ana, ben):
+        person.open_dataset("duo")
+        person.choose("review-status", "needs you")
+        person.wait_text("#queue-page", "6 pairs")
+        person.wait_text("#review-progress", "reviewed by 2 people", timeout=20_000)
+    assert first_pair_id(ana) != first_pair_id(ben)  # two people at once start on different pairs
+    ana.shot("spread")
+    done: dict[str, list[int]] = {"ana": [], "ben": []}
+    for _ in range(len(ids)):
+        for who, ui in (("ana", ana), ("ben", ben)):
+            pair_id = first_pair_id(ui)
+            assert pair_id not in done[who], (who, pair_id, done)  # never sent back to a pair they labelled
+            ui.key(plan[who][pair_id].lower())
+            ui.wait_text("#review-message", f"Saved pair {pair_id}")
+            done[who].append(pair_id)
+    assert sorted(done["ana"]) == ids and sorted(done["ben"]) == ids  # both reviewed every pair
+    for who in ("ana", "ben"):
+        assert [review_of(db, i, who).label for i in ids] == DUO[who].split()  # type: ignore[union-attr]
+    ana.wait_text("#review-message", "last pair of this queue")
+    ana.wait_text("#review-progress", "6 / 6 reviewed by 2 people, 6 by ana", timeout=20_000)
+    # Agreement on the Team page, as computed by hand above.
+    ana.tab("Team")
+    ana.page.click("#team-refresh")
+    ana.wait_text("#team-agreement", "Cohen's kappa, ana and ben: 0.33 (n = 6")
+    figures = ana.text("#team-agreement")
+    assert "Krippendorff's alpha, everyone: 0.39 (n = 6" in figures and "too few pairs to tell" in figures
+    ana.wait_text("#team-people", "4 of 6")
+    disputed = [ids[1], ids[5]]
+    rows = [cells for cells in table_rows(ana, "team-disagreements") if cells[0].isdigit()]
+    assert [int(cells[0]) for cells in rows] == disputed and rows[0][1] == "ana: A, ben: B", rows
+    ana.shot("agreement")
+    # The lead settles the first disagreement: training and exports then use her label.
+    ana.page.locator("#team-disagreements [data-col]", has_text=str(disputed[0])).first.click()
+    ana.wait_text("#adjudicate-reviews", "ben: B")
+    assert "ana: A" in ana.text("#adjudicate-reviews")
+    ana.page.locator("#adjudicate-label label", has_text="B").first.click()
+    ana.page.fill("#adjudicate-rationale textarea", "B answers the question that was asked.")
+    ana.page.click("#adjudicate-save")
+    ana.wait_text("#team-note", f"Pair {disputed[0]}: final label B")
+    ana.shot("settled")
+    with db.session() as session:
+        finals = final_labels(session, ids)
+    assert (finals[disputed[0]].label, finals[disputed[0]].how) == ("B", "adjudicated")
+    assert (finals[disputed[1]].label, finals[disputed[1]].how) == (None, "disputed")
+    assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
 
 
 def test_shortcuts_act_only_on_the_visible_review_page_and_never_on_a_focused_button(
@@ -292,9 +340,11 @@ def test_each_action_updates_its_queue_row_and_a_colleagues_change_shows(studio:
     # Her own row shows the review at once, without pressing Show.
     wait_for(lambda: queue_row(ana, pair_id)[1:2] == ["reviewed"], seconds=10, what="ana's row", interval=0.2)
     assert queue_row(ana, pair_id)[7] == "A"
-    # Ben's queue, open on the same pair, follows within a refresh, and his pair view says it changed.
-    wait_for(lambda: queue_row(ben, pair_id)[7:8] == ["A"], seconds=20, what="ben's row", interval=0.5)
-    ben.wait_text("#pair-changed", "changed by ana", timeout=20_000)
+    # Ben's queue, open on the same pair, follows within a refresh (one person's review of one
+    # needed; his own label column stays empty), and his pair view says it changed.
+    wait_for(lambda: queue_row(ben, pair_id)[10:11] == ["1 of 1"], seconds=20, what="ben's row", interval=0.5)
+    assert queue_row(ben, pair_id)[7] == ""
+    ben.wait_text("#pair-changed", "changed by ana (their label: A)", timeout=20_000)
     ben.shot("changed-by-ana")
     # Undo puts her row back.
     ana.key("z")

@@ -1,4 +1,5 @@
-"""`gram import`, `export`, `datasets`, `demo`: pairs in and out of the store."""
+"""`gram import`, `export`, `datasets`, `agreement`, `demo`: pairs in and out of the store, and
+what people made of them."""
 
 from __future__ import annotations
 
@@ -131,6 +132,35 @@ def datasets_command(ctx: click.Context) -> None:
     click.echo(f"{'dataset':<{width}}  {'pairs':>7}  {'judged':>7}  {'reviewed':>8}  created")
     for s in summaries:
         click.echo(f"{s.name:<{width}}  {s.pairs:>7}  {s.judged:>7}  {s.reviewed:>8}  {s.created_at:%Y-%m-%d %H:%M}")
+
+
+@cli.command("agreement")
+@click.argument("dataset")
+@click.pass_context
+def agreement_command(ctx: click.Context, dataset: str) -> None:
+    """How well the dataset's reviewers agree, and the pairs they disagree on."""
+    from core.review.agreement import team_agreement
+
+    with database_of(ctx).session() as session:
+        team = team_agreement(session, dataset)
+    if not team.reviewers:
+        click.echo(f"nobody has reviewed {dataset} yet")
+        return
+    click.echo(f"reviewers: {', '.join(team.reviewers)}")
+    for a, b, kappa in team.kappas:
+        click.echo(f"Cohen's kappa, {a} and {b}: {kappa.shown()}")
+    if len(team.reviewers) > 1:
+        click.echo(f"Krippendorff's alpha, everyone: {team.alpha.shown()}")
+    for person in team.people:
+        click.echo(
+            f"{person.reviewer}: {person.labelled} labelled; with the others {person.with_others.shown()}; "
+            f"with the model {person.with_model.shown()}"
+        )
+    ids = [str(d.pair_id) for d in team.disagreements]
+    click.echo(
+        f"disagreements: {len(ids)}"
+        + (f" (pairs {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''})" if ids else "")
+    )
 
 
 @cli.command("demo")

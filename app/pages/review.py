@@ -15,24 +15,21 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
-from app.render import literal, markdown_html
+from app.render import literal
 from app.review_assets import SHORTCUTS
+from app.review_queue import guidelines_of, queue_column, queue_label
 from app.review_view import diff_html, no_pair, pair_values, queue_cells
-from app.widgets import dataset_chooser, first_dataset
-from core.data.datasets import get_dataset
+from app.widgets import first_dataset
 from core.errors import GramError
+from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
-from core.review.queue import QUEUE_COLUMNS, QueueFilter, review_progress, rows_now
+from core.review.queue import QueueFilter, progress_key, review_progress, rows_now
 from core.review.reviews import review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
 
 REFRESH_S = 5  # how often a reviewer's queue rows and open pair are checked for others' changes
-
-
-def queue_label(state: QueueState) -> str:
-    return f"**{literal(state.filter.dataset)}** · page {state.page + 1} of {state.pages} · {state.total} pairs"
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
@@ -44,45 +41,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     # One screen per pair (app/review_assets.py): the queue in a column beside the pair.
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_id="review-queue"):
-            # Filled by the page's load event below, together with the queue of its first dataset.
-            dataset = dataset_chooser(ctx, "review_datasets", label="Dataset", elem_id="review-dataset")
-            with gr.Accordion("Guidelines", open=False) as guidelines_box:  # opened when there are some
-                guidelines = gr.HTML(elem_id="review-guidelines", max_height=160)
-            with gr.Row():
-                status = gr.Dropdown(["all", "unjudged", "judged", "reviewed"], value="all", label="Status")
-                sort = gr.Dropdown(
-                    [
-                        ("pair id", "id"),
-                        ("lowest confidence first", "confidence-asc"),
-                        ("highest confidence first", "confidence-desc"),
-                        ("instant judge least sure first", "instant-uncertain"),
-                    ],
-                    value="id",
-                    label="Order",
-                    elem_id="review-order",
-                )
-            blind = gr.Checkbox(
-                label="Blind review: hide the reference label and the model until I label",
-                elem_id="blind-review",
-            )
-            blind_saved = gr.BrowserState(False, storage_key="gram-studio-blind-review")  # per person (browser)
-            with gr.Accordion("Filters", open=False):
-                inconsistent = gr.Checkbox(label="position-inconsistent only")
-                disagreeing = gr.Checkbox(label="disagrees with the reference")
-                tag = gr.Textbox(label="has tag")
-                search = gr.Textbox(label="text search")
-            with gr.Row():
-                prev_page = gr.Button("◀ page", scale=0, size="sm", min_width=70)
-                apply = gr.Button("Show", elem_id="queue-apply", scale=0, size="sm", min_width=70)
-                next_page = gr.Button("page ▶", scale=0, size="sm", min_width=70)
-            page_label = gr.Markdown(elem_id="queue-page")
-            table = gr.Dataframe(
-                headers=QUEUE_COLUMNS, interactive=False, wrap=False, max_height=360, elem_id="queue-table"
-            )
-            instant_panel = gr.Markdown(elem_id="instant-judge")
-            keep_instant_button = gr.Button(
-                "Keep the instant judge as a model version", size="sm", elem_id="instant-keep"
-            )
+            q = queue_column(ctx)
         with gr.Column(scale=5, elem_id="review-main"):
             with gr.Row(equal_height=False):
                 progress = gr.Markdown(elem_id="review-progress", min_width=300)
@@ -160,15 +119,6 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         judgment_choice,
     ]
 
-    def guidelines_of(name: str) -> list[Any]:
-        """The dataset's guidelines (untrusted Markdown, rendered safely), open when there are some."""
-        text = ""
-        if name:
-            with db.session() as session:
-                text = get_dataset(session, name).guidelines
-        shown = markdown_html(text) if text else markdown_html("*No guidelines for this dataset (Datasets page).*")
-        return [shown, gr.Accordion(open=bool(text))]
-
     def instant_figures(name: str, request: gr.Request) -> str:
         """Refit the instant judge if enough new reviews came in (after the next pair is shown),
         and this person's live figures."""
@@ -179,31 +129,38 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             return live_figures(session, name, reviewer_name(request)).markdown(literal)
 
     def render(cursor: Cursor, judgment: int | None = None) -> list[Any]:
-        return shown_pair(cursor.pair_id, cursor.blind, judgment)[1]
+        return seen(cursor, cursor.pair_id, judgment)[1]
 
-    def shown_pair(pair_id: int | None, blind: bool, judgment: int | None = None) -> tuple[int, list[Any]]:
-        """The pair's review version and the pair view's outputs, from one read of the pair."""
+    def seen(cursor: Cursor, pair_id: int | None, judgment: int | None = None) -> tuple[Cursor, list[Any]]:
+        """The cursor on the pair as read now (the person's review version, and the stamp of
+        everyone's reviews that tells when a colleague changed them) and the pair view's outputs."""
         if pair_id is None:
-            return 0, no_pair()
+            return replace(cursor, pair_id=None, version=0, stamp=0), no_pair()
         with db.session() as session:
-            pair = pair_detail(session, pair_id)
+            pair = pair_detail(session, pair_id, cursor.reviewer)
         images = ctx.settings.show_remote_images
-        return pair.version, pair_values(pair, blind=blind, images=images, judgment_id=judgment)
+        outputs = pair_values(pair, blind=cursor.blind, images=images, judgment_id=judgment)
+        return replace(cursor, pair_id=pair_id, version=pair.version, stamp=pair.stamp), outputs
 
     def goto(cursor: Cursor, pair_id: int | None, message: str = "") -> list[Any]:
-        """Move the cursor to the pair (at the review version shown) and show it: the cursor,
-        the message and the pair view's outputs."""
-        version, outputs = shown_pair(pair_id, cursor.blind)
-        return [replace(cursor, pair_id=pair_id, version=version), message, *outputs]
+        """Move the cursor to the pair and show it: the cursor, the message and the pair view's outputs."""
+        moved, outputs = seen(cursor, pair_id)
+        return [moved, message, *outputs]
 
-    def opened(state: QueueState, rows: list[Any], cursor: Cursor, pair_id: int | None) -> list[Any]:
-        return [state, queue_cells(rows, blind=cursor.blind), queue_label(state), *goto(cursor, pair_id)]
+    def opened(state: QueueState, rows: list[Any], cursor: Cursor) -> list[Any]:
+        return [state, queue_cells(rows, blind=cursor.blind), queue_label(state), *goto(cursor, state.start)]
 
-    def load(name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor) -> list[Any]:
+    def load(
+        name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, request: gr.Request
+    ) -> list[Any]:
+        cursor = replace(cursor, reviewer=reviewer_name(request))
         if not name:
             return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *no_pair()]
-        state, rows = open_queue(db, QueueFilter(name, st, inc, dis, tg or "", q or "", so), 0)  # type: ignore[arg-type]
-        return opened(state, rows, cursor, state.ids[0] if state.ids else None)
+        f = QueueFilter(name, st, inc, dis, tg or "", q or "", so, reviewer=cursor.reviewer)  # type: ignore[arg-type]
+        return opened(*open_queue(db, f, 0), cursor)
+
+    def guides(name: str) -> list[Any]:
+        return guidelines_of(ctx, name)
 
     actions: list[tuple[Any, str]] = []  # events after which the page's queue rows are refreshed (below)
 
@@ -212,27 +169,27 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         actions.append((event, api))
         return event
 
-    filters = [dataset, status, sort, inconsistent, disagreeing, tag, search, cursor_state]
-    loaded = [queue_state, table, page_label, cursor_state, message, *pair_outputs]
+    filters = [*q.filters, cursor_state]
+    loaded = [queue_state, q.table, q.page_label, cursor_state, message, *pair_outputs]
     for trigger, api in (
-        (apply.click, "queue"),
-        (dataset.input, "queue_dataset"),  # .input: a person's choice (not the page load's)
-        (status.input, "queue_status"),
-        (sort.input, "queue_order"),
-        (search.submit, "queue_search"),
+        (q.apply.click, "queue"),
+        (q.dataset.input, "queue_dataset"),  # .input: a person's choice (not the page load's)
+        (q.status.input, "queue_status"),
+        (q.sort.input, "queue_order"),
+        (q.search.submit, "queue_search"),
     ):
         loading = action(trigger, load, filters, loaded, api)
-        on(loading.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
-        on(loading.then, guidelines_of, [dataset], [guidelines, guidelines_box], api_name=f"{api}_guidelines")
+        on(loading.then, instant_figures, [q.dataset], [q.instant_panel], api_name=f"{api}_instant")
+        on(loading.then, guides, [q.dataset], [q.guidelines, q.guidelines_box], api_name=f"{api}_guidelines")
 
     def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         state, rows = open_queue(db, queue.filter, queue.page + step)
         if not rows and step:
             state, rows = open_queue(db, queue.filter, queue.page)
-        return opened(state, rows, cursor, state.ids[0] if state.ids else None)
+        return opened(state, rows, cursor)
 
-    on(prev_page.click, lambda q, c: turn(q, c, -1), [queue_state, cursor_state], loaded, api_name="queue_prev_page")
-    on(next_page.click, lambda q, c: turn(q, c, 1), [queue_state, cursor_state], loaded, api_name="queue_next_page")
+    on(q.prev_page.click, lambda q, c: turn(q, c, -1), [queue_state, cursor_state], loaded, api_name="queue_prev_page")
+    on(q.next_page.click, lambda q, c: turn(q, c, 1), [queue_state, cursor_state], loaded, api_name="queue_next_page")
 
     def select_row(queue: QueueState, cursor: Cursor, event: gr.SelectData) -> list[Any]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
@@ -240,7 +197,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         return goto(cursor, pair_id)
 
     moved = [cursor_state, message, *pair_outputs]
-    action(table.select, select_row, [queue_state, cursor_state], moved, "queue_select")
+    action(q.table.select, select_row, [queue_state, cursor_state], moved, "queue_select")
 
     def step_to(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
         queue, pair_id = neighbour(db, queue, cursor.pair_id, step)
@@ -253,9 +210,10 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def advance(queue: QueueState, saved: Saved) -> list[Any]:
         """After a label: the next pair, or, when nothing was stored (a conflict), the pair as it is now."""
         if not saved.stored:
-            return [queue, saved.cursor, saved.message, *render(saved.cursor)]
+            return [queue, *shown(saved)]
         queue, pair_id = neighbour(db, queue, saved.cursor.pair_id, 1)  # auto-advance
-        return [queue, *goto(saved.cursor, pair_id, saved.message)]
+        done = " That was the last pair of this queue." if pair_id == saved.cursor.pair_id else ""
+        return [queue, *goto(saved.cursor, pair_id, saved.message + done)]
 
     def labeller(choice: Label | None) -> Callable[..., list[Any]]:
         """A handler that labels the pair (`choice`, or the model's label) and moves to the next."""
@@ -281,7 +239,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         (label_tie, Label.TIE, "label_tie"),
     ):
         event = action(button.click, labeller(choice), label_inputs, labelled, api)
-        on(event.then, instant_figures, [dataset], [instant_panel], api_name=f"{api}_instant")
+        on(event.then, instant_figures, [q.dataset], [q.instant_panel], api_name=f"{api}_instant")
 
     def skip_pair(queue: QueueState, cursor: Cursor, why: str, seen: int | None, request: gr.Request) -> list[Any]:
         """Skip the pair as not judgeable (kept out of training and exports), with the reason
@@ -299,10 +257,34 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         made = keep_instant(db, ctx.settings, name, ctx.spec())
         return f"Made model version **{literal(made)}** from the instant judge; activate it on the Adapt page."
 
-    on(keep_instant_button.click, keep, [dataset], [message], api_name="keep_instant")
+    on(q.keep_instant.click, keep, [q.dataset], [message], api_name="keep_instant")
+
+    # Bulk actions over the filter in use; accepting reference labels asks to be pressed twice.
+    armed = gr.State(None)  # the filter a first press of "accept" was for
+
+    def tag_them(queue: QueueState, tag: str, request: gr.Request) -> str:
+        if not queue.filter.dataset:
+            raise GramError("choose a dataset first")
+        return tag_all(db, queue.filter, reviewer_name(request), tag).summary(f"Tagged {literal(tag.strip())}")
+
+    def accept_them(queue: QueueState, pending: QueueFilter | None, request: gr.Request) -> list[Any]:
+        if not queue.filter.dataset:
+            raise GramError("choose a dataset first")
+        if pending != queue.filter:
+            return [
+                f"This labels every pair of this filter ({queue.total}) that you have not labelled with its "
+                "reference label, as your review. Press again to do it.",
+                queue.filter,
+            ]
+        done = accept_reference_labels(db, queue.filter, reviewer_name(request))
+        return [done.summary("Accepted the reference labels as yours"), None]
+
+    action(q.bulk_tag_apply.click, tag_them, [queue_state, q.bulk_tag], [message], "bulk_tag")
+    action(q.bulk_accept.click, accept_them, [queue_state, armed], [message, armed], "bulk_accept")
 
     def shown(saved: Saved) -> list[Any]:
-        return [saved.cursor, saved.message, *render(saved.cursor)]
+        cursor, outputs = seen(saved.cursor, saved.cursor.pair_id)
+        return [cursor, saved.message, *outputs]
 
     def save_text(cursor: Cursor, text: str, seen: int | None, request: gr.Request) -> list[Any]:
         return shown(review_pair(db, cursor, reviewer_name(request), seen, rationale=text.strip() or None))
@@ -332,14 +314,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     action(redo_button.click, redo_click, [cursor_state], moved, "redo")
 
     def open_studio(
-        st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, blind_on: bool
+        st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, blind_on: bool, request: gr.Request
     ) -> list[Any]:
         chooser, cursor = first_dataset(ctx), replace(cursor, blind=bool(blind_on))
-        return [chooser, bool(blind_on), *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor)]
+        return [chooser, bool(blind_on), *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor, request)]
 
-    opening = action(studio.load, open_studio, [*filters[1:], blind_saved], [dataset, blind, *loaded], "open_studio")
-    on(opening.then, instant_figures, [dataset], [instant_panel], api_name="open_studio_instant")
-    on(opening.then, guidelines_of, [dataset], [guidelines, guidelines_box], api_name="open_studio_guidelines")
+    opening = action(
+        studio.load, open_studio, [*filters[1:], q.blind_saved], [q.dataset, q.blind, *loaded], "open_studio"
+    )
+    on(opening.then, instant_figures, [q.dataset], [q.instant_panel], api_name="open_studio_instant")
+    on(opening.then, guides, [q.dataset], [q.guidelines, q.guidelines_box], api_name="open_studio_guidelines")
 
     def choose_judgment(cursor: Cursor, chosen: int | None) -> list[Any]:
         """Show another of the pair's judgments (what an accept then takes)."""
@@ -349,14 +333,14 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     def switch_blind(on_: bool, queue: QueueState, cursor: Cursor) -> list[Any]:
         """Blind review on or off: the pair and the queue shown again, the choice kept in the browser."""
-        cursor = replace(cursor, blind=on_)
-        return [on_, cursor, rows_of(queue, on_), *render(cursor)]
+        cursor, outputs = seen(replace(cursor, blind=on_), cursor.pair_id)
+        return [on_, cursor, rows_of(queue, on_), *outputs]
 
     on(
-        blind.input,
+        q.blind.input,
         switch_blind,
-        [blind, queue_state, cursor_state],
-        [blind_saved, cursor_state, table, *pair_outputs],
+        [q.blind, queue_state, cursor_state],
+        [q.blind_saved, cursor_state, q.table, *pair_outputs],
         api_name="blind_review",
     )
 
@@ -364,32 +348,40 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         if not queue.ids:
             return []
         with db.session() as session:
-            return queue_cells(rows_now(session, queue.filter.dataset, queue.ids), blind=blind)
+            rows = rows_now(session, queue.filter.dataset, queue.ids, queue.filter.reviewer)
+        return queue_cells(rows, blind=blind)
 
-    def refresh(queue: QueueState, cursor: Cursor, pushed: list[list[Any]], request: gr.Request) -> list[Any]:
+    def refresh(
+        queue: QueueState, cursor: Cursor, pushed: list[list[Any]], counted: Any, request: gr.Request
+    ) -> list[Any]:
         """The page's rows as they are now (only when they changed: a redraw would reset the
-        table's scroll), the dataset's progress, and a notice when the open pair changed since
-        this person saw it."""
+        table's scroll), the dataset's progress (counted again only when a review changed), and
+        a notice when the open pair changed since this person saw it."""
         rows = rows_of(queue, cursor.blind)
         notice = ""
         if cursor.pair_id is not None:
             with db.session() as session:
                 now = review_now(session, cursor.pair_id)
-            if now.version != cursor.version:
+            if now.stamp != cursor.stamp:
+                who = "you in another window" if now.reviewer == cursor.reviewer else now.reviewer or "someone"
+                label = "" if cursor.blind else f" (their label: {now.label or 'none'})"
                 notice = (
-                    f"⚠ Pair {cursor.pair_id} was changed by {literal(now.reviewer or 'someone')} "
-                    f"(label now: {now.label or 'none'}) since you opened it; select it in the queue to see it."
+                    f"⚠ Pair {cursor.pair_id} was changed by {literal(who)}{literal(label)} since you opened it; "
+                    "select it in the queue to see it."
                 )
-        if queue.filter.dataset:
-            with db.session() as session:
-                done = review_progress(session, queue.filter.dataset, reviewer_name(request))
-            line = f"**{done.line(literal(reviewer_name(request)))}**"
-        else:
-            line = ""
-        return [rows if rows != pushed else gr.skip(), rows, line, notice]
+        if not queue.filter.dataset:
+            return [rows if rows != pushed else gr.skip(), rows, "", notice, None]
+        with db.session() as session:
+            key = progress_key(session, queue.filter.dataset)
+            if key == counted:
+                return [rows if rows != pushed else gr.skip(), rows, gr.skip(), notice, counted]
+            done = review_progress(session, queue.filter.dataset, reviewer_name(request))
+        line = f"**{done.line(literal(reviewer_name(request)))}**"
+        return [rows if rows != pushed else gr.skip(), rows, line, notice, key]
 
-    refreshed = [table, pushed_rows, progress, changed]
-    refresh_inputs = [queue_state, cursor_state, pushed_rows]
+    counted_at = gr.State(None)  # progress_key when the progress line was last counted
+    refreshed = [q.table, pushed_rows, progress, changed, counted_at]
+    refresh_inputs = [queue_state, cursor_state, pushed_rows, counted_at]
     for event, api in actions:
         on(event.then, refresh, refresh_inputs, refreshed, api_name=f"{api}_refresh", show_progress="hidden")
     on(refresh_timer.tick, refresh, refresh_inputs, refreshed, api_name="review_refresh", show_progress="hidden")

@@ -57,6 +57,18 @@ def get_dataset(session: Session, name: str) -> Dataset:
 MAX_GUIDELINES = 20_000  # characters: a page of instructions, not a document store
 
 
+MAX_REVIEWS_PER_PAIR = 20
+
+
+def set_reviews_per_pair(session: Session, name: str, needed: int) -> Dataset:
+    """How many people should review each of the dataset's pairs (the queues' "needs you")."""
+    if not 1 <= needed <= MAX_REVIEWS_PER_PAIR:
+        raise ConfigError(f"reviews per pair is a whole number from 1 to {MAX_REVIEWS_PER_PAIR} (got {needed})")
+    dataset = get_dataset(session, name)
+    dataset.reviews_per_pair = needed
+    return dataset
+
+
 def set_guidelines(session: Session, name: str, text: str) -> Dataset:
     """The dataset's review guidelines (Markdown, shown beside each pair under review)."""
     if len(text) > MAX_GUIDELINES:
@@ -75,7 +87,7 @@ def list_datasets(session: Session) -> list[DatasetSummary]:
         .subquery()
     )
     reviewed = (
-        select(Pair.dataset_id, func.count(Review.id).label("n"))
+        select(Pair.dataset_id, func.count(distinct(Review.pair_id)).label("n"))
         .join(Review, Review.pair_id == Pair.id)
         .where(Review.label.is_not(None))
         .group_by(Pair.dataset_id)

@@ -38,6 +38,7 @@ REVIEW_TYPES: dict[str, tuple[type, ...]] = {
     "tags": (list,),
     "note": (str,),
     "reviewer": (str,),
+    "final": (bool,),
     "version": (int,),
 }
 JUDGMENT_FIELDS = tuple(JUDGMENT_TYPES)

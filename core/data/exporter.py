@@ -1,11 +1,13 @@
 """Export a dataset as training data (TRL DPO, GRAM-R² rationale SFT) or as a full dump.
 
-- dpo: TRL preference rows {prompt, chosen, rejected} from pairs whose label a person set or
-  confirmed (with include_reference, also pairs with only a reference label). Ties are skipped.
+- dpo: TRL preference rows {prompt, chosen, rejected} from pairs with a final label (a lead's,
+  else the reviewers' consensus: core/review/consensus.py); with include_reference, also pairs
+  with only a reference label. Ties, skips and disputed pairs are left out.
 - sft: TRL prompt-completion rows in conversational form: the exact GRAM-R² user message, and
-  the reply "<think>rationale</think><answer>label</answer>". The rationale is the person's
-  edited one, else the model's when the person kept the model's label.
-- jsonl: every pair with its judgments, review and review history; `gram import` reads it back.
+  the reply "<think>rationale</think><answer>label</answer>". The rationale is the one written
+  for the final label, else the model's when a person accepted a verdict with that label.
+- jsonl: every pair with its judgments, everyone's reviews and their history; `gram import`
+  reads it back.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
 from core.data.paths import file_in
 from core.errors import GramError
-from core.judge.judgments import newest_first
 from core.judge.prompting import gram_r2_user_message, rationale_target
+from core.review.consensus import confirmed_rationale, decide
 from core.vocab import Label
 from storage.tables import Pair, Review
 
@@ -52,7 +54,7 @@ def _pairs(session: Session, dataset_id: int) -> Iterator[Pair]:
         .order_by(Pair.id)
         .options(
             selectinload(Pair.judgments),
-            selectinload(Pair.review).selectinload(Review.events),
+            selectinload(Pair.reviews).selectinload(Review.events),
         )
         .execution_options(yield_per=500)
     )
@@ -82,20 +84,6 @@ def sft_row(pair: Pair, rationale: str, label: str) -> dict[str, Any]:
     }
 
 
-def confirmed_rationale(pair: Pair) -> str | None:
-    """The person's rationale, else the model's when its label is the one the person chose."""
-    review = pair.review
-    if review is None or review.label is None:
-        return None
-    if review.rationale:
-        return review.rationale
-    candidates = [j for j in pair.judgments if j.id == review.judgment_id] or newest_first(pair.judgments)
-    for judgment in candidates:
-        if judgment.label == review.label and judgment.rationale:
-            return judgment.rationale
-    return None
-
-
 def dump_row(pair: Pair) -> dict[str, Any]:
     row: dict[str, Any] = {}
     if pair.external_id is not None:
@@ -111,7 +99,7 @@ def dump_row(pair: Pair) -> dict[str, Any]:
     if pair.conversation:
         row["conversation"] = pair.conversation
     row["judgments"] = [dump_judgment(j) for j in pair.judgments]
-    row["review"] = dump_review(pair.review, pair.judgments) if pair.review else None
+    row["reviews"] = [dump_review(review, pair.judgments) for review in pair.reviews]
     return row
 
 
@@ -130,10 +118,13 @@ def export_rows(
         if fmt == "jsonl":
             result.rows.append(dump_row(pair))
             continue
-        label = pair.review.label if pair.review else None
-        if label is None and include_reference and fmt == "dpo":
+        final = decide(pair.id, pair.reviews)
+        label = final.label
+        if label is None and include_reference and fmt == "dpo" and final.how == "unreviewed":
             label = pair.reference_label
-        if label is None:
+        if final.how == "disputed":
+            result.skipped["disputed by reviewers (no final label yet)"] += 1
+        elif label is None:
             result.skipped["without a person's label"] += 1
         elif label == Label.TIE:
             result.skipped["tied"] += 1
@@ -142,7 +133,7 @@ def export_rows(
         elif fmt == "dpo":
             result.rows.append(dpo_row(pair, label, conversational))
         else:
-            rationale = confirmed_rationale(pair)
+            rationale = confirmed_rationale(final, pair.judgments)
             if rationale is None:
                 result.skipped["without a rationale for the chosen label"] += 1
             else:

@@ -52,10 +52,11 @@ def convert_pairwise(data: dict[str, Any], ctx: RowContext) -> list[PairRecord]:
     if data.get("conversation"):  # a dump keeps the messages beside the rendered prompt
         conversation = messages_field(data["conversation"], "conversation", ctx)
     used = {"prompt", "conversation", "response_a", "response_b", "label", "source", "id"}
-    used |= {"judgments", "review"}
+    used |= {"judgments", "review", "reviews"}
     judgments = data.get("judgments") or []
-    review = data.get("review")
-    _check_dump(judgments, review)
+    # Dumps made before a pair could have several reviews carry one "review" object.
+    reviews = data["reviews"] if "reviews" in data else [data["review"]] if data.get("review") is not None else []
+    _check_dump(judgments, reviews)
     return [
         PairRecord(
             prompt=prompt,
@@ -67,26 +68,30 @@ def convert_pairwise(data: dict[str, Any], ctx: RowContext) -> list[PairRecord]:
             external_id=external_id(data, "id"),
             meta=other_columns(data, used, ctx),
             judgments=judgments,
-            review=review,
+            reviews=reviews,
         )
     ]
 
 
-def _check_dump(judgments: Any, review: Any) -> None:
-    """Reject a dump row whose judgments or review could not be restored."""
+def _check_dump(judgments: Any, reviews: Any) -> None:
+    """Reject a dump row whose judgments or reviews could not be restored."""
     if not isinstance(judgments, list) or not all(isinstance(j, dict) for j in judgments):
         raise RowRejected("judgments", "expected a list of judgment objects")
-    if review is not None and not isinstance(review, dict):
-        raise RowRejected("review", "expected a review object")
+    if not isinstance(reviews, list) or not all(isinstance(r, dict) for r in reviews):
+        raise RowRejected("reviews", "expected a list of review objects")
     try:
         restored = [restore_judgment(item) for item in judgments]
     except GramError as error:
         raise RowRejected("judgments", str(error)) from None
     try:
-        if review is not None:
-            restore_review(review, restored)
+        owners = [restore_review(review, restored) for review in reviews]
     except GramError as error:
-        raise RowRejected("review", str(error)) from None
+        raise RowRejected("reviews", str(error)) from None
+    keys = [("final",) if r.final else ("person", r.reviewer or "") for r in owners]
+    twice = next((k for k in keys if keys.count(k) > 1), None)
+    if twice is not None:
+        whose = "the final label" if twice == ("final",) else f"the review by {twice[-1]!r}"
+        raise RowRejected("reviews", f"{whose} is given twice; a pair has one review per person")
 
 
 def convert_trl_explicit(data: dict[str, Any], ctx: RowContext) -> list[PairRecord]:

@@ -181,8 +181,7 @@ def store_records(
         )
         judgments = [restore_judgment(item) for item in record.judgments]
         pair.judgments = judgments
-        if record.review is not None:
-            pair.review = restore_review(record.review, judgments)
+        pair.reviews = [restore_review(review, judgments) for review in record.reviews]
         session.add(pair)
         added += 1
         labels[record.label or "none"] += 1

@@ -55,7 +55,7 @@ class PairRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     # Present only when reading a full GRAM Studio dump (`gram export --format jsonl`).
     judgments: list[dict[str, Any]] = field(default_factory=list)
-    review: dict[str, Any] | None = None
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # each person's, and the final one
 
     def content_hash(self) -> str:
         """The store's de-duplication key (core/data/identity.py)."""

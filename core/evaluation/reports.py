@@ -24,10 +24,11 @@ from core.judge.judgments import latest_judgment_id, model_conditions
 from core.judge.protocol import JudgeOptions, PairJudgment, PairText, judge_pairs, label_forced
 from core.judge.run import JudgeRun, run_judging
 from core.model.versions import version_for
+from core.review.consensus import dataset_finals
 from core.settings import Settings
 from core.vocab import DECISIVE, Label, Protocol
 from storage.database import Database
-from storage.tables import Judgment, Pair, Review
+from storage.tables import Judgment, Pair
 
 
 def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore, source: str) -> Scored:
@@ -143,16 +144,18 @@ class DatasetReport:
 
 def dataset_report(session: Session, dataset: str, model: str) -> DatasetReport:
     """Figures from the latest stored judgment of `model` (any protocol) on each pair."""
+    dataset_id = get_dataset(session, dataset).id
     rows = session.execute(
-        select(Pair.reference_label, Pair.source, Judgment, Review.label)
+        select(Pair.id, Pair.reference_label, Pair.source, Judgment)
         .join(Judgment, Judgment.id == latest_judgment_id(*model_conditions(model)))
-        .outerjoin(Review, Review.pair_id == Pair.id)
-        .where(Pair.dataset_id == get_dataset(session, dataset).id)
+        .where(Pair.dataset_id == dataset_id)
         .order_by(Pair.id)
     ).all()
+    finals = dataset_finals(session, dataset_id)  # people's labels: the final one (core/review/consensus.py)
     by_reference, by_review, agree = [], [], []
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for reference, source, j, reviewed in rows:
+    for pair_id, reference, source, j in rows:
+        reviewed = finals[pair_id].label if pair_id in finals else None
         by_reference.append(_scored(reference, j, source))
         confusion[reference or "none"][j.label or "none"] += 1
         if reviewed is not None and reviewed != Label.SKIP:  # a skipped pair is not judgeable

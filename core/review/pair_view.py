@@ -1,4 +1,5 @@
-"""Everything the studio shows about one pair: its texts, its latest judgment, the review, the history.
+"""Everything the studio shows one person about a pair: its texts, its judgments, their review,
+colleagues' reviews, the final label, the history.
 
 Plain data: how it looks is the studio's business (app/render.py), what it holds is decided here.
 """
@@ -72,6 +73,17 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class PeerReview:
+    """A colleague's review of the pair (or the lead's final label), as the pair view lists it."""
+
+    reviewer: str
+    label: str | None
+    rationale: str | None
+    reason: str
+    final: bool = False
+
+
+@dataclass(frozen=True)
 class PairDetail:
     pair_id: int
     source: str
@@ -88,7 +100,9 @@ class PairDetail:
     tags: list[str]
     note: str
     version: int  # the review's version: a save names it (optimistic concurrency)
-    history: list[HistoryEntry]
+    history: list[HistoryEntry]  # every change to the pair's reviews (everyone's)
+    peers: list[PeerReview] = field(default_factory=list)  # colleagues' labelled reviews, then the final one
+    stamp: int = 0  # grows with every change to any of the pair's reviews (ReviewNow.stamp)
 
     @property
     def judgment(self) -> JudgmentView | None:
@@ -109,14 +123,20 @@ def _entry(event: ReviewEvent) -> HistoryEntry:
     return HistoryEntry(event.id, event.created_at, event.reviewer, event.action, _change(event.before, event.after))
 
 
-def pair_detail(session: Session, pair_id: int) -> PairDetail:
+def pair_detail(session: Session, pair_id: int, reviewer: str) -> PairDetail:
+    """The pair as `reviewer` sees it: their own review, and their colleagues' beside it."""
     pair = session.scalar(
-        select(Pair).where(Pair.id == pair_id).options(selectinload(Pair.judgments), selectinload(Pair.review))
+        select(Pair).where(Pair.id == pair_id).options(selectinload(Pair.judgments), selectinload(Pair.reviews))
     )
     if pair is None:
         raise NotFoundError(f"no pair with id {pair_id}")
     judgments = newest_first(pair.judgments)
-    review = pair.review
+    review = next((r for r in pair.reviews if not r.final and r.reviewer == reviewer), None)
+    peers = [
+        PeerReview(r.reviewer, r.label, r.rationale, r.reason, r.final)
+        for r in sorted(pair.reviews, key=lambda r: (r.final, r.id))
+        if r is not review and r.label is not None
+    ]
     return PairDetail(
         pair_id=pair.id,
         source=pair.source,
@@ -134,4 +154,18 @@ def pair_detail(session: Session, pair_id: int) -> PairDetail:
         note=review.note if review else "",
         version=review.version if review else 0,
         history=[_entry(e) for e in history(session, pair_id)],
+        peers=peers,
+        stamp=sum(r.version for r in pair.reviews),
     )
+
+
+def pair_reviews(session: Session, dataset: str, pair_id: int) -> tuple[list[PeerReview], int]:
+    """Every labelled review of the dataset's pair (people's, then the final one), and the final
+    review's version (what a lead's new final label names: core.review.reviews.save_review)."""
+    pair = session.get(Pair, pair_id)
+    if pair is None or pair.dataset.name != dataset:
+        raise NotFoundError(f"dataset '{dataset}' has no pair {pair_id}")
+    reviews = sorted(pair.reviews, key=lambda r: (r.final, r.id))
+    final_version = next((r.version for r in reviews if r.final), 0)
+    shown = [PeerReview(r.reviewer, r.label, r.rationale, r.reason, r.final) for r in reviews if r.label is not None]
+    return shown, final_version

@@ -1,7 +1,11 @@
-"""The review queue: a dataset's pairs with their latest judgment and review, filtered, sorted, paged.
+"""A reviewer's queue: a dataset's pairs with their latest judgment and this person's review,
+filtered, sorted, paged.
 
 One SQL query per page (plus one count), so paging stays fast at 100,000 pairs
-(benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/judge/judgments.py).
+(benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/judge/judgments.py),
+the reviewer's own label and how many people have labelled it. "needs you" lists the pairs the
+reviewer has not labelled that have fewer reviews than the dataset's `reviews_per_pair`;
+"disagreements" the pairs whose reviewers chose different labels.
 """
 
 from __future__ import annotations
@@ -9,15 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import distinct, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
 from core.judge.judgments import latest_judgment_id
 from core.vocab import DECISIVE, Label
-from storage.tables import InstantScore, Judgment, Pair, Review
+from storage.tables import InstantScore, Judgment, Pair, Review, ReviewEvent
 
-Status = Literal["all", "unjudged", "judged", "reviewed"]
+# judged: not by you yet; reviewed: by you
+Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "disagreements"]
+STATUSES: list[tuple[str, Status]] = [
+    ("all", "all"),
+    ("needs you", "needs-you"),
+    ("unjudged", "unjudged"),
+    ("judged, not by you", "judged"),
+    ("reviewed by you", "reviewed"),
+    ("people disagree", "disagreements"),
+]
 Sort = Literal["id", "confidence-asc", "confidence-desc", "instant-uncertain"]
 
 
@@ -30,6 +43,7 @@ class QueueFilter:
     tag: str = ""
     search: str = ""
     sort: Sort = "id"
+    reviewer: str = ""  # whose queue: their own label is the row's "reviewed"
 
 
 @dataclass(frozen=True)
@@ -41,9 +55,11 @@ class QueueRow:
     consistent: bool | None
     reference: str | None
     agrees: bool | None  # model label == reference (None when either is missing or a tie)
-    reviewed_label: str | None
+    reviewed_label: str | None  # the queue's reviewer's own label
     prompt: str
     judge: str = ""  # whose verdict the row lists: the model and protocol of the latest judgment
+    reviews: int = 0  # people who labelled the pair
+    needed: int = 1  # the dataset's reviews per pair
 
     def cells(self) -> list[Any]:
         return [
@@ -57,6 +73,7 @@ class QueueRow:
             self.reviewed_label or "",
             self.prompt,
             self.judge,
+            f"{self.reviews} of {self.needed}",
         ]
 
 
@@ -71,11 +88,24 @@ QUEUE_COLUMNS = [
     "reviewed",
     "prompt",
     "judged by",
+    "reviews",
 ]
 
 
-def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
+def _labelled(*conditions: Any) -> Any:
+    """People's labelled reviews of the row's pair (not a lead's final label)."""
+    return (
+        select(*conditions)
+        .where(Review.pair_id == Pair.id, Review.final.is_(False), Review.label.is_not(None))
+        .correlate(Pair)
+        .scalar_subquery()
+    )
+
+
+def _query(session: Session, f: QueueFilter, dataset_id: int, needed: int) -> Any:
     latest = aliased(Judgment)
+    mine = aliased(Review)
+    people = _labelled(func.count())
     query = (
         select(
             Pair.id,
@@ -84,21 +114,26 @@ def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
             latest.label,
             latest.confidence,
             latest.consistent,
-            Review.label,
+            mine.label,
             latest.model,
             latest.protocol,
+            people,
         )
         .select_from(Pair)
         .outerjoin(latest, latest.id == latest_judgment_id())
-        .outerjoin(Review, Review.pair_id == Pair.id)
+        .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
         .where(Pair.dataset_id == dataset_id)
     )
     if f.status == "unjudged":
         query = query.where(latest.id.is_(None))
     elif f.status == "judged":
-        query = query.where(latest.id.is_not(None), Review.label.is_(None))
+        query = query.where(latest.id.is_not(None), mine.label.is_(None))
     elif f.status == "reviewed":
-        query = query.where(Review.label.is_not(None))
+        query = query.where(mine.label.is_not(None))
+    elif f.status == "needs-you":
+        query = query.where(mine.label.is_(None), people < needed)
+    elif f.status == "disagreements":
+        query = query.where(_labelled(func.count(distinct(Review.label))) > 1)
     if f.inconsistent_only:
         query = query.where(latest.consistent.is_(False))
     if f.disagreeing_only:
@@ -111,12 +146,16 @@ def _query(session: Session, f: QueueFilter, dataset_id: int) -> Any:
 
 
 def _has_tag(session: Session, tag: str) -> Any:
-    """The review's tags hold `tag` (a whole value, compared as decoded JSON, in any script)."""
+    """One of the pair's reviews (anyone's) has the tag `tag` (a whole value, compared as decoded
+    JSON, in any script)."""
+    tagged = aliased(Review)
     if session.get_bind().dialect.name == "postgresql":
-        elements = func.json_array_elements_text(Review.tags).table_valued("value")
+        elements = func.json_array_elements_text(tagged.tags).table_valued("value")
     else:  # SQLite's JSON1
-        elements = func.json_each(Review.tags).table_valued("value")
-    return exists(select(1).select_from(elements).where(elements.c.value == tag))
+        elements = func.json_each(tagged.tags).table_valued("value")
+    return exists(
+        select(1).select_from(tagged).join(elements, true()).where(tagged.pair_id == Pair.id, elements.c.value == tag)
+    )
 
 
 def _literal(text: str) -> str:
@@ -137,13 +176,16 @@ def _count(session: Session, f: QueueFilter, dataset_id: int, query: Any) -> int
     plain = f.status == "all" and not (f.inconsistent_only or f.disagreeing_only or f.tag.strip())
     if plain:  # no judgment or review condition: count the pairs alone (an index scan)
         query = _searched(select(Pair.id).where(Pair.dataset_id == dataset_id), f)
+    else:  # the conditions only: no row's columns (the people count is a subquery per row)
+        query = query.with_only_columns(Pair.id)
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int = 25) -> tuple[list[QueueRow], int]:
     """One page of the queue and the number of pairs the filter matches."""
-    dataset_id = get_dataset(session, f.dataset).id
-    query = _query(session, f, dataset_id)
+    dataset = get_dataset(session, f.dataset)
+    dataset_id, needed = dataset.id, dataset.reviews_per_pair
+    query = _query(session, f, dataset_id, needed)
     total = _count(session, f, dataset_id, query)
     confidence = query.selected_columns[4]
     order = {
@@ -152,17 +194,17 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
         "confidence-desc": [confidence.is_(None), confidence.desc(), Pair.id],
         "instant-uncertain": [InstantScore.margin.is_(None), InstantScore.margin.asc(), Pair.id],
     }[f.sort]
-    rows = [
-        _row(*values) for values in session.execute(query.order_by(*order).offset(page * page_size).limit(page_size))
-    ]
-    return rows, total
+    page_rows = session.execute(query.order_by(*order).offset(page * page_size).limit(page_size))
+    return [_row(*values, needed=needed) for values in page_rows], total
 
 
-def rows_now(session: Session, dataset: str, pair_ids: list[int]) -> list[QueueRow]:
+def rows_now(session: Session, dataset: str, pair_ids: list[int], reviewer: str) -> list[QueueRow]:
     """The rows of these pairs as they are now (in the given order), whatever the filter said when
     the page was opened: a page's rows are refreshed in place after each action, not re-filtered."""
-    query = _query(session, QueueFilter(dataset), get_dataset(session, dataset).id).where(Pair.id.in_(pair_ids))
-    found = {values[0]: _row(*values) for values in session.execute(query)}
+    found_dataset = get_dataset(session, dataset)
+    needed = found_dataset.reviews_per_pair
+    query = _query(session, QueueFilter(dataset, reviewer=reviewer), found_dataset.id, needed)
+    found = {values[0]: _row(*values, needed=needed) for values in session.execute(query.where(Pair.id.in_(pair_ids)))}
     return [found[i] for i in pair_ids if i in found]
 
 
@@ -176,34 +218,82 @@ def _row(
     reviewed: str | None,
     model: str | None,
     protocol: str | None,
+    reviews: int | None,
+    *,
+    needed: int,
 ) -> QueueRow:
     status = "skipped" if reviewed == Label.SKIP else "reviewed" if reviewed else "judged" if label else "unjudged"
     agrees = None if label is None or reference not in DECISIVE else label == reference
     prompt_line = " ".join(prompt.split())[:160]
     judge = f"{model} ({protocol})" if model else ""
-    return QueueRow(pair_id, status, label, confidence, consistent, reference, agrees, reviewed, prompt_line, judge)
+    return QueueRow(
+        pair_id,
+        status,
+        label,
+        confidence,
+        consistent,
+        reference,
+        agrees,
+        reviewed,
+        prompt_line,
+        judge,
+        reviews or 0,
+        needed,
+    )
+
+
+def filtered_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
+    """The ids of the pairs the filter lists (at most `limit`), in id order."""
+    dataset = get_dataset(session, f.dataset)
+    query = _query(session, f, dataset.id, dataset.reviews_per_pair).with_only_columns(Pair.id)
+    return list(session.scalars(query.order_by(Pair.id).limit(limit)))
+
+
+def matching(session: Session, f: QueueFilter, pair_ids: list[int]) -> set[int]:
+    """Which of these pairs the filter lists now (say, which still need the reviewer)."""
+    dataset = get_dataset(session, f.dataset)
+    query = _query(session, f, dataset.id, dataset.reviews_per_pair).where(Pair.id.in_(pair_ids))
+    return set(session.scalars(query.with_only_columns(Pair.id)))
 
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a dataset's review is: its pairs, those with a person's label, those by `reviewer`."""
+    """How far a dataset's review is: its pairs, those with as many people's labels as the dataset
+    asks for, those `reviewer` labelled."""
 
     total: int
     reviewed: int
     by_reviewer: int
+    needed: int = 1
 
     def line(self, reviewer: str) -> str:
-        return f"{self.reviewed} / {self.total} reviewed, {self.by_reviewer} by {reviewer}"
+        times = f" by {self.needed} people" if self.needed > 1 else ""
+        return f"{self.reviewed} / {self.total} reviewed{times}, {self.by_reviewer} by {reviewer}"
+
+
+def progress_key(session: Session, dataset: str) -> tuple[str, int, int, int]:
+    """What the progress counts depend on, read by index look-ups: the dataset, its reviews per
+    pair, its newest pair and the latest review change anywhere (so the counts are redone only
+    after an import or a review)."""
+    found = get_dataset(session, dataset)
+    newest = session.scalar(select(func.max(Pair.id)).where(Pair.dataset_id == found.id)) or 0
+    latest = session.scalar(select(func.max(ReviewEvent.id))) or 0
+    return dataset, found.reviews_per_pair, newest, latest
 
 
 def review_progress(session: Session, dataset: str, reviewer: str) -> Progress:
-    dataset_id = get_dataset(session, dataset).id
-    total = session.scalar(select(func.count()).where(Pair.dataset_id == dataset_id)) or 0
-    labelled = (
-        select(func.count(), func.count().filter(Review.reviewer == reviewer))
-        .select_from(Review)
+    found = get_dataset(session, dataset)
+    total = session.scalar(select(func.count()).where(Pair.dataset_id == found.id)) or 0
+    per_pair = (
+        select(
+            Review.pair_id, func.count().label("people"), func.count().filter(Review.reviewer == reviewer).label("mine")
+        )
         .join(Pair, Pair.id == Review.pair_id)
-        .where(Pair.dataset_id == dataset_id, Review.label.is_not(None))
+        .where(Pair.dataset_id == found.id, Review.final.is_(False), Review.label.is_not(None))
+        .group_by(Review.pair_id)
+        .subquery()
     )
-    reviewed, by_reviewer = session.execute(labelled).one()
-    return Progress(total, reviewed or 0, by_reviewer or 0)
+    reviewed, by_reviewer = session.execute(
+        select(func.count().filter(per_pair.c.people >= found.reviews_per_pair), func.sum(per_pair.c.mine))
+    ).one()
+    return Progress(total, reviewed or 0, by_reviewer or 0, found.reviews_per_pair)

@@ -1,8 +1,11 @@
 """A person's review of a pair: set, undo, redo, with an append-only event history.
 
-The review row holds the current state; each change appends a ReviewEvent with the state before
-and after. Undo restores the `before` of the latest edit not yet undone (and is itself an event),
-so the trail is complete and nothing is ever deleted. The model's judgments are never touched.
+Each person has their own review of a pair (a team may review each pair several times), and a
+lead may set the pair's final label where people disagree (`final=True`: one per pair, whoever
+sets it). The review row holds the current state; each change appends a ReviewEvent with the
+state before and after. Undo restores the `before` of the latest edit not yet undone (and is
+itself an event), so the trail is complete and nothing is ever deleted. The model's judgments
+are never touched.
 """
 
 from __future__ import annotations
@@ -29,18 +32,40 @@ def review_state(review: Review) -> dict[str, Any]:
     return {name: getattr(review, name) for name in STATE_FIELDS}
 
 
-def _load(session: Session, pair_id: int) -> Review:
+def _which(pair_id: int, reviewer: str, final: bool) -> Any:
+    """The condition that picks a person's review of the pair, or its final one."""
+    mine = Review.final.is_(True) if final else (Review.final.is_(False) & (Review.reviewer == reviewer))
+    return (Review.pair_id == pair_id) & mine
+
+
+def find_review(session: Session, pair_id: int, reviewer: str, *, final: bool = False) -> Review | None:
+    """`reviewer`'s review of the pair (or the pair's final one), if there is one."""
+    return session.scalar(select(Review).where(_which(pair_id, reviewer, final)))
+
+
+def _load(session: Session, pair_id: int, reviewer: str, final: bool) -> Review:
     if session.get(Pair, pair_id) is None:
         raise NotFoundError(f"no pair with id {pair_id}")
-    review = session.scalar(select(Review).where(Review.pair_id == pair_id))
+    review = find_review(session, pair_id, reviewer, final=final)
     if review is None:
-        review = Review(pair_id=pair_id, tags=[], note="", version=0)
+        review = Review(pair_id=pair_id, reviewer=reviewer, final=final, tags=[], note="", version=0)
         session.add(review)
         try:
             session.flush()
-        except IntegrityError:  # someone else's first review of this pair won the race
+        except IntegrityError:  # the same review was started at the same moment (another tab)
             raise _conflict(pair_id) from None
     return review
+
+
+def _whose(review: Review, reviewer: str) -> str:
+    return "the final label of" if review.final else "your review of"
+
+
+def _who(review: Review, reviewer: str) -> str:
+    """Who made the review's latest change, as its reader is told."""
+    if review.reviewer == reviewer:
+        return "you in another window" if not review.final else f"{reviewer} in another window"
+    return review.reviewer or "someone"
 
 
 def _conflict(pair_id: int) -> ConflictError:
@@ -87,24 +112,26 @@ def save_review(
     reviewer: str,
     expected_version: int | None = None,
     judgment_id: int | None = None,
+    final: bool = False,
     **changes: Any,
 ) -> Review:
-    """Change some of label, reason, rationale, tags, note. `expected_version` guards concurrent
-    edits. A reason goes with a skip; labelling the pair after all clears it."""
+    """Change some of label, reason, rationale, tags, note of `reviewer`'s review of the pair (of
+    its final review with `final`). `expected_version` guards concurrent edits. A reason goes
+    with a skip; labelling the pair after all clears it."""
     unknown = set(changes) - set(STATE_FIELDS)
     if unknown:
         raise GramError(f"a review has no fields {sorted(unknown)}")
     if "label" in changes and changes["label"] not in (None, *REVIEW_LABELS):
         raise GramError(f"a review label is A, B, tie or skip (got {changes['label']!r})")
-    review = _load(session, pair_id)
+    review = _load(session, pair_id, reviewer, final)
     if expected_version is not None and review.version != expected_version:
         raise ConflictError(
-            f"pair {pair_id} was changed by {review.reviewer or 'someone'} meanwhile "
+            f"{_whose(review, reviewer)} pair {pair_id} was changed by {_who(review, reviewer)} meanwhile "
             f"(version {review.version}, you had {expected_version}); reload it"
         )
     if judgment_id is not None:
         review.judgment_id = judgment_id
-    if changes.get("label") in DECISIVE and review.label is None and review.instant_prob_a is None:
+    if not final and changes.get("label") in DECISIVE and review.label is None and review.instant_prob_a is None:
         # The instant judge's guess, kept before it can learn the answer (core/train/instant.py).
         review.instant_prob_a = prediction_before_review(session, pair_id)
     after = {**review_state(review), **changes}
@@ -132,21 +159,33 @@ def _stacks(review: Review) -> tuple[list[ReviewEvent], list[ReviewEvent]]:
     return done, undone
 
 
-def undo(session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None) -> Review:
-    """Revert `reviewer`'s latest edit on this pair, if it is still the latest in effect."""
-    return _step(session, pair_id, reviewer, expected_version, ReviewAction.UNDO)
+def undo(
+    session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None, final: bool = False
+) -> Review:
+    """Revert `reviewer`'s latest edit of their review of this pair (of its final review with
+    `final`), if it is still the latest in effect."""
+    return _step(session, pair_id, reviewer, expected_version, ReviewAction.UNDO, final)
 
 
-def redo(session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None) -> Review:
+def redo(
+    session: Session, pair_id: int, *, reviewer: str, expected_version: int | None = None, final: bool = False
+) -> Review:
     """Re-apply `reviewer`'s latest undone edit on this pair, if nothing happened since."""
-    return _step(session, pair_id, reviewer, expected_version, ReviewAction.REDO)
+    return _step(session, pair_id, reviewer, expected_version, ReviewAction.REDO, final)
 
 
-def _step(session: Session, pair_id: int, reviewer: str, expected_version: int | None, action: ReviewAction) -> Review:
-    """Undo or redo. A person steps back and forth through their own changes only: when someone
-    else's change came after (or the pair is not at the version the person saw), it is a conflict,
-    so one reviewer's `z` never reverts a colleague's work."""
-    review = _load(session, pair_id)
+def _step(
+    session: Session,
+    pair_id: int,
+    reviewer: str,
+    expected_version: int | None,
+    action: ReviewAction,
+    final: bool,
+) -> Review:
+    """Undo or redo. A person steps back and forth through their own changes only: when another
+    change came after (a lead's on the final label, or the person's own from another tab, so the
+    review is not at the version they saw), it is a conflict and nothing is reverted."""
+    review = _load(session, pair_id, reviewer, final)
     done, undone = _stacks(review)
     stack = done if action == ReviewAction.UNDO else undone
     if not stack:
@@ -154,8 +193,8 @@ def _step(session: Session, pair_id: int, reviewer: str, expected_version: int |
     target = stack[-1]
     if target.reviewer != reviewer or (expected_version is not None and review.version != expected_version):
         raise ConflictError(
-            f"pair {pair_id} was changed by {review.reviewer or 'someone'} after your change; "
-            f"{action} would revert theirs, so it was not done"
+            f"{_whose(review, reviewer)} pair {pair_id} was changed by {_who(review, reviewer)} after your "
+            f"change; {action} would revert that, so it was not done"
         )
     state = target.before if action == ReviewAction.UNDO else target.after
     return _apply(session, review, dict(state), action=action, reviewer=reviewer, target=target)
@@ -163,26 +202,38 @@ def _step(session: Session, pair_id: int, reviewer: str, expected_version: int |
 
 @dataclass(frozen=True)
 class ReviewNow:
-    """A pair's review as it is in the store now (version 0: never reviewed)."""
+    """A pair's reviews as they are in the store now: `stamp` grows with every change to any of
+    them (0: never reviewed), and the latest change's author and label."""
 
-    version: int
+    stamp: int
     reviewer: str
     label: str | None
 
 
 def review_now(session: Session, pair_id: int) -> ReviewNow:
-    row = session.execute(
-        select(Review.version, Review.reviewer, Review.label).where(Review.pair_id == pair_id)
-    ).first()
-    return ReviewNow(*row) if row else ReviewNow(0, "", None)
+    rows = session.execute(
+        select(Review.version, Review.reviewer, Review.label, Review.updated_at)
+        .where(Review.pair_id == pair_id)
+        .order_by(Review.updated_at, Review.id)
+    ).all()
+    if not rows:
+        return ReviewNow(0, "", None)
+    latest = rows[-1]
+    return ReviewNow(sum(row.version for row in rows), latest.reviewer, latest.label)
 
 
-def review_version(session: Session, pair_id: int) -> int:
-    """The pair's review version now (0 before its first review)."""
-    return session.scalar(select(Review.version).where(Review.pair_id == pair_id)) or 0
+def review_version(session: Session, pair_id: int, reviewer: str, *, final: bool = False) -> int:
+    """The version of `reviewer`'s review of the pair now (0 before their first)."""
+    return session.scalar(select(Review.version).where(_which(pair_id, reviewer, final))) or 0
 
 
 def history(session: Session, pair_id: int) -> list[ReviewEvent]:
-    """Every change to the pair's review, oldest first."""
-    review = session.scalar(select(Review).where(Review.pair_id == pair_id))
-    return list(review.events) if review else []
+    """Every change to the pair's reviews (everyone's, and the final one), oldest first."""
+    return list(
+        session.scalars(
+            select(ReviewEvent)
+            .join(Review, Review.id == ReviewEvent.review_id)
+            .where(Review.pair_id == pair_id)
+            .order_by(ReviewEvent.id)
+        )
+    )

@@ -1,8 +1,10 @@
-"""A reviewer's session: their place in the queue, their saves, and undo/redo of their own changes.
+"""A reviewer's session: their place in their queue, their saves, and undo/redo of their changes.
 
 The studio keeps one `QueueState` and one `Cursor` per browser session (in gr.State); these
-functions move them on. A save names the review version the person saw, so two people on one
-pair never silently overwrite each other: the second is told and shown the first's review.
+functions move them on. Each person saves their own review of a pair; a save names the version
+of it the person saw, so the same person in two windows never silently overwrites themselves.
+In a "needs you" queue, opening a pair holds it (core/review/holds.py) and moving on skips the
+pairs colleagues hold, so people reviewing at once spread over the dataset.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import ConflictError
-from core.review.queue import QueueFilter, QueueRow, queue_page
+from core.review.holds import take_hold
+from core.review.queue import QueueFilter, QueueRow, matching, queue_page
 from core.review.reviews import redo, review_version, save_review, undo
 from storage.database import Database
 
@@ -24,6 +27,7 @@ class QueueState:
     page: int
     ids: list[int]  # the page's pair ids, in queue order
     total: int = 0
+    start: int | None = None  # the pair to open first (in "needs you": the first nobody else holds)
 
     @property
     def pages(self) -> int:
@@ -35,12 +39,14 @@ class Cursor:
     """Where this session is: the pair shown, the review version it saw, its undo stacks."""
 
     pair_id: int | None = None
-    version: int = 0
+    version: int = 0  # of this person's review of the pair
     # (pair, review version after the change) of this session's changes, latest last, and of the
     # ones it undid: an undo or redo names the version it expects, so it never reverts a colleague.
     done: list[tuple[int, int]] = field(default_factory=list)
     undone: list[tuple[int, int]] = field(default_factory=list)
     blind: bool = False  # blind review: the reference and the model hidden until the pair is labelled
+    reviewer: str = ""  # who is signed in (the page sets it when it opens)
+    stamp: int = 0  # everyone's reviews of the pair as shown (core.review.reviews.ReviewNow.stamp)
 
 
 @dataclass(frozen=True)
@@ -58,13 +64,43 @@ class Saved:
 def open_queue(db: Database, f: QueueFilter, page: int) -> tuple[QueueState, list[QueueRow]]:
     with db.session() as session:
         rows, total = queue_page(session, f, max(page, 0), PAGE_SIZE)
-    return QueueState(f, max(page, 0), [r.pair_id for r in rows], total), rows
+    ids = [r.pair_id for r in rows]
+    return QueueState(f, max(page, 0), ids, total, _free(db, f, ids)), rows
+
+
+def _free(db: Database, f: QueueFilter, candidates: list[int]) -> int | None:
+    """The first of the candidates to work on: in "needs you", the first that still needs this
+    person and that they can hold (None when none needs them), else simply the first."""
+    if f.status != "needs-you" or not candidates:
+        return candidates[0] if candidates else None
+    with db.session() as session:
+        still = matching(session, f, candidates)
+        needed = [i for i in candidates if i in still]
+        for pair_id in needed:
+            if take_hold(session, pair_id, f.reviewer):
+                return pair_id
+    return needed[0] if needed else None  # all held: work alongside a colleague
+
+
+def _next_needed(db: Database, queue: QueueState, pair_id: int | None) -> tuple[QueueState, int | None]:
+    """The next pair that still needs this person: later on this page, else from the start of
+    their queue as it is now (pairs skipped because a colleague held them come round again)."""
+    later = queue.ids[queue.ids.index(pair_id) + 1 :] if pair_id in queue.ids else queue.ids
+    found = _free(db, queue.filter, later)
+    if found is not None:
+        return queue, found
+    fresh, _ = open_queue(db, queue.filter, 0)
+    return (fresh, fresh.start) if fresh.start is not None else (queue, pair_id)
 
 
 def neighbour(db: Database, queue: QueueState, pair_id: int | None, step: int) -> tuple[QueueState, int | None]:
-    """The pair `step` places from `pair_id` in the queue, turning the page when needed."""
+    """The pair `step` places from `pair_id` in the queue, turning the page when needed; in
+    "needs you", moving on goes to the next pair that still needs the person and that no
+    colleague holds."""
     if not queue.ids:
         return queue, None
+    if queue.filter.status == "needs-you" and step > 0:
+        return _next_needed(db, queue, pair_id)
     index = queue.ids.index(pair_id) + step if pair_id in queue.ids else 0
     if 0 <= index < len(queue.ids):
         return queue, queue.ids[index]
@@ -72,7 +108,7 @@ def neighbour(db: Database, queue: QueueState, pair_id: int | None, step: int) -
     if page < 0 or page * PAGE_SIZE >= queue.total:
         return queue, pair_id
     turned, _ = open_queue(db, queue.filter, page)
-    return turned, (turned.ids[0] if step > 0 else turned.ids[-1]) if turned.ids else pair_id
+    return turned, (turned.start if step > 0 else turned.ids[-1]) if turned.ids else pair_id
 
 
 def review_pair(db: Database, cursor: Cursor, reviewer: str, judgment_id: int | None, **changes: Any) -> Saved:
@@ -91,16 +127,16 @@ def review_pair(db: Database, cursor: Cursor, reviewer: str, judgment_id: int | 
             )
             version = review.version
     except ConflictError as conflict:
-        return _refused(db, cursor, cursor.pair_id, f"⚠ {conflict} — shown now; your change was not saved.")
+        return _refused(db, cursor, cursor.pair_id, reviewer, f"⚠ {conflict} — shown now; your change was not saved.")
     done = [*cursor.done, (cursor.pair_id, version)] if version != cursor.version else cursor.done
     return Saved(replace(cursor, version=version, done=done, undone=[]), f"Saved pair {cursor.pair_id}.")
 
 
-def _refused(db: Database, cursor: Cursor, pair_id: int, message: str) -> Saved:
-    """Someone else changed the pair first: nothing was saved, and the cursor moves to the pair as
-    it is now, so a deliberate retry saves."""
+def _refused(db: Database, cursor: Cursor, pair_id: int, reviewer: str, message: str) -> Saved:
+    """The review changed first (in another window): nothing was saved, and the cursor moves to
+    the review as it is now, so a deliberate retry saves."""
     with db.session() as session:
-        current = review_version(session, pair_id)
+        current = review_version(session, pair_id, reviewer)
     return Saved(replace(cursor, pair_id=pair_id, version=current), message, conflict=True)
 
 
@@ -124,7 +160,7 @@ def _step_last(db: Database, cursor: Cursor, reviewer: str, *, redo_it: bool) ->
         with db.session() as session:
             version = step(session, pair_id, reviewer=reviewer, expected_version=seen).version
     except ConflictError as conflict:
-        return _refused(db, cursor, pair_id, f"⚠ {conflict}")
+        return _refused(db, cursor, pair_id, reviewer, f"⚠ {conflict}")
     if redo_it:
         moved = replace(
             cursor, pair_id=pair_id, version=version, done=[*cursor.done, (pair_id, version)], undone=cursor.undone[:-1]

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from core.model.features import FeatureSource, dataset_features, dataset_recipe,
 from core.model.head import Head, fit_head
 from core.model.spec import ModelSpec
 from core.model.versions import create_version, version_for
+from core.review.consensus import dataset_finals
 from core.settings import Settings
 from core.vocab import DECISIVE, label_for
 from storage.database import Database
@@ -63,13 +64,8 @@ def _training_set(
     session: Session, dataset_id: int, version_id: int
 ) -> tuple[str | None, list[int], list[str], Any, int]:
     """(recipe, reviewed pair ids with features, their labels, their features, reviewed pairs lacking features)."""
-    reviewed: dict[int, str] = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(Review.pair_id, Review.label)
-            .join(Pair, Pair.id == Review.pair_id)
-            .where(Pair.dataset_id == dataset_id, Review.label.in_(DECISIVE))
-        ).all()
-    )
+    finals = dataset_finals(session, dataset_id).values()  # the team's labels (core/review/consensus.py)
+    reviewed = {f.pair_id: str(f.label) for f in finals if f.label in DECISIVE}
     recipe = dataset_recipe(session, dataset_id, version_id)
     if recipe is None:
         return None, [], [], None, len(reviewed)
@@ -231,8 +227,11 @@ def live_figures(session: Session, dataset: str, reviewer: str) -> LiveFigures:
     references = session.execute(
         select(Pair.reference_label, InstantScore.prob_a)
         .join(InstantScore, InstantScore.pair_id == Pair.id)
-        .outerjoin(Review, Review.pair_id == Pair.id)
-        .where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE), Review.label.is_(None))
+        .where(
+            Pair.dataset_id == dataset_id,
+            Pair.reference_label.in_(DECISIVE),
+            ~exists().where(Review.pair_id == Pair.id, Review.label.is_not(None)),
+        )
     ).all()
     trained_on = session.scalar(select(func.max(InstantScore.trained_on)).where(InstantScore.dataset_id == dataset_id))
     return LiveFigures(

@@ -23,9 +23,10 @@ from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
 from core.judge.protocol import PairText
+from core.review.consensus import FinalLabel, confirmed_rationale, final_labels, reviewed_finals
 from core.vocab import DECISIVE, Label
 from storage.database import Database
-from storage.tables import Job, ModelVersion, Pair, Review
+from storage.tables import Job, ModelVersion, Pair
 
 
 def is_held_out(key: str, fraction: float) -> bool:
@@ -69,10 +70,9 @@ class AdaptPlan:
         }
 
 
-def _reviewed(pair: Pair, review: Review | None, label: str) -> ReviewedPair:
-    rationale = review.rationale if review is not None and review.label == label else None
-    if not rationale and review is not None and review.judgment is not None and review.judgment.label == label:
-        rationale = review.judgment.rationale  # the person accepted the model's verdict
+def _reviewed(pair: Pair, final: FinalLabel, label: str) -> ReviewedPair:
+    """The pair with `label` and the rationale written (or accepted) for it, if the final label is still `label`."""
+    rationale = confirmed_rationale(final, pair.judgments) if final.label == label else None
     return ReviewedPair(
         pair.id,
         PairText(pair.prompt, pair.response_a, pair.response_b),
@@ -84,15 +84,12 @@ def _reviewed(pair: Pair, review: Review | None, label: str) -> ReviewedPair:
 
 
 def reviewed_pairs(session: Session, dataset_id: int) -> list[ReviewedPair]:
-    """The dataset's pairs with a reviewed A/B label, in id order."""
-    query = (
-        select(Review)
-        .join(Pair, Review.pair_id == Pair.id)
-        .where(Pair.dataset_id == dataset_id, Review.label.in_(DECISIVE))
-        .options(selectinload(Review.pair), selectinload(Review.judgment))
-        .order_by(Pair.id)
-    )
-    return [_reviewed(review.pair, review, str(review.label)) for review in session.scalars(query)]
+    """The dataset's pairs whose final label (core/review/consensus.py) is A or B, in id order."""
+    return [
+        _reviewed(pair, final, str(final.label))
+        for pair, final in reviewed_finals(session, dataset_id)
+        if final.label in DECISIVE
+    ]
 
 
 def trained_keys(session: Session, version_id: int | None) -> set[str]:
@@ -114,7 +111,8 @@ def trained_keys(session: Session, version_id: int | None) -> set[str]:
 def _pairs(session: Session, ids: Iterable[int]) -> list[Pair]:
     ids = list(ids)
     chunks = (ids[start : start + 500] for start in range(0, len(ids), 500))
-    return [pair for chunk in chunks for pair in session.scalars(select(Pair).where(Pair.id.in_(chunk)))]
+    query = select(Pair).options(selectinload(Pair.judgments))
+    return [pair for chunk in chunks for pair in session.scalars(query.where(Pair.id.in_(chunk)))]
 
 
 def plan_adaptation(
@@ -158,10 +156,10 @@ def frozen_plan(session: Session, dataset: str, split: dict[str, Any]) -> AdaptP
     missing = sorted(set(labels) - set(pairs))
     if missing:
         raise GramError(f"pairs {missing[:10]} of this job's frozen split were deleted; start a new job")
-    reviews = {r.pair_id: r for r in session.scalars(select(Review).where(Review.pair_id.in_(list(pairs))))}
+    finals = final_labels(session, pairs)
 
     def side(name: str) -> list[ReviewedPair]:
-        return [_reviewed(pairs[int(i)], reviews.get(int(i)), str(label)) for i, label in split[name]]
+        return [_reviewed(pairs[int(i)], finals[int(i)], str(label)) for i, label in split[name]]
 
     plan = AdaptPlan(side("train"), side("held_out"), int(split.get("left_out", 0)))
     assert_no_leak(plan.train, plan.held_out)

@@ -1,0 +1,162 @@
+"""The Team tab: how many reviews each pair needs, how well the reviewers agree (with each other,
+the consensus and the model), the pairs they disagree on, and a lead's final label for those.
+
+The figures come from core/review/agreement.py; the final label (core/review/consensus.py) is
+what training and exports use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from app.context import StudioContext
+from app.handlers import on, reviewer_name
+from app.render import literal, markdown_html
+from app.widgets import dataset_dropdown
+from core.data.datasets import get_dataset, set_reviews_per_pair
+from core.errors import GramError
+from core.review.agreement import FEW_PAIRS, TeamAgreement, team_agreement
+from core.review.pair_view import pair_reviews
+from core.review.reviews import save_review
+from core.vocab import REVIEW_LABELS
+
+PEOPLE_COLUMNS = ["reviewer", "labelled", "with the others", "with the model"]
+DISAGREEMENT_COLUMNS = ["pair", "labels", "final"]
+
+
+def agreement_text(team: TeamAgreement) -> str:
+    if not team.reviewers:
+        return "*Nobody has reviewed this dataset yet.*"
+    lines = [f"**Reviewers:** {', '.join(literal(r) for r in team.reviewers)}"]
+    for a, b, kappa in team.kappas:
+        lines.append(f"**Cohen's kappa, {literal(a)} and {literal(b)}:** {kappa.shown()}")
+    if len(team.reviewers) > 1:
+        lines.append(f"**Krippendorff's alpha, everyone:** {team.alpha.shown()}")
+    lines.append(
+        f"*Pairs two or more people labelled A, B or tie count (skips are left out); under {FEW_PAIRS} pairs "
+        "a figure is too uncertain to tell. The interval is a 95% bootstrap over pairs.*"
+    )
+    return "  \n".join(lines)
+
+
+def agreement_tables(team: TeamAgreement) -> tuple[pd.DataFrame, pd.DataFrame]:
+    people = pd.DataFrame(
+        [[p.reviewer, p.labelled, p.with_others.shown(), p.with_model.shown()] for p in team.people],
+        columns=PEOPLE_COLUMNS,
+    )
+    disputed = pd.DataFrame(
+        [
+            [d.pair_id, ", ".join(f"{who}: {label}" for who, label in sorted(d.labels.items())), d.final or ""]
+            for d in team.disagreements
+        ],
+        columns=DISAGREEMENT_COLUMNS,
+    )
+    return people, disputed
+
+
+def build(ctx: StudioContext, studio: gr.Blocks) -> None:
+    db = ctx.db
+    with gr.Row():
+        dataset = dataset_dropdown(ctx, studio, "team_datasets", label="Dataset", elem_id="team-dataset")
+        needed = gr.Number(
+            label="Reviews each pair needs", precision=0, minimum=1, value=1, elem_id="team-overlap", scale=0
+        )
+        save_needed = gr.Button("Save", elem_id="team-overlap-save", scale=0)
+        refresh = gr.Button("Show agreement", elem_id="team-refresh", variant="primary", scale=0)
+    note = gr.Markdown(elem_id="team-note")
+    figures = gr.Markdown(elem_id="team-agreement")
+    people = gr.Dataframe(headers=PEOPLE_COLUMNS, interactive=False, label="Each person", elem_id="team-people")
+    disputed = gr.Dataframe(
+        headers=DISAGREEMENT_COLUMNS,
+        interactive=False,
+        label="Disagreements (select one to settle it)",
+        elem_id="team-disagreements",
+    )
+    gr.Markdown("### Settle a pair\nThe final label is what training and exports use for the pair.")
+    with gr.Row():
+        pair_id = gr.Number(label="Pair", precision=0, elem_id="adjudicate-pair", scale=0)
+        final_label = gr.Radio(list(REVIEW_LABELS), label="Final label", elem_id="adjudicate-label")
+        save_final = gr.Button("Set the final label", elem_id="adjudicate-save", scale=0)
+    reviews = gr.HTML(elem_id="adjudicate-reviews")
+    rationale = gr.Textbox(label="Rationale for the final label (optional)", lines=3, elem_id="adjudicate-rationale")
+    final_version = gr.State(0)  # of the pair's final review when the lead opened it
+
+    def shown(name: str) -> list[Any]:
+        if not name:
+            return [1, "", pd.DataFrame(), pd.DataFrame()]
+        with db.session() as session:
+            team = team_agreement(session, name)
+            overlap = get_dataset(session, name).reviews_per_pair
+        return [overlap, agreement_text(team), *agreement_tables(team)]
+
+    outputs = [needed, figures, people, disputed]
+    on(dataset.change, shown, [dataset], outputs, api_name="team_agreement")
+    on(refresh.click, shown, [dataset], outputs, api_name="team_refresh")
+
+    def overlap_saved(name: str, value: float | None, request: gr.Request) -> str:
+        ctx.require_admin(reviewer_name(request), "change how many reviews a pair needs")
+        if not name or value is None:
+            raise GramError("choose a dataset and a number of reviews")
+        with db.session() as session:
+            set_reviews_per_pair(session, name, int(value))
+        return f"Each pair of **{literal(name)}** now needs {int(value)} review(s); the queues' *needs you* follow."
+
+    on(save_needed.click, overlap_saved, [dataset, needed], [note], api_name="team_overlap")
+
+    def opened(name: str, chosen: float | None) -> list[Any]:
+        if not name or chosen is None:
+            return ["", None, "", 0]
+        with db.session() as session:
+            found, version = pair_reviews(session, name, int(chosen))
+        final = next((r for r in found if r.final), None)
+        blocks = [
+            f"**{'final, set by ' if r.final else ''}{literal(r.reviewer or 'someone')}: {literal(r.label)}**"
+            + (f" ({literal(r.reason)})" if r.reason else "")
+            + "\n\n"
+            + (r.rationale or "*(no rationale)*")
+            for r in found
+        ]
+        text = "\n\n---\n\n".join(blocks) if blocks else "*Nobody has labelled this pair.*"
+        return [markdown_html(text), final.label if final else None, (final.rationale or "") if final else "", version]
+
+    adjudication = [reviews, final_label, rationale, final_version]
+    on(pair_id.submit, opened, [dataset, pair_id], adjudication, api_name="adjudicate_open")
+
+    def pick(name: str, table: pd.DataFrame, event: gr.SelectData) -> list[Any]:
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        chosen = int(table.iloc[row, 0])
+        return [chosen, *opened(name, chosen)]
+
+    on(disputed.select, pick, [dataset, disputed], [pair_id, *adjudication], api_name="adjudicate_pick")
+
+    def settle(
+        name: str, chosen: float | None, label: str | None, text: str, version: int, request: gr.Request
+    ) -> list[Any]:
+        lead = reviewer_name(request)
+        ctx.require_admin(lead, "set a pair's final label")
+        if not name or chosen is None or not label:
+            raise GramError("choose a pair and its final label")
+        with db.session() as session:
+            pair_reviews(session, name, int(chosen))  # the pair is this dataset's
+            save_review(
+                session,
+                int(chosen),
+                reviewer=lead,
+                final=True,
+                expected_version=version,
+                label=label,
+                rationale=text.strip() or None,
+            )
+        message = f"Pair {int(chosen)}: final label **{literal(label)}**, set by {literal(lead)}."
+        return [message, *opened(name, chosen), *shown(name)[1:]]
+
+    on(
+        save_final.click,
+        settle,
+        [dataset, pair_id, final_label, rationale, final_version],
+        [note, *adjudication, figures, people, disputed],
+        api_name="adjudicate",
+    )

@@ -1,0 +1,102 @@
+"""A pair's final label, from its reviews: what training, the instant judge, figures and exports use.
+
+The rule (README, "Reviewing as a team"):
+- a lead's final (adjudicated) label, where one was set;
+- else the people's consensus: the label most of the pair's reviewers chose (a skip counts as a
+  choice). A tie at the top is a disagreement: the pair has no final label until a lead sets one.
+A single review is its own consensus. A final "skip" or "tie" keeps the pair out of training
+like a person's would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.tables import Judgment, Pair, Review
+
+How = Literal["adjudicated", "consensus", "disputed", "unreviewed"]
+
+
+@dataclass(frozen=True)
+class FinalLabel:
+    pair_id: int
+    label: str | None  # A, B, tie, skip; None: unreviewed or disputed
+    how: How
+    votes: dict[str, int]  # people's labels (not the final one) -> how many chose it
+    rationale: str | None = None  # written for the final label: the lead's, else a person's who chose it
+    judgment_id: int | None = None  # the judgment whose verdict a person who chose it accepted
+
+
+def people(reviews: Iterable[Review]) -> list[Review]:
+    """The pair's reviews by people that carry a label (not the lead's final one)."""
+    return [r for r in reviews if not r.final and r.label is not None]
+
+
+def decide(pair_id: int, reviews: Sequence[Review]) -> FinalLabel:
+    """The pair's final label from all its review rows (the rule above)."""
+    votes = Counter(r.label for r in people(reviews) if r.label)
+    final = next((r for r in reviews if r.final and r.label is not None), None)
+    if final is not None:
+        return FinalLabel(pair_id, final.label, "adjudicated", dict(votes), final.rationale or None, final.judgment_id)
+    if not votes:
+        return FinalLabel(pair_id, None, "unreviewed", {})
+    (top, n), *rest = votes.most_common()
+    if rest and rest[0][1] == n:
+        return FinalLabel(pair_id, None, "disputed", dict(votes))
+    chose = sorted((r for r in people(reviews) if r.label == top), key=lambda r: r.updated_at, reverse=True)
+    rationale = next((r.rationale for r in chose if r.rationale), None)
+    judgment = next((r.judgment_id for r in chose if r.judgment_id is not None), None)
+    return FinalLabel(pair_id, top, "consensus", dict(votes), rationale, judgment)
+
+
+def confirmed_rationale(final: FinalLabel, judgments: Iterable[Judgment]) -> str | None:
+    """The rationale for the final label: written by a person, else the model's where a person
+    accepted a verdict with that label (the judgment they saw first, then the newest)."""
+    if final.label is None:
+        return None
+    if final.rationale:
+        return final.rationale
+    judgments = sorted(judgments, key=lambda j: (j.id != final.judgment_id, -j.id))
+    return next((j.rationale for j in judgments if j.label == final.label and j.rationale), None)
+
+
+def final_labels(session: Session, pair_ids: Iterable[int]) -> dict[int, FinalLabel]:
+    """The final label of each of these pairs (read 500 pairs at a time)."""
+    ids = list(pair_ids)
+    found: dict[int, FinalLabel] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        by_pair: dict[int, list[Review]] = {i: [] for i in chunk}
+        for review in session.scalars(select(Review).where(Review.pair_id.in_(chunk))):
+            by_pair[review.pair_id].append(review)
+        found.update({i: decide(i, rows) for i, rows in by_pair.items()})
+    return found
+
+
+def dataset_finals(session: Session, dataset_id: int) -> dict[int, FinalLabel]:
+    """The final label of each pair of the dataset that has a review (its texts not read)."""
+    by_pair: dict[int, list[Review]] = {}
+    query = select(Review).join(Pair, Pair.id == Review.pair_id).where(Pair.dataset_id == dataset_id)
+    for review in session.scalars(query.execution_options(yield_per=2000)):
+        by_pair.setdefault(review.pair_id, []).append(review)
+    return {pair_id: decide(pair_id, rows) for pair_id, rows in by_pair.items()}
+
+
+def reviewed_finals(session: Session, dataset_id: int) -> Iterator[tuple[Pair, FinalLabel]]:
+    """Each pair of the dataset that people reviewed, with its final label, in id order."""
+    reviewed = select(Review.pair_id).join(Pair, Pair.id == Review.pair_id).where(Pair.dataset_id == dataset_id)
+    query = (
+        select(Pair)
+        .where(Pair.id.in_(reviewed))
+        .order_by(Pair.id)
+        .options(selectinload(Pair.reviews), selectinload(Pair.judgments))
+        .execution_options(yield_per=500)
+    )
+    for pair in session.scalars(query):
+        yield pair, decide(pair.id, pair.reviews)
