@@ -1,4 +1,4 @@
-"""A team's studio in a real headless Chromium: admins and reviewers (issue 11, item 11)."""
+"""A team's studio in a real headless Chromium: admins (leads) and reviewers (issue 11, item 11)."""
 
 from __future__ import annotations
 
@@ -54,8 +54,17 @@ def test_a_reviewer_cannot_train_activate_or_import_a_server_path_and_an_admin_c
     _refused(ben, "activate a model version")
     ben.page.click("#adapt-rollback")
     _refused(ben, "roll back the model")
+    ben.tab("Team")  # nor change a dataset's overlap or settle a pair: a lead's work
+    ben.page.click("#team-overlap-save")
+    _refused(ben, "change how many reviews a pair needs")
+    ben.page.locator("#adjudicate-label label", has_text="A").first.click()
+    ben.page.click("#adjudicate-save")
+    _refused(ben, "set a pair's final label")
     # A path on the server: refused (an upload is a reviewer's to make).
     ben.tab("Datasets")
+    ben.page.fill("#delete-confirm textarea, #delete-confirm input", "demo")  # nor delete a dataset
+    ben.page.click("#delete-button")
+    _refused(ben, "delete a dataset")
     ben.page.fill("#import-path textarea, #import-path input", str(imports / "more.jsonl"))
     ben.page.click("#import-preview")
     _refused(ben, "import from a path on the server")

@@ -12,11 +12,12 @@ import pandas as pd
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import literal
-from app.widgets import dataset_dropdown
+from app.widgets import dataset_dropdown, dataset_names
 from core.data.datasets import get_dataset, list_datasets, set_guidelines
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
 from core.data.formats import FORMATS
 from core.data.importer import file_columns, import_files, parse_files, parse_mapping
+from core.data.lifecycle import delete_dataset, rename_dataset
 from core.data.paths import allowed_import_path
 from core.data.records import RowError
 from core.errors import GramError, in_studio_words
@@ -111,6 +112,34 @@ def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bo
             include_reference=include_reference,
         )
     return str(out), literal(f"wrote {out.name}: {result.summary()}")
+
+
+def _chooser(ctx: StudioContext, value: str | None) -> dict[str, Any]:
+    names = dataset_names(ctx)
+    return gr.update(choices=names, value=value if value in names else (names[0] if names else None))
+
+
+def rename(ctx: StudioContext, dataset: str, new_name: str, user: str) -> list[Any]:
+    """The note, the datasets table and the chooser, after renaming the dataset."""
+    ctx.require_admin(user, "rename a dataset")
+    if not dataset:
+        raise GramError("choose a dataset to rename")
+    with ctx.db.session() as session:
+        rename_dataset(session, dataset, new_name.strip())
+    note = f"Renamed **{literal(dataset)}** to **{literal(new_name.strip())}**."
+    return [note, dataset_rows(ctx), _chooser(ctx, new_name.strip())]
+
+
+def delete(ctx: StudioContext, dataset: str, typed: str, user: str) -> list[Any]:
+    """Delete the dataset once its name is typed again (a full dump of it is written first): the
+    dump to download, the note, the datasets table and the chooser."""
+    ctx.require_admin(user, "delete a dataset")
+    if not dataset:
+        raise GramError("choose a dataset to delete")
+    if typed.strip() != dataset:
+        raise GramError(f"type the dataset's name, {dataset}, in the box to confirm the deletion")
+    deleted = delete_dataset(ctx.db, dataset, ctx.settings.exports_dir / "deleted")
+    return [str(deleted.kept_in), literal(deleted.summary()), dataset_rows(ctx), _chooser(ctx, None)]
 
 
 # The fields a column can be mapped to: every column some format reads.
@@ -234,3 +263,26 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         [exported, export_note],
         api_name="export",
     )
+    gr.Markdown(
+        "### Rename or delete\nA deletion first saves the dataset's full dump (pairs, judgments, everyone's "
+        "reviews and their history) for download; `gram import` of it brings everything back."
+    )
+    with gr.Row():
+        manage_dataset = dataset_dropdown(ctx, studio, "manage_datasets", label="Dataset", elem_id="manage-dataset")
+        new_name = gr.Textbox(label="New name", elem_id="rename-to")
+        rename_button = gr.Button("Rename", elem_id="rename-button", scale=0)
+    with gr.Row():
+        typed = gr.Textbox(label="Type the dataset's name to delete it", elem_id="delete-confirm")
+        delete_button = gr.Button("Delete dataset", elem_id="delete-button", variant="stop", scale=0)
+    kept = gr.File(label="The deleted dataset's dump", elem_id="deleted-dump")
+    manage_note = gr.Markdown(elem_id="manage-note")
+
+    def renamed(d: str, to: str, request: gr.Request) -> list[Any]:
+        return rename(ctx, d, to, reviewer_name(request))
+
+    def deleted(d: str, confirm: str, request: gr.Request) -> list[Any]:
+        return delete(ctx, d, confirm, reviewer_name(request))
+
+    managed = [manage_note, table, manage_dataset]
+    on(rename_button.click, renamed, [manage_dataset, new_name], managed, api_name="rename_dataset")
+    on(delete_button.click, deleted, [manage_dataset, typed], [kept, *managed], api_name="delete_dataset")
