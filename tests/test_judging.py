@@ -188,3 +188,25 @@ def test_already_judged_means_by_this_model_with_these_options(
     fast_counts = sorted(n for _, protocol, n in per_pair if protocol == "label-only")
     generative = sorted(n for _, protocol, n in per_pair if protocol == "gram-r2")
     assert (fast_counts, generative) == ([2] * 7, [2, 2])  # the same two pairs, judged in one then both orders
+
+
+def test_batches_for_a_person_watching_start_with_one_pair_and_stay_small() -> None:
+    from core.judge.run import batches
+
+    assert [len(b) for b in batches(list(range(3)), 8, ramp=True)] == [1, 1, 1]
+    sizes = [len(b) for b in batches(list(range(100)), 8, ramp=True)]
+    assert sizes[0] == 1 and max(sizes) == 8 and sum(sizes) == 100
+    assert [len(b) for b in batches(list(range(10)), 4)] == [4, 4, 2]  # the command line: fixed batches
+    assert [i for b in batches(list(range(37)), 8, ramp=True) for i in b] == list(range(37))
+
+
+def test_the_studios_run_moves_its_bar_per_pair_with_rate_and_time_left(
+    db: Database, backend: TransformersBackend, small: Path
+) -> None:
+    """A 3-pair generative run with batches of 8 sat at 0/3 until all three were judged; the
+    studio's run now commits after each pair, with pairs/s and the time left in its log."""
+    seen: list[tuple[int, str]] = []
+    run = JudgeRun("small", options=SHORT, limit=3, batch_size=8, ramp=True)
+    job = run_judging(db, backend, run, show_progress=False, on_batch=lambda j: seen.append((j.done, j.log)))
+    assert [done for done, _ in seen] == [1, 2, 3] and job.status == "succeeded"
+    assert "pairs/s" in seen[0][1] and "left" in seen[0][1].splitlines()[-1]

@@ -49,6 +49,7 @@ def start_judging(
                 options,
                 limit=int(limit) if limit else None,
                 batch_size=8,
+                ramp=True,  # a person is watching: the bar moves from the first pair on
             )
             run_judging(ctx.db, backend, run, show_progress=False, timeout_s=ctx.settings.job_timeout_s)
         except Exception as error:  # a thread has no edge of its own: the page shows it

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +43,9 @@ class JudgeRun:
     limit: int | None = None  # judge at most this many pending pairs
     batch_size: int = 8
     labelled_only: bool = False  # only pairs with a reference label (for evaluation)
+    # For a person watching (the studio): the first batch is one pair, and no batch takes more
+    # than a quarter of what is left, so the bar moves soon and often and the rate is known early.
+    ramp: bool = False
 
     def options_key(self) -> str:
         """A hash of what changes a verdict: the protocol and, for the rationale protocol, the
@@ -85,6 +88,20 @@ def pending_pair_ids(
     if labelled_only:
         query = query.where(Pair.reference_label.in_(DECISIVE))
     return list(session.scalars(query))
+
+
+def batches(pending: list[int], size: int, *, ramp: bool = False) -> Iterator[list[int]]:
+    """The pending pair ids in the batches a run judges them in."""
+    start = 0
+    while start < len(pending):
+        left = len(pending) - start
+        take = min(size, max(1, left // 4), 1 if start == 0 else size) if ramp else size
+        yield pending[start : start + take]
+        start += take
+
+
+def _eta(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def run_judging(
@@ -133,8 +150,7 @@ def run_judging(
     # `done` and `tokens` are read when the job ends.
     with claimed.recorded(lambda: {"judged": done, "tokens": tokens}):
         try:
-            for start in range(0, len(pending), run.batch_size):
-                ids = pending[start : start + run.batch_size]
+            for ids in batches(pending, run.batch_size, ramp=run.ramp):
                 claimed.stop_if_cancelled()  # between batches: the last one is stored
                 with db.session() as session:
                     pairs = [session.get(Pair, i) for i in ids]
@@ -160,11 +176,13 @@ def run_judging(
                     done += len(ids)
                     elapsed = time.perf_counter() - started
                     rate = (done - already) / elapsed if elapsed else 0.0
+                    left = (job.total or done) - done
+                    eta = f", about {_eta(left / rate)} left" if rate and left else ""
                     job = claimed.progress(
                         session,
                         done,
                         f"{done}/{job.total} pairs, {rate:.2f} pairs/s, "
-                        f"{tokens / elapsed if elapsed else 0:.1f} tokens/s",
+                        f"{tokens / elapsed if elapsed else 0:.1f} tokens/s{eta}",
                     )
                 if on_batch:  # after the commit: observers see the stored batch
                     on_batch(job)
