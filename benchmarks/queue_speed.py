@@ -1,8 +1,9 @@
 """Review queue speed with 100,000 pairs in the store (SQLite file, migrated like the studio's).
 
-Fills a fresh store with N pairs, a judgment for 80% of them and a review for 10%, then times the
-studio's own handlers: opening the queue (first page, each sort and filter) and moving to the
-next pair (loading the pair view). Prints the median and worst of R repeats in milliseconds.
+Fills a fresh store with N pairs (asking for two reviews a pair), a judgment for 80% of them, a
+review for 10% and a second person's review for half of those, then times the studio's own
+handlers: opening the queue (first page, each sort and filter, a person's "needs you" and
+"people disagree") and moving to the next pair (loading the pair view). Prints the median and worst of R repeats in milliseconds.
 
     .venv/bin/python benchmarks/queue_speed.py --pairs 100000 [--db-url URL]
 """
@@ -27,7 +28,7 @@ def fill(db, n: int) -> None:  # noqa: ANN001
 
     rng = random.Random(0)
     with db.session() as session:
-        dataset = Dataset(name="big", source="benchmark")
+        dataset = Dataset(name="big", source="benchmark", reviews_per_pair=2)
         session.add(dataset)
         session.flush()
         dataset_id = dataset.id
@@ -82,7 +83,9 @@ def fill(db, n: int) -> None:  # noqa: ANN001
                 for pid in ids
                 if rng.random() < 0.1
             ]
-            session.execute(insert(Review), reviews)
+            # Half the reviewed pairs have a second person's review (agreeing or not, at random).
+            second = [{**r, "reviewer": "bench2", "label": rng.choice("AB")} for r in reviews if rng.random() < 0.5]
+            session.execute(insert(Review), reviews + second)
 
 
 def timed(fn, repeats: int) -> dict[str, float]:  # noqa: ANN001
@@ -121,6 +124,8 @@ def main() -> None:
         "open queue (unjudged)": QueueFilter("big", status="unjudged"),
         "open queue (tag 'checked')": QueueFilter("big", tag="checked"),
         "open queue (text search)": QueueFilter("big", search="question 99999"),
+        "open queue (needs you, 2 reviews a pair)": QueueFilter("big", status="needs-you", reviewer="other"),
+        "open queue (people disagree)": QueueFilter("big", status="disagreements", reviewer="other"),
     }
     results = {}
     for name, f in cases.items():
@@ -131,7 +136,7 @@ def main() -> None:
     def next_pair() -> None:
         position[0] += 1
         with db.session() as session:
-            pair_detail(session, state.ids[position[0] % len(state.ids)])
+            pair_detail(session, state.ids[position[0] % len(state.ids)], "bench")
 
     results["next pair (pair view)"] = timed(next_pair, args.repeats)
     deep = QueueState(QueueFilter("big", sort="confidence-asc"), page=args.pairs // 25 - 1, ids=[])

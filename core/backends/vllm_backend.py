@@ -55,6 +55,7 @@ class VLLMBackend(Backend):
         memory_share: float | None = None,
         seed: int = 0,
         enforce_eager: bool | None = None,
+        dtype: str | None = None,
         **_: Any,
     ) -> None:
         try:
@@ -71,7 +72,9 @@ class VLLMBackend(Backend):
             _use_all_cores()
         options: dict[str, Any] = {
             "model": spec.path,
-            "dtype": "bfloat16" if on_gpu or _cpu_has_bf16() else "float32",
+            # bf16 where the hardware computes it natively, else fp32; `dtype` overrides (a check
+            # against a float32 reference needs float32: bf16 moves P(A) by a few hundredths).
+            "dtype": dtype or ("bfloat16" if on_gpu or _cpu_has_bf16() else "float32"),
             "enable_prefix_caching": True,  # the two orders and the slot pass share prefixes
             "seed": seed,
             "gpu_memory_utilization": memory_share or (0.9 if on_gpu else CPU_MEMORY_SHARE),
