@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -21,6 +22,34 @@ from sqlalchemy.orm import Session, selectinload
 from storage.tables import Judgment, Pair, Review
 
 How = Literal["adjudicated", "consensus", "disputed", "unreviewed"]
+
+
+class ReviewLike(Protocol):
+    """What the rule reads of a review: a Review, or a row of these columns (REVIEW_COLUMNS)."""
+
+    @property
+    def reviewer(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def final(self) -> bool: ...
+    @property
+    def rationale(self) -> str | None: ...
+    @property
+    def judgment_id(self) -> int | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+REVIEW_COLUMNS = (
+    Review.pair_id,
+    Review.reviewer,
+    Review.label,
+    Review.final,
+    Review.rationale,
+    Review.judgment_id,
+    Review.updated_at,
+)
 
 
 @dataclass(frozen=True)
@@ -33,12 +62,12 @@ class FinalLabel:
     judgment_id: int | None = None  # the judgment whose verdict a person who chose it accepted
 
 
-def people(reviews: Iterable[Review]) -> list[Review]:
+def people(reviews: Iterable[ReviewLike]) -> list[ReviewLike]:
     """The pair's reviews by people that carry a label (not the lead's final one)."""
     return [r for r in reviews if not r.final and r.label is not None]
 
 
-def decide(pair_id: int, reviews: Sequence[Review]) -> FinalLabel:
+def decide(pair_id: int, reviews: Sequence[ReviewLike]) -> FinalLabel:
     """The pair's final label from all its review rows (the rule above)."""
     votes = Counter(r.label for r in people(reviews) if r.label)
     final = next((r for r in reviews if r.final and r.label is not None), None)
@@ -72,7 +101,7 @@ def final_labels(session: Session, pair_ids: Iterable[int]) -> dict[int, FinalLa
     found: dict[int, FinalLabel] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        by_pair: dict[int, list[Review]] = {i: [] for i in chunk}
+        by_pair: dict[int, list[ReviewLike]] = {i: [] for i in chunk}
         for review in session.scalars(select(Review).where(Review.pair_id.in_(chunk))):
             by_pair[review.pair_id].append(review)
         found.update({i: decide(i, rows) for i, rows in by_pair.items()})
@@ -80,10 +109,11 @@ def final_labels(session: Session, pair_ids: Iterable[int]) -> dict[int, FinalLa
 
 
 def dataset_finals(session: Session, dataset_id: int) -> dict[int, FinalLabel]:
-    """The final label of each pair of the dataset that has a review (its texts not read)."""
-    by_pair: dict[int, list[Review]] = {}
-    query = select(Review).join(Pair, Pair.id == Review.pair_id).where(Pair.dataset_id == dataset_id)
-    for review in session.scalars(query.execution_options(yield_per=2000)):
+    """The final label of each pair of the dataset that has a review (the columns the rule reads,
+    as plain rows: no texts, no objects)."""
+    by_pair: dict[int, list[ReviewLike]] = {}
+    query = select(*REVIEW_COLUMNS).join(Pair, Pair.id == Review.pair_id).where(Pair.dataset_id == dataset_id)
+    for review in session.execute(query.execution_options(yield_per=2000)):
         by_pair.setdefault(review.pair_id, []).append(review)
     return {pair_id: decide(pair_id, rows) for pair_id, rows in by_pair.items()}
 

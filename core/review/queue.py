@@ -284,10 +284,9 @@ def progress_key(session: Session, dataset: str) -> tuple[str, int, int, int]:
 def review_progress(session: Session, dataset: str, reviewer: str) -> Progress:
     found = get_dataset(session, dataset)
     total = session.scalar(select(func.count()).where(Pair.dataset_id == found.id)) or 0
+    mine = func.count().filter(Review.reviewer == reviewer)
     per_pair = (
-        select(
-            Review.pair_id, func.count().label("people"), func.count().filter(Review.reviewer == reviewer).label("mine")
-        )
+        select(Review.pair_id, func.count().label("people"), mine.label("mine"))
         .join(Pair, Pair.id == Review.pair_id)
         .where(Pair.dataset_id == found.id, Review.final.is_(False), Review.label.is_not(None))
         .group_by(Review.pair_id)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, distinct, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,11 +64,16 @@ def _training_set(
     session: Session, dataset_id: int, version_id: int
 ) -> tuple[str | None, list[int], list[str], Any, int]:
     """(recipe, reviewed pair ids with features, their labels, their features, reviewed pairs lacking features)."""
+    recipe = dataset_recipe(session, dataset_id, version_id)
+    if recipe is None:  # (nothing to fit: count the reviewed pairs without reading every review)
+        reviewed_pairs = (
+            select(func.count(distinct(Review.pair_id)))
+            .join(Pair, Pair.id == Review.pair_id)
+            .where(Pair.dataset_id == dataset_id, Review.label.in_(DECISIVE))
+        )
+        return None, [], [], None, session.scalar(reviewed_pairs) or 0
     finals = dataset_finals(session, dataset_id).values()  # the team's labels (core/review/consensus.py)
     reviewed = {f.pair_id: str(f.label) for f in finals if f.label in DECISIVE}
-    recipe = dataset_recipe(session, dataset_id, version_id)
-    if recipe is None:
-        return None, [], [], None, len(reviewed)
     ids, features = kept_features(session, version_id, recipe, reviewed)
     return recipe, ids, [reviewed[i] for i in ids], features, len(reviewed) - len(ids)
 
