@@ -3,7 +3,8 @@
 Fills a fresh store with N pairs (asking for two reviews a pair), a judgment for 80% of them, a
 review for 10% and a second person's review for half of those, then times the studio's own
 handlers: opening the queue (first page, each sort and filter, a person's "needs you" and
-"people disagree") and moving to the next pair (loading the pair view). Prints the median and worst of R repeats in milliseconds.
+"people disagree") and moving to the next pair (loading the pair view). Prints the median and
+worst of R repeats in milliseconds.
 
     .venv/bin/python benchmarks/queue_speed.py --pairs 100000 [--db-url URL]
 """

@@ -62,6 +62,13 @@ def _store(session: Session) -> list[int]:
     return ids
 
 
+def _add_pair(session: Session, ids: list[int], prompt: str) -> None:
+    """One more pair in the dataset of `ids`."""
+    dataset_id = session.get(Pair, ids[0]).dataset_id  # type: ignore[union-attr]
+    session.add(Pair(dataset_id=dataset_id, prompt=prompt, response_a="a", response_b="b", content_hash=prompt))
+    session.flush()
+
+
 def _ids(session: Session, f: QueueFilter, page: int = 0, size: int = 25) -> tuple[list[int], int]:
     rows, total = queue_page(session, f, page, size)
     return [r.pair_id for r in rows], total
@@ -113,17 +120,7 @@ def test_tag_filter_matches_whole_tags_in_any_script(session: Session) -> None:
 
 def test_text_search_treats_wildcards_as_characters(session: Session) -> None:
     ids = _store(session)
-    session.add(
-        Pair(
-            dataset_id=session.get(Pair, ids[0]).dataset_id,
-            prompt="50% off_sale",
-            response_a="a",
-            response_b="b",
-            content_hash="pct",
-            source="t",
-        )
-    )
-    session.flush()
+    _add_pair(session, ids, "50% off_sale")
     assert _ids(session, QueueFilter("q", search="50%"))[1] == 1
     assert _ids(session, QueueFilter("q", search="f_s"))[1] == 1
     assert _ids(session, QueueFilter("q", search="%"))[1] == 1
@@ -165,16 +162,7 @@ def test_the_progress_key_changes_with_every_review_import_and_overlap_change(se
     keys = [progress_key(session, "q")]
     save_review(session, ids[0], reviewer="s", label="A")
     keys.append(progress_key(session, "q"))
-    session.add(
-        Pair(
-            dataset_id=session.get(Pair, ids[0]).dataset_id,
-            prompt="new",
-            response_a="a",
-            response_b="b",
-            content_hash="n",
-        )
-    )  # type: ignore[union-attr]
-    session.flush()
+    _add_pair(session, ids, "new")
     keys.append(progress_key(session, "q"))
     session.query(Dataset).filter_by(name="q").one().reviews_per_pair = 3
     keys.append(progress_key(session, "q"))
