@@ -151,12 +151,12 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         return [state, queue_cells(rows, blind=cursor.blind), queue_label(state), *goto(cursor, state.start)]
 
     def load(
-        name: str, st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, request: gr.Request
+        name: str, st: str, so: str, inc: bool, dis: bool, tg: str, text: str, cursor: Cursor, request: gr.Request
     ) -> list[Any]:
         cursor = replace(cursor, reviewer=reviewer_name(request))
         if not name:
             return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *no_pair()]
-        f = QueueFilter(name, st, inc, dis, tg or "", q or "", so, reviewer=cursor.reviewer)  # type: ignore[arg-type]
+        f = QueueFilter(name, st, inc, dis, tg or "", text or "", so, reviewer=cursor.reviewer)  # type: ignore[arg-type]
         return opened(*open_queue(db, f, 0), cursor)
 
     def guides(name: str) -> list[Any]:
@@ -314,10 +314,10 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     action(redo_button.click, redo_click, [cursor_state], moved, "redo")
 
     def open_studio(
-        st: str, so: str, inc: bool, dis: bool, tg: str, q: str, cursor: Cursor, blind_on: bool, request: gr.Request
+        st: str, so: str, inc: bool, dis: bool, tg: str, text: str, cursor: Cursor, blind_on: bool, request: gr.Request
     ) -> list[Any]:
         chooser, cursor = first_dataset(ctx), replace(cursor, blind=bool(blind_on))
-        return [chooser, bool(blind_on), *load(chooser["value"] or "", st, so, inc, dis, tg, q, cursor, request)]
+        return [chooser, bool(blind_on), *load(chooser["value"] or "", st, so, inc, dis, tg, text, cursor, request)]
 
     opening = action(
         studio.load, open_studio, [*filters[1:], q.blind_saved], [q.dataset, q.blind, *loaded], "open_studio"
