@@ -17,6 +17,10 @@ from app.widgets import header_text
 
 # Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.
 HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS
+# Events of one kind served at once. Gradio's default is one, across everyone: one person's slow
+# save held up a colleague's label. The store arbitrates what must not overlap (optimistic
+# concurrency, job claims, the judging and refit locks in StudioContext).
+CONCURRENT_EVENTS = 16
 
 
 def build_studio(ctx: StudioContext) -> gr.Blocks:
@@ -39,6 +43,7 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
             adapt.build(ctx, studio, header)
         with gr.Tab("Evaluate", id="evaluate"):
             evaluate.build(ctx, studio)
+    studio.queue(default_concurrency_limit=CONCURRENT_EVENTS)
     return studio
 
 

@@ -78,3 +78,42 @@ def test_a_reviewer_cannot_train_activate_or_import_a_server_path_and_an_admin_c
     ana.page.click("#import-preview")
     ana.wait_text("#import-detected", "trl-preference")
     assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
+
+
+@pytest.mark.postgres
+def test_one_persons_slow_save_does_not_hold_up_a_colleagues(
+    gram_home: Path, embedded_model_dir: Path, browser: object, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gradio serves one event of a kind at a time unless told otherwise: Ben's label waited behind
+    Ana's. Here Ana's save is held by a PostgreSQL row lock the test takes on her review; Ben's save
+    of another pair, through the same event, must still go through while hers waits."""
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("GRAM_DB_URL", pg_url)
+    logins = [arg for user, password in USERS.items() for arg in ("--auth", f"{user}:{password}")]
+    with launched_studio(gram_home, embedded_model_dir, logins) as url:
+        ana, ben = Studio(browser, url, "ana", "concurrent-ana"), Studio(browser, url, "ben", "concurrent-ben")
+        pair_id = int(ana.text("#pair-header h3").split()[1])
+        ana.key("b")  # her review of the first pair exists now...
+        ana.wait_text("#review-message", f"Saved pair {pair_id}")
+        ana.key("k")
+        ana.wait_text("#pair-header h3", f"Pair {pair_id} ")
+        ben.key("j")
+        ben.wait_text("#pair-header h3", f"Pair {pair_id + 1} ")
+        locker = create_engine(pg_url)
+        with locker.connect() as connection:  # ...and the test holds it: her next save waits
+            connection.execute(
+                text("SELECT id FROM reviews WHERE pair_id = :p AND reviewer = 'ana' FOR UPDATE"), {"p": pair_id}
+            )
+            ana.key("a")
+            ana.page.wait_for_timeout(1000)
+            ben.key("a")
+            ben.wait_text("#review-message", f"Saved pair {pair_id + 1}", timeout=20_000)
+            assert "Saved pair" not in ana.text("#review-message")  # still held
+            connection.rollback()
+        ana.wait_text("#review-message", f"Saved pair {pair_id}", timeout=20_000)
+        with locker.connect() as connection:
+            labels = connection.execute(text("SELECT reviewer, label FROM reviews ORDER BY pair_id, reviewer")).all()
+        locker.dispose()
+        assert [tuple(row) for row in labels] == [("ana", "A"), ("ben", "A")]
+        assert not ana.errors and not ben.errors, (ana.errors, ben.errors)
