@@ -28,6 +28,8 @@ class ReviewLike(Protocol):
     """What the rule reads of a review: a Review, or a row of these columns (REVIEW_COLUMNS)."""
 
     @property
+    def pair_id(self) -> int: ...
+    @property
     def reviewer(self) -> str: ...
     @property
     def label(self) -> str | None: ...
@@ -95,27 +97,30 @@ def confirmed_rationale(final: FinalLabel, judgments: Iterable[Judgment]) -> str
     return next((j.rationale for j in judgments if j.label == final.label and j.rationale), None)
 
 
+def _decided(rows: Iterable[ReviewLike], pair_ids: Iterable[int] = ()) -> dict[int, FinalLabel]:
+    """The final label of each pair these review rows (REVIEW_COLUMNS) belong to, and of each of
+    `pair_ids` (unreviewed where it has no row)."""
+    by_pair: dict[int, list[ReviewLike]] = {i: [] for i in pair_ids}
+    for review in rows:
+        by_pair.setdefault(review.pair_id, []).append(review)
+    return {pair_id: decide(pair_id, reviews) for pair_id, reviews in by_pair.items()}
+
+
 def final_labels(session: Session, pair_ids: Iterable[int]) -> dict[int, FinalLabel]:
     """The final label of each of these pairs (read 500 pairs at a time)."""
     ids = list(pair_ids)
     found: dict[int, FinalLabel] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        by_pair: dict[int, list[ReviewLike]] = {i: [] for i in chunk}
-        for review in session.scalars(select(Review).where(Review.pair_id.in_(chunk))):
-            by_pair[review.pair_id].append(review)
-        found.update({i: decide(i, rows) for i, rows in by_pair.items()})
+        found.update(_decided(session.execute(select(*REVIEW_COLUMNS).where(Review.pair_id.in_(chunk))), chunk))
     return found
 
 
 def dataset_finals(session: Session, dataset_id: int) -> dict[int, FinalLabel]:
     """The final label of each pair of the dataset that has a review (the columns the rule reads,
     as plain rows: no texts, no objects)."""
-    by_pair: dict[int, list[ReviewLike]] = {}
     query = select(*REVIEW_COLUMNS).join(Pair, Pair.id == Review.pair_id).where(Pair.dataset_id == dataset_id)
-    for review in session.execute(query.execution_options(yield_per=2000)):
-        by_pair.setdefault(review.pair_id, []).append(review)
-    return {pair_id: decide(pair_id, rows) for pair_id, rows in by_pair.items()}
+    return _decided(session.execute(query.execution_options(yield_per=2000)))
 
 
 def reviewed_finals(session: Session, dataset_id: int) -> Iterator[tuple[Pair, FinalLabel]]:

@@ -40,15 +40,3 @@ def take_hold(session: Session, pair_id: int, reviewer: str, now: datetime | Non
             return False
     session.execute(delete(ReviewHold).where(ReviewHold.reviewer == reviewer, ReviewHold.pair_id != pair_id))
     return True
-
-
-def held_by_others(session: Session, pair_ids: list[int], reviewer: str, now: datetime | None = None) -> set[int]:
-    """Which of these pairs a colleague holds now."""
-    now = now or utcnow()
-    return set(
-        session.scalars(
-            select(ReviewHold.pair_id).where(
-                ReviewHold.pair_id.in_(pair_ids), ReviewHold.reviewer != reviewer, ReviewHold.until >= now
-            )
-        )
-    )

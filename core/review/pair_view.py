@@ -6,6 +6,7 @@ Plain data: how it looks is the studio's business (app/render.py), what it holds
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.errors import NotFoundError
 from core.judge.judgments import newest_first
 from core.review.reviews import history
-from storage.tables import Judgment, Pair, ReviewEvent
+from storage.tables import Judgment, Pair, Review, ReviewEvent
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,12 @@ def _entry(event: ReviewEvent) -> HistoryEntry:
     return HistoryEntry(event.id, event.created_at, event.reviewer, event.action, _change(event.before, event.after))
 
 
+def _labelled(reviews: Iterable[Review]) -> list[PeerReview]:
+    """The reviews that carry a label, people's first (in the order they were made), the final one last."""
+    ordered = sorted(reviews, key=lambda r: (r.final, r.id))
+    return [PeerReview(r.reviewer, r.label, r.rationale, r.reason, r.final) for r in ordered if r.label is not None]
+
+
 def pair_detail(session: Session, pair_id: int, reviewer: str) -> PairDetail:
     """The pair as `reviewer` sees it: their own review, and their colleagues' beside it."""
     pair = session.scalar(
@@ -132,11 +139,7 @@ def pair_detail(session: Session, pair_id: int, reviewer: str) -> PairDetail:
         raise NotFoundError(f"no pair with id {pair_id}")
     judgments = newest_first(pair.judgments)
     review = next((r for r in pair.reviews if not r.final and r.reviewer == reviewer), None)
-    peers = [
-        PeerReview(r.reviewer, r.label, r.rationale, r.reason, r.final)
-        for r in sorted(pair.reviews, key=lambda r: (r.final, r.id))
-        if r is not review and r.label is not None
-    ]
+    peers = _labelled(r for r in pair.reviews if r is not review)
     return PairDetail(
         pair_id=pair.id,
         source=pair.source,
@@ -165,7 +168,5 @@ def pair_reviews(session: Session, dataset: str, pair_id: int) -> tuple[list[Pee
     pair = session.get(Pair, pair_id)
     if pair is None or pair.dataset.name != dataset:
         raise NotFoundError(f"dataset '{dataset}' has no pair {pair_id}")
-    reviews = sorted(pair.reviews, key=lambda r: (r.final, r.id))
-    final_version = next((r.version for r in reviews if r.final), 0)
-    shown = [PeerReview(r.reviewer, r.label, r.rationale, r.reason, r.final) for r in reviews if r.label is not None]
-    return shown, final_version
+    final_version = next((r.version for r in pair.reviews if r.final), 0)
+    return _labelled(pair.reviews), final_version

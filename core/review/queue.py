@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from core.data.datasets import get_dataset
 from core.judge.judgments import latest_judgment_id
 from core.vocab import DECISIVE, Label
-from storage.tables import InstantScore, Judgment, Pair, Review, ReviewEvent
+from storage.tables import Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent
 
 # judged: not by you yet; reviewed: by you
 Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "disagreements"]
@@ -102,7 +102,8 @@ def _labelled(*conditions: Any) -> Any:
     )
 
 
-def _query(session: Session, f: QueueFilter, dataset_id: int, needed: int) -> Any:
+def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
+    """The filter's rows of the dataset (its reviews per pair decide "needs you")."""
     latest = aliased(Judgment)
     mine = aliased(Review)
     people = _labelled(func.count())
@@ -122,7 +123,7 @@ def _query(session: Session, f: QueueFilter, dataset_id: int, needed: int) -> An
         .select_from(Pair)
         .outerjoin(latest, latest.id == latest_judgment_id())
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
-        .where(Pair.dataset_id == dataset_id)
+        .where(Pair.dataset_id == dataset.id)
     )
     if f.status == "unjudged":
         query = query.where(latest.id.is_(None))
@@ -131,7 +132,7 @@ def _query(session: Session, f: QueueFilter, dataset_id: int, needed: int) -> An
     elif f.status == "reviewed":
         query = query.where(mine.label.is_not(None))
     elif f.status == "needs-you":
-        query = query.where(mine.label.is_(None), people < needed)
+        query = query.where(mine.label.is_(None), people < dataset.reviews_per_pair)
     elif f.status == "disagreements":
         query = query.where(_labelled(func.count(distinct(Review.label))) > 1)
     if f.inconsistent_only:
@@ -184,9 +185,8 @@ def _count(session: Session, f: QueueFilter, dataset_id: int, query: Any) -> int
 def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int = 25) -> tuple[list[QueueRow], int]:
     """One page of the queue and the number of pairs the filter matches."""
     dataset = get_dataset(session, f.dataset)
-    dataset_id, needed = dataset.id, dataset.reviews_per_pair
-    query = _query(session, f, dataset_id, needed)
-    total = _count(session, f, dataset_id, query)
+    query = _query(session, f, dataset)
+    total = _count(session, f, dataset.id, query)
     confidence = query.selected_columns[4]
     order = {
         "id": [Pair.id],
@@ -195,16 +195,16 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
         "instant-uncertain": [InstantScore.margin.is_(None), InstantScore.margin.asc(), Pair.id],
     }[f.sort]
     page_rows = session.execute(query.order_by(*order).offset(page * page_size).limit(page_size))
-    return [_row(*values, needed=needed) for values in page_rows], total
+    return [_row(*values, needed=dataset.reviews_per_pair) for values in page_rows], total
 
 
 def rows_now(session: Session, dataset: str, pair_ids: list[int], reviewer: str) -> list[QueueRow]:
     """The rows of these pairs as they are now (in the given order), whatever the filter said when
     the page was opened: a page's rows are refreshed in place after each action, not re-filtered."""
     found_dataset = get_dataset(session, dataset)
+    query = _query(session, QueueFilter(dataset, reviewer=reviewer), found_dataset).where(Pair.id.in_(pair_ids))
     needed = found_dataset.reviews_per_pair
-    query = _query(session, QueueFilter(dataset, reviewer=reviewer), found_dataset.id, needed)
-    found = {values[0]: _row(*values, needed=needed) for values in session.execute(query.where(Pair.id.in_(pair_ids)))}
+    found = {values[0]: _row(*values, needed=needed) for values in session.execute(query)}
     return [found[i] for i in pair_ids if i in found]
 
 
@@ -244,15 +244,13 @@ def _row(
 
 def filtered_ids(session: Session, f: QueueFilter, limit: int) -> list[int]:
     """The ids of the pairs the filter lists (at most `limit`), in id order."""
-    dataset = get_dataset(session, f.dataset)
-    query = _query(session, f, dataset.id, dataset.reviews_per_pair).with_only_columns(Pair.id)
+    query = _query(session, f, get_dataset(session, f.dataset)).with_only_columns(Pair.id)
     return list(session.scalars(query.order_by(Pair.id).limit(limit)))
 
 
 def matching(session: Session, f: QueueFilter, pair_ids: list[int]) -> set[int]:
     """Which of these pairs the filter lists now (say, which still need the reviewer)."""
-    dataset = get_dataset(session, f.dataset)
-    query = _query(session, f, dataset.id, dataset.reviews_per_pair).where(Pair.id.in_(pair_ids))
+    query = _query(session, f, get_dataset(session, f.dataset)).where(Pair.id.in_(pair_ids))
     return set(session.scalars(query.with_only_columns(Pair.id)))
 
 

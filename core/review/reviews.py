@@ -57,7 +57,7 @@ def _load(session: Session, pair_id: int, reviewer: str, final: bool) -> Review:
     return review
 
 
-def _whose(review: Review, reviewer: str) -> str:
+def _whose(review: Review) -> str:
     return "the final label of" if review.final else "your review of"
 
 
@@ -126,7 +126,7 @@ def save_review(
     review = _load(session, pair_id, reviewer, final)
     if expected_version is not None and review.version != expected_version:
         raise ConflictError(
-            f"{_whose(review, reviewer)} pair {pair_id} was changed by {_who(review, reviewer)} meanwhile "
+            f"{_whose(review)} pair {pair_id} was changed by {_who(review, reviewer)} meanwhile "
             f"(version {review.version}, you had {expected_version}); reload it"
         )
     if judgment_id is not None:
@@ -193,7 +193,7 @@ def _step(
     target = stack[-1]
     if target.reviewer != reviewer or (expected_version is not None and review.version != expected_version):
         raise ConflictError(
-            f"{_whose(review, reviewer)} pair {pair_id} was changed by {_who(review, reviewer)} after your "
+            f"{_whose(review)} pair {pair_id} was changed by {_who(review, reviewer)} after your "
             f"change; {action} would revert that, so it was not done"
         )
     state = target.before if action == ReviewAction.UNDO else target.after

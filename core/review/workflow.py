@@ -65,30 +65,31 @@ def open_queue(db: Database, f: QueueFilter, page: int) -> tuple[QueueState, lis
     with db.session() as session:
         rows, total = queue_page(session, f, max(page, 0), PAGE_SIZE)
     ids = [r.pair_id for r in rows]
-    return QueueState(f, max(page, 0), ids, total, _free(db, f, ids)), rows
+    return QueueState(f, max(page, 0), ids, total, _hold_first(db, f, ids)), rows
 
 
-def _free(db: Database, f: QueueFilter, candidates: list[int]) -> int | None:
-    """The first of the candidates to work on: in "needs you", the first that still needs this
-    person and that they can hold (None when none needs them), else simply the first."""
+def _hold_first(db: Database, f: QueueFilter, candidates: list[int]) -> int | None:
+    """The first of the candidates to work on: in "needs you", the first this person can hold
+    (all held by colleagues: the first, alongside one of them), else simply the first."""
     if f.status != "needs-you" or not candidates:
         return candidates[0] if candidates else None
     with db.session() as session:
-        still = matching(session, f, candidates)
-        needed = [i for i in candidates if i in still]
-        for pair_id in needed:
+        for pair_id in candidates:
             if take_hold(session, pair_id, f.reviewer):
                 return pair_id
-    return needed[0] if needed else None  # all held: work alongside a colleague
+    return candidates[0]
 
 
 def _next_needed(db: Database, queue: QueueState, pair_id: int | None) -> tuple[QueueState, int | None]:
     """The next pair that still needs this person: later on this page, else from the start of
     their queue as it is now (pairs skipped because a colleague held them come round again)."""
     later = queue.ids[queue.ids.index(pair_id) + 1 :] if pair_id in queue.ids else queue.ids
-    found = _free(db, queue.filter, later)
-    if found is not None:
-        return queue, found
+    if later:
+        with db.session() as session:
+            still = matching(session, queue.filter, later)
+        found = _hold_first(db, queue.filter, [i for i in later if i in still])
+        if found is not None:
+            return queue, found
     fresh, _ = open_queue(db, queue.filter, 0)
     return (fresh, fresh.start) if fresh.start is not None else (queue, pair_id)
 
