@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,9 +105,9 @@ def usable_home(settings: Settings) -> Path:
     """The data folder, created if needed; a ConfigError naming GRAM_HOME if it cannot be used."""
     try:
         settings.home.mkdir(parents=True, exist_ok=True)
-        probe = settings.home / ".write-test"
-        probe.touch()
-        probe.unlink()
+        # A probe of its own: two commands started together must not delete each other's.
+        with tempfile.NamedTemporaryFile(dir=settings.home, prefix=".write-test-"):
+            pass
     except OSError as error:
         raise ConfigError(
             f"GRAM_HOME {settings.home} is not a folder this program can write to ({error.strerror})"

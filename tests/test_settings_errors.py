@@ -75,3 +75,17 @@ def test_launch_says_so_when_the_port_is_taken_or_the_store_is_unreachable(tmp_p
     result = run(["launch.py", "--backend", "openai"], {}, tmp_path / "h3")
     one_line_naming(result, "GRAM_OPENAI_BASE_URL")
     assert not (tmp_path / "h3" / "models").exists()
+
+
+def test_many_commands_starting_at_once_on_one_fresh_data_folder_all_find_it_usable(tmp_path: Path) -> None:
+    """Two `gram` commands started together both create and probe the data folder; neither may see
+    the other's probe come and go and call the folder unusable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.settings import Settings, usable_home
+
+    settings = Settings(home=tmp_path / "fresh" / "gram-home")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        homes = list(pool.map(lambda _: usable_home(settings), range(2000)))
+    assert set(homes) == {settings.home}
+    assert list(settings.home.iterdir()) == []  # no probe left behind
