@@ -166,3 +166,31 @@ def criterion_file(path: Any, name: str = "numbers", max_chars: int = 2000) -> A
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _open_when_all_are_ready(url: str, ready: Any, errors: Any) -> None:
+    from storage.database import Database
+
+    ready.wait()
+    try:
+        Database(url).dispose()
+    except Exception as error:  # noqa: BLE001 - the parent reports what each process met
+        errors.put(f"{type(error).__name__}: {error}")
+
+
+def first_starts_at_once(url: str, processes: int = 6) -> list[str]:
+    """Open one unmigrated store from several processes released together (what happens when two
+    `gram` commands or a studio and a worker start on a fresh data folder); the errors they met."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, errors = context.Barrier(processes), context.Queue()
+    started = [context.Process(target=_open_when_all_are_ready, args=(url, ready, errors)) for _ in range(processes)]
+    for process in started:
+        process.start()
+    for process in started:
+        process.join(timeout=120)
+    met = []
+    while not errors.empty():
+        met.append(errors.get())
+    return met + [f"exit {p.exitcode}" for p in started if p.exitcode != 0]

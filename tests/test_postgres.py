@@ -88,3 +88,14 @@ def test_runners_claiming_one_job_at_once_on_postgresql(pg_url: str) -> None:
         with db.session() as session:
             session.query(Job).filter(Job.id == job_id).delete()
     db.dispose()
+
+
+@pytest.mark.timeout(300)
+def test_processes_opening_a_fresh_database_at_once_all_get_the_migrated_schema(pg_url: str) -> None:
+    from tests.helpers import first_starts_at_once
+
+    assert first_starts_at_once(pg_url) == []
+    db = Database(pg_url, run_migrations=False)
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    db.dispose()

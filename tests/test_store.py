@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, downgrade, make_engine, migrate
 from storage.tables import Base, Dataset, Judgment, Pair
+from tests.helpers import first_starts_at_once
 
 
 def test_migrations_build_the_models_schema_from_scratch(tmp_path: Path) -> None:
@@ -34,6 +35,15 @@ def test_migrate_is_idempotent_and_downgrades(tmp_path: Path) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert "pairs" in inspect(connection).get_table_names()
+
+
+@pytest.mark.timeout(300)
+def test_processes_opening_a_fresh_store_at_once_all_get_the_migrated_schema(tmp_path: Path) -> None:
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
+        assert first_starts_at_once(url) == []
+        with make_engine(url).connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:

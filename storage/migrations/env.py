@@ -6,13 +6,38 @@ CLI apply migrations on start.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
+from filelock import FileLock
+from sqlalchemy import Connection
 
 from storage.database import make_engine
 from storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+# Any fixed number: the PostgreSQL advisory lock that processes migrating one database take turns on.
+MIGRATION_LOCK_KEY = 0x6772616D
+
+
+@contextmanager
+def one_migrator_at_a_time(connection: Connection) -> Iterator[None]:
+    """Processes that start together on a fresh store (two `gram` commands, a studio and a worker)
+    take turns, so the second finds the schema made instead of creating the same tables again."""
+    database = connection.engine.url.database
+    if connection.dialect.name == "postgresql":
+        # Held until the migration's transaction ends; the next one then reads the new version.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        yield
+    elif connection.dialect.name == "sqlite" and database and database != ":memory:":
+        with FileLock(f"{database}.migrate.lock"):
+            yield
+    else:
+        yield
 
 
 def run_migrations_online() -> None:
@@ -27,7 +52,7 @@ def run_migrations_online() -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         try:
-            with connection.begin():
+            with connection.begin(), one_migrator_at_a_time(connection):
                 context.configure(
                     connection=connection,
                     target_metadata=target_metadata,
