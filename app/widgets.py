@@ -17,10 +17,12 @@ def dataset_names(ctx: StudioContext) -> list[str]:
         return [s.name for s in list_datasets(session)]
 
 
-def first_dataset(ctx: StudioContext) -> dict[str, Any]:
-    """The chooser's list and first dataset, read when a signed-in page loads."""
+def first_dataset(ctx: StudioContext, chosen: str | None = None) -> dict[str, Any]:
+    """The chooser's list and first dataset, read when a signed-in page loads. A dataset the person
+    already chose stays: on a busy studio the load can answer after their first click, and
+    replacing their choice then would send their next action (a save) to another dataset."""
     names = dataset_names(ctx)
-    return gr.update(choices=names, value=names[0] if names else None)
+    return gr.update(choices=names, value=chosen if chosen in names else (names[0] if names else None))
 
 
 def dataset_chooser(ctx: StudioContext, api_name: str, **options: Any) -> gr.Dropdown:
@@ -36,7 +38,7 @@ def dataset_chooser(ctx: StudioContext, api_name: str, **options: Any) -> gr.Dro
 def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **options: Any) -> gr.Dropdown:
     """A dataset chooser filled with the first dataset when a signed-in page loads."""
     dropdown = dataset_chooser(ctx, api_name, **options)
-    on(studio.load, lambda: first_dataset(ctx), outputs=dropdown, api_name=f"{api_name}_on_load")
+    on(studio.load, lambda chosen: first_dataset(ctx, chosen), dropdown, dropdown, api_name=f"{api_name}_on_load")
     return dropdown
 
 

@@ -76,3 +76,18 @@ def test_import_by_server_path_reads_only_the_allowed_folders(settings: Settings
     assert "imported 1 pairs" in summary
     summary, _, _ = datasets.run_import(ctx, None, "pairs.csv", "", "mine2", False)  # relative to the first root
     assert "imported 1 pairs" in summary
+
+
+def test_a_late_page_load_keeps_the_dataset_a_person_already_chose(settings: Settings, db: Database) -> None:
+    """On a busy studio the page's load event can answer after the person's first choice; it fills
+    the list but must not put the first dataset back (their next save would go there)."""
+    from app.widgets import first_dataset
+    from storage.tables import Dataset
+
+    ctx = _ctx(settings, db)
+    with db.session() as session:
+        seed_demo(session, settings)
+        session.add(Dataset(name="second"))
+    assert first_dataset(ctx)["value"] == "demo"
+    assert first_dataset(ctx, "second") == {"__type__": "update", "choices": ["demo", "second"], "value": "second"}
+    assert first_dataset(ctx, "gone")["value"] == "demo"  # a choice that no longer exists: the first
