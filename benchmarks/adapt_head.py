@@ -65,7 +65,7 @@ def instant(features, labels: list[str], layers: tuple, untrained: list[float]) 
         due = done >= MIN_REVIEWS if last is None else done // REFIT_EVERY > last // REFIT_EVERY
         if due and len(set(labels[:done])) == 2:
             started = time.perf_counter()
-            head, last = fit_head(features[:done], labels[:done], layers), done
+            head, last = fit_head(features[:done], labels[:done], layers, ()), done
             fits.append(time.perf_counter() - started)
     return {
         "reviews": len(labels),
@@ -128,7 +128,7 @@ def run_set(  # noqa: PLR0913
     }
     for size in sizes:
         started = time.perf_counter()
-        head = fit_head(features[:size], labels[:size], layers)
+        head = fit_head(features[:size], labels[:size], layers, ())
         fit_s = time.perf_counter() - started
         probs = head.prob_a(features[top:]).tolist()
         # The head gives the swapped pair exactly 1 - P: consistent by construction (checked here).

@@ -18,7 +18,7 @@ from core.data.demo import demo_paths
 from core.evaluation.criteria import CRITERIA, criterion_pairs
 from core.judge.fast import score_pairs, score_pairs_and_features
 from core.judge.protocol import PairText
-from core.model.head import Head, fit_head, head_layers
+from core.model.head import HEAD_POOLS, Head, fit_head, head_layers
 from core.model.spec import ModelSpec
 from core.model.versions import get_version
 from core.review.reviews import save_review
@@ -34,12 +34,12 @@ def test_the_fit_learns_a_direction_and_keeps_the_symmetry() -> None:
     direction = torch.randn(32)
     features = torch.randn(60, 32) * torch.linspace(0.1, 10, 32)  # features on very different scales
     labels = ["A" if float(f @ direction) > 0 else "B" for f in features]
-    head = fit_head(features, labels, (1, 2))
+    head = fit_head(features, labels, (1, 2), ())
     probs = head.prob_a(features)
     assert sum((p > 0.5) == (label == "A") for p, label in zip(probs.tolist(), labels, strict=True)) >= 54
     assert torch.allclose(head.prob_a(-features), 1 - probs, atol=1e-6)  # the swapped pair: exactly 1 - P
     with pytest.raises(Exception, match="both labels"):
-        fit_head(features[:5], ["A"] * 5, (1, 2))
+        fit_head(features[:5], ["A"] * 5, (1, 2), ())
 
 
 def demo_texts() -> list[PairText]:
@@ -59,7 +59,7 @@ def test_a_head_on_the_real_model_learns_a_criterion_and_scores_both_orders_alik
     backend = TransformersBackend(spec, batch_size=8)
     layers = head_layers(backend.num_layers)
     _, features = score_pairs_and_features(backend, [p.text for p in train])
-    head = fit_head(features, [p.label for p in train], layers)
+    head = fit_head(features, [p.label for p in train], layers, HEAD_POOLS)
     head.save(tmp_path / "head")
     assert Head.load(tmp_path / "head").l2 == head.l2
 

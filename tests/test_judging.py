@@ -149,9 +149,9 @@ class CancelledDuring:
         self._scoring()
         return self.inner.label_logprobs(slots)
 
-    def slot_states_and_logprobs(self, slots: list, layers: list) -> tuple:  # type: ignore[type-arg]
+    def slot_states_and_logprobs(self, slots: list, layers: list, pools: tuple = ()) -> tuple:  # type: ignore[type-arg]
         self._scoring()
-        return self.inner.slot_states_and_logprobs(slots, layers)
+        return self.inner.slot_states_and_logprobs(slots, layers, pools)
 
 
 def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: TransformersBackend, small: Path) -> None:

@@ -58,18 +58,20 @@ class Backend(ABC):
         """Summed log P(continuation | prefix) for each (prefix, continuation): the proof score's terms."""
         raise ModelError(f"the {self.name} backend cannot score continuations; use the transformers backend")
 
-    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
-        """The hidden states at each slot (its last token) of decoder layers `layers`, concatenated:
-        a float tensor [len(slots), len(layers) * hidden size]. What a judge head reads."""
+    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()) -> Any:
+        """What a judge head reads: for each slot, for each of decoder layers `layers`, its hidden
+        state at the slot (the last token), then for each pool in `pools` ("mean", "max") that pool
+        over the first response's tokens and over the second's; a float tensor
+        [len(slots), len(layers) * (1 + 2 * len(pools)) * hidden size]."""
         raise ModelError(
             f"the {self.name} backend cannot read hidden states; a judge head needs the transformers backend"
         )
 
     def slot_states_and_logprobs(
-        self, slots: Sequence[LabelSlot], layers: Sequence[int]
+        self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()
     ) -> tuple[Any, list[tuple[float, float]]]:
         """`slot_states` and `label_logprobs` from the same forward passes."""
-        return self.slot_states(slots, layers), self.label_logprobs(slots)
+        return self.slot_states(slots, layers, pools), self.label_logprobs(slots)
 
     @property
     def reads_hidden_states(self) -> bool:

@@ -46,9 +46,11 @@ class TransformersBackend(Backend):
         for start in range(0, len(order), self.batch_size):
             yield order[start : start + self.batch_size]
 
-    def _encode(self, texts: list[str]) -> dict[str, Any]:
+    def _encode(self, texts: list[str], *, offsets: bool = False) -> dict[str, Any]:
         # The chat template already holds the special tokens.
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = self.tokenizer(
+            texts, return_tensors="pt", padding=True, add_special_tokens=False, return_offsets_mapping=offsets
+        )
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
@@ -107,22 +109,26 @@ class TransformersBackend(Backend):
     def num_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
 
-    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int]) -> Any:
-        return self.slot_states_and_logprobs(slots, layers)[0]
+    def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()) -> Any:
+        return self.slot_states_and_logprobs(slots, layers, pools)[0]
 
     def slot_states_and_logprobs(
-        self, slots: Sequence[LabelSlot], layers: Sequence[int]
+        self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()
     ) -> tuple[Any, list[tuple[float, float]]]:
         """`slot_states` and `label_logprobs` from the same forward passes."""
         import torch
 
         decoder = self._decoder_layers()
         captured: dict[int, Any] = {}
+        masks: list[Any] = []  # the batch's [first, second] response-token masks, for the pools
 
         def keep(index: int) -> Any:
             def hook(_module: Any, _inputs: Any, output: Any) -> None:
-                hidden = output[0] if isinstance(output, tuple) else output
-                captured[index] = hidden[:, -1, :].float()  # left padding: the slot is the last position
+                hidden = (output[0] if isinstance(output, tuple) else output).float()
+                parts = [hidden[:, -1, :]]  # left padding: the slot is the last position
+                for pool in pools:
+                    parts += [_pooled(hidden, mask, pool) for mask in masks]
+                captured[index] = torch.cat(parts, dim=-1)
 
             return hook
 
@@ -131,7 +137,10 @@ class TransformersBackend(Backend):
         scores: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
         try:
             for indices in self._batches([s.text for s in slots]):
-                inputs = self._encode([slots[i].text for i in indices])
+                batch = [slots[i] for i in indices]
+                inputs = self._encode([s.text for s in batch], offsets=bool(pools))
+                if pools:
+                    masks[:] = _span_masks(inputs.pop("offset_mapping"), inputs["attention_mask"], batch)
                 positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
                 with torch.inference_mode():
                     logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
@@ -175,3 +184,31 @@ class TransformersBackend(Backend):
                 picked = logprobs[row, start - 1 : width - 1].gather(-1, ids.unsqueeze(-1))
                 results[i] = float(picked.sum())
         return results
+
+
+def _span_masks(offsets: Any, attention: Any, slots: Sequence[LabelSlot]) -> list[Any]:
+    """[first, second]: for each text of the batch, which tokens overlap that response's characters
+    (none where a slot has no spans: its pools are then zero)."""
+    import torch
+
+    starts, ends = offsets[..., 0], offsets[..., 1]
+    masks = []
+    for which in (0, 1):
+        bounds = torch.tensor([s.spans[which] if s.spans else (0, 0) for s in slots], device=offsets.device)
+        start, end = bounds[:, :1], bounds[:, 1:]
+        masks.append((starts < end) & (ends > start) & attention.bool())
+    return masks
+
+
+def _pooled(hidden: Any, mask: Any, pool: str) -> Any:
+    """The mean or max of `hidden` [batch, tokens, d] over the tokens in `mask`; zero where none are."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    count = weights.sum(1)
+    if pool == "mean":
+        return (hidden * weights).sum(1) / count.clamp(min=1)
+    if pool == "max":
+        best = hidden.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        return torch.where(count > 0, best, torch.zeros_like(best))
+    raise ModelError(f"unknown pool {pool!r} for a judge head (mean or max)")

@@ -15,7 +15,7 @@ from typing import Any
 from core.backends.base import Backend
 from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
 from core.judge.protocol import PairText, presented, two_way
-from core.vocab import Order, Protocol, label_for
+from core.vocab import Order, label_for
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,12 @@ def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tup
         if backend.spec.head:
             backend.slot_states(slots, [])  # raises: this backend cannot run a head
         return _slot_scores(backend.label_logprobs(slots), orders), None
-    from core.model.head import head_layers, load_head
+    from core.model.head import HEAD_POOLS, head_layers, load_head, order_features
 
     head = load_head(backend.spec.head) if backend.spec.head else None
-    layers = head.layers if head else head_layers(backend.num_layers)
-    states, logprobs = backend.slot_states_and_logprobs(slots, layers)
-    features = states[0::2] - states[1::2]
+    layers, pools = (head.layers, head.pools) if head else (head_layers(backend.num_layers), HEAD_POOLS)
+    states, logprobs = backend.slot_states_and_logprobs(slots, layers, pools)
+    features = order_features(states, len(layers), pools)
     if head is None:
         return _slot_scores(logprobs, orders), features
     return _head_scores(head.prob_a(features).tolist()), features
@@ -79,7 +79,7 @@ def fast_slots(backend: Backend, pairs: Sequence[PairText], orders: Sequence[Ord
     """The label-only prompt's answer slot for each pair in each order (pair-major)."""
     builder = PromptBuilder(backend.tokenizer, backend.max_model_len, reserved=0)
     return [
-        label_slot(backend.tokenizer, builder.build(Protocol.LABEL_ONLY, *presented(pair, order))[0])
+        label_slot(backend.tokenizer, *builder.label_only_with_spans(*presented(pair, order)))
         for pair in pairs
         for order in orders
     ]

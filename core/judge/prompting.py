@@ -29,6 +29,20 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
+Span = tuple[int, int]  # [start, end) in characters
+
+
+def _filled_spans(template: str, values: dict[str, str]) -> dict[str, Span]:
+    """Where each value lands in `_fill(template, values)`: read off the template, never searched
+    for in the text (a response may quote the other, or the template's own words)."""
+    spans, shift = {}, 0
+    for match in _PLACEHOLDER.finditer(template):
+        start = match.start() + shift
+        spans[match.group(1)] = (start, start + len(values[match.group(1)]))
+        shift += len(values[match.group(1)]) - len(match.group(0))
+    return spans
+
+
 def gram_r2_user_message(prompt: str, response_a: str, response_b: str) -> str:
     """The rationale protocol's user message (the checkpoints' own placeholder names)."""
     return _fill(
@@ -132,12 +146,33 @@ class PromptBuilder:
         """The chat prompt for `protocol` ('gram-r2' or 'label-only'), and whether a text was cut.
         `suffix` is appended to the user message (the proving step states the label there)."""
         message = gram_r2_user_message if protocol == Protocol.GRAM_R2 else label_only_user_message
+        prompt, first, second, cut = self._fit(protocol, prompt, first, second, reserved, suffix)
+        return chat_prompt(self.tokenizer, message(prompt, first, second) + suffix), cut
+
+    def label_only_with_spans(self, prompt: str, first: str, second: str) -> tuple[str, tuple[Span, Span] | None]:
+        """The label-only prompt, and where its two responses (as cut to fit) sit in it; None where
+        the chat template does not keep the message verbatim."""
+        prompt, first, second, _ = self._fit(Protocol.LABEL_ONLY, prompt, first, second, None, "")
+        values = {"input": prompt, "response_a": first, "response_b": second}
+        template = instruction_text("gram_label_only")
+        message = _fill(template, values)
+        text = chat_prompt(self.tokenizer, message)
+        at = text.find(message)
+        if at < 0:
+            return text, None
+        spans = _filled_spans(template, values)
+        (a0, a1), (b0, b1) = spans["response_a"], spans["response_b"]
+        return text, ((at + a0, at + a1), (at + b0, at + b1))
+
+    def _fit(
+        self, protocol: str, prompt: str, first: str, second: str, reserved: int | None, suffix: str
+    ) -> tuple[str, str, str, bool]:
+        message = gram_r2_user_message if protocol == Protocol.GRAM_R2 else label_only_user_message
         if protocol not in self._overhead:
             self._overhead[protocol] = self.count(chat_prompt(self.tokenizer, message("", "", "")))
         room = (self.reserved if reserved is None else reserved) + (self.count(suffix) if suffix else 0)
         budget = self.context_len - self._overhead[protocol] - room - SLOT_MARGIN
-        prompt, first, second, cut = fit_to_budget(self.count, self.cut, prompt, first, second, budget)
-        return chat_prompt(self.tokenizer, message(prompt, first, second) + suffix), cut
+        return fit_to_budget(self.count, self.cut, prompt, first, second, budget)
 
 
 # --- where the label token goes ------------------------------------------------------------------
@@ -150,6 +185,8 @@ class LabelSlot:
     text: str
     token_a: int
     token_b: int
+    # Where the two responses sit in `text` (characters), for a judge head's pooled features.
+    spans: tuple[Span, Span] | None = None
 
 
 @lru_cache(maxsize=4096)
@@ -169,7 +206,7 @@ def _slot_tokens(tokenizer: Any, ending: str) -> tuple[int, int, int] | None:
     return None
 
 
-def label_slot(tokenizer: Any, text: str) -> LabelSlot:
+def label_slot(tokenizer: Any, text: str, spans: tuple[Span, Span] | None = None) -> LabelSlot:
     """The scoring point after `text`. If the text ends in whitespace that the tokenizer merges
     into the label (SmolLM2 reads '#Preferred: A' as '#Preferred:' + ' A'), the whitespace
     moves into the label token, so the score matches how a trained model saw its answer."""
@@ -177,4 +214,4 @@ def label_slot(tokenizer: Any, text: str) -> LabelSlot:
     if found is None:
         raise ValueError(f"cannot find single label tokens after {text[-20:]!r}")
     drop, token_a, token_b = found
-    return LabelSlot(text[: len(text) - drop] if drop else text, token_a, token_b)
+    return LabelSlot(text[: len(text) - drop] if drop else text, token_a, token_b, spans)

@@ -1,9 +1,9 @@
 """A judge head's features, kept per pair: the fast path computes them anyway, so a head is fitted
 on reviewed pairs without running the model again (the instant judge refits after every few reviews).
 
-A pair's features are the order difference of the answer slot's hidden states (core/model/head.py)
-under one model version (its base model and adapter, never a head) and one recipe: the prompt's
-length budget and the layers read. They are stored as float16 (half the bytes; a head's logistic
+A pair's features are `order_features` (core/model/head.py) under one model version (its base
+model and adapter, never a head) and one recipe: the prompt's length budget, the layers read and
+the pools over the responses. They are stored as float16 (half the bytes; a head's logistic
 fit does not notice the rounding) in `pair_features`.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.model.head import head_layers
+from core.model.head import HEAD_POOLS, head_layers
 from core.model.spec import ModelSpec
 from storage.tables import Pair, PairFeature
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from storage.database import Database
 
 
+_CURRENT_POOLS = "/pools=" + ",".join(HEAD_POOLS)
+
+
 @dataclass(frozen=True)
 class FeatureSource:
     """Where a head's features come from: the model version without its head, and the recipe."""
@@ -34,14 +37,19 @@ class FeatureSource:
     version_id: int
     layers: tuple[int, ...]
     max_len: int
+    pools: tuple[str, ...] = ()
 
     @property
     def recipe(self) -> str:
-        return f"label-only/len={self.max_len}/layers=" + ",".join(str(n) for n in self.layers)
+        layers = f"label-only/len={self.max_len}/layers=" + ",".join(str(n) for n in self.layers)
+        # Features kept before pooling existed have no "/pools=" part and stay readable.
+        return layers + ("/pools=" + ",".join(self.pools) if self.pools else "")
 
     @staticmethod
-    def layers_of(recipe: str) -> tuple[int, ...]:
-        return tuple(int(n) for n in recipe.rsplit("layers=", 1)[1].split(","))
+    def reads_of(recipe: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """(layers, pools) that features kept under `recipe` read."""
+        layers, _, pools = recipe.rsplit("layers=", 1)[1].partition("/pools=")
+        return tuple(int(n) for n in layers.split(",")), tuple(pools.split(",")) if pools else ()
 
 
 def base_version_id(db: Database, spec: ModelSpec) -> int:
@@ -55,7 +63,9 @@ def feature_source(db: Database, backend: Backend) -> FeatureSource | None:
     """The features this backend's fast path yields, or None where it cannot read hidden states."""
     if not backend.reads_hidden_states:
         return None
-    return FeatureSource(base_version_id(db, backend.spec), head_layers(backend.num_layers), backend.max_model_len)
+    return FeatureSource(
+        base_version_id(db, backend.spec), head_layers(backend.num_layers), backend.max_model_len, HEAD_POOLS
+    )
 
 
 def encode(row: torch.Tensor) -> bytes:
@@ -89,23 +99,29 @@ def store_features(session: Session, source: FeatureSource, pair_ids: Sequence[i
 
 
 def dataset_recipe(session: Session, dataset_id: int, version_id: int) -> str | None:
-    """The recipe most of the dataset's kept features have under this version (None: none kept)."""
+    """The recipe most of the dataset's kept features have under this version, today's reads first
+    (features kept before them still serve; None: none kept)."""
     query = (
         select(PairFeature.recipe)
         .join(Pair, Pair.id == PairFeature.pair_id)
         .where(Pair.dataset_id == dataset_id, PairFeature.model_version_id == version_id)
         .group_by(PairFeature.recipe)
-        .order_by(func.count().desc())
+        .order_by(PairFeature.recipe.endswith(_CURRENT_POOLS).desc(), func.count().desc())
         .limit(1)
     )
     return session.scalar(query)
 
 
 def covering_recipe(session: Session, version_id: int, pair_ids: Sequence[int]) -> str | None:
-    """A recipe under which every one of `pair_ids` has kept features (None: there is none)."""
+    """A recipe with today's reads under which every one of `pair_ids` has kept features (None:
+    there is none, and they are read again)."""
     query = (
         select(PairFeature.recipe)
-        .where(PairFeature.model_version_id == version_id, PairFeature.pair_id.in_(list(pair_ids)))
+        .where(
+            PairFeature.model_version_id == version_id,
+            PairFeature.pair_id.in_(list(pair_ids)),
+            PairFeature.recipe.endswith(_CURRENT_POOLS),
+        )
         .group_by(PairFeature.recipe)
         .having(func.count() == len(set(pair_ids)))
     )

@@ -1,10 +1,11 @@
-"""A judge head: a logistic layer on the model's hidden states at the answer slot, learnt in seconds.
+"""A judge head: a logistic layer on the model's hidden states, learnt in seconds.
 
 The fast path already runs the label-only prompt in both orders; at its answer slot the hidden
-states of a middle and the last decoder layer describe the pair. The head's feature is the
-difference between the two orders, f = h(A, B) - h(B, A), and its probability that A is better
-is sigmoid(w · f / s) with no bias. Swapping the pair negates f, so the head gives the swapped
-pair exactly 1 - P: it cannot prefer a position (position-consistent by construction). It is
+states of a middle and the last decoder layer describe the pair, and pooled over each response's
+tokens they describe the two responses. The head's features are differences that swapping the pair
+negates (`order_features`): the slot's h(A, B) - h(B, A), and each pool's A - B averaged over the
+two orders. Its probability that A is better is sigmoid(w · f / s) with no bias, so the head gives
+the swapped pair exactly 1 - P: it cannot prefer a position (position-consistent by construction). It is
 fitted by L-BFGS on the logistic loss with an L2 penalty chosen by cross-validation, which takes
 milliseconds for a few hundred pairs; the cost is the forward passes, which judging pays anyway.
 
@@ -29,12 +30,38 @@ if TYPE_CHECKING:
     import torch
 
 HEAD_FILE = "head.safetensors"
+# Beside the slot, a head reads the mean and the max of each response's hidden states
+# (benchmarks/adapt_curves.py measured what each adds).
+HEAD_POOLS: tuple[str, ...] = ("mean", "max")
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # penalties tried by cross-validation (mean loss + l2 · |w|²)
 
 
 def head_layers(num_layers: int) -> tuple[int, int]:
     """The decoder layers (0-based) whose outputs the head reads: the middle one and the last."""
     return num_layers // 2, num_layers - 1
+
+
+def order_features(states: torch.Tensor, layers: int, pools: Sequence[str]) -> torch.Tensor:
+    """A pair's features from `slot_states` of its two presentations (rows in pair-major order: AB,
+    then BA). Per layer: the slot's difference h(A, B) - h(B, A); for each pool, the response
+    difference pool(A) - pool(B), averaged over the two orders. Swapping the pair negates all."""
+    import torch
+
+    ab, ba = states[0::2], states[1::2]
+    width = states.shape[1] // layers
+    size = width // (1 + 2 * len(pools))
+    parts = []
+    for layer in range(layers):
+        at = layer * width
+        parts.append(ab[:, at : at + size] - ba[:, at : at + size])
+        for k in range(len(pools)):
+            first, second = at + (1 + 2 * k) * size, at + (2 + 2 * k) * size
+            # In BA the first response is B: (A - B) is second - first there.
+            a_minus_b = (ab[:, first:second] - ab[:, second : second + size]) + (
+                ba[:, second : second + size] - ba[:, first:second]
+            )
+            parts.append(a_minus_b / 2)
+    return torch.cat(parts, dim=-1)
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,7 @@ class Head:
     layers: tuple[int, ...]
     l2: float
     trained_on: int
+    pools: tuple[str, ...] = ()  # heads from before pooled features read the slot alone
 
     def prob_a(self, features: torch.Tensor) -> torch.Tensor:
         """P(A better) for each row of order-difference features."""
@@ -58,7 +86,12 @@ class Head:
         staging = folder.with_name(folder.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        meta = {"layers": json.dumps(list(self.layers)), "l2": str(self.l2), "trained_on": str(self.trained_on)}
+        meta = {
+            "layers": json.dumps(list(self.layers)),
+            "pools": json.dumps(list(self.pools)),
+            "l2": str(self.l2),
+            "trained_on": str(self.trained_on),
+        }
         save_file({"weight": self.weight.contiguous(), "scale": self.scale.contiguous()}, staging / HEAD_FILE, meta)
         os.replace(staging, folder)
 
@@ -72,7 +105,14 @@ class Head:
         with safe_open(str(path), framework="pt") as f:
             meta: dict[str, Any] = f.metadata() or {}
             weight, scale = f.get_tensor("weight"), f.get_tensor("scale")
-        return cls(weight, scale, tuple(json.loads(meta["layers"])), float(meta["l2"]), int(meta["trained_on"]))
+        return cls(
+            weight,
+            scale,
+            tuple(json.loads(meta["layers"])),
+            float(meta["l2"]),
+            int(meta["trained_on"]),
+            tuple(json.loads(meta.get("pools", "[]"))),
+        )
 
 
 @lru_cache(maxsize=8)
@@ -102,8 +142,8 @@ def _fit(x: torch.Tensor, y: torch.Tensor, l2: float) -> torch.Tensor:
     return w.detach()
 
 
-def fit_head(features: torch.Tensor, labels: Sequence[str], layers: Sequence[int]) -> Head:
-    """Fit a head on order-difference features and the reviewed labels (A or B)."""
+def fit_head(features: torch.Tensor, labels: Sequence[str], layers: Sequence[int], pools: Sequence[str] = ()) -> Head:
+    """Fit a head on `order_features` (read at `layers` with `pools`) and the reviewed labels (A or B)."""
     import torch
 
     if len(labels) < 2 or len(set(labels)) < 2:
@@ -116,7 +156,8 @@ def fit_head(features: torch.Tensor, labels: Sequence[str], layers: Sequence[int
     pairs_x, pairs_y = torch.stack([x, -x], dim=1), torch.stack([y, 1 - y], dim=1)
     folds = min(5, len(labels))
     l2 = min(L2_GRID, key=lambda value: _cv_loss(pairs_x, pairs_y, value, folds))
-    return Head(_fit(pairs_x.flatten(0, 1), pairs_y.flatten(), l2), scale, tuple(layers), l2, len(labels))
+    weight = _fit(pairs_x.flatten(0, 1), pairs_y.flatten(), l2)
+    return Head(weight, scale, tuple(layers), l2, len(labels), tuple(pools))
 
 
 def _cv_loss(x: torch.Tensor, y: torch.Tensor, l2: float, folds: int) -> float:

@@ -30,8 +30,9 @@ from storage.database import Database
 
 def head_features(
     db: Database, spec: ModelSpec, pair_ids: Sequence[int], texts: Sequence[PairText], *, batch_size: int = 8
-) -> tuple[Any, tuple[int, ...], dict[str, Any]]:
-    """(features in `pair_ids`' order, the layers they read, how they were had) for `spec` without its head."""
+) -> tuple[Any, tuple[tuple[int, ...], tuple[str, ...]], dict[str, Any]]:
+    """(features in `pair_ids`' order, the (layers, pools) they read, how they were had) for `spec`
+    without its head."""
     started = time.perf_counter()
     version_id = base_version_id(db, spec)
     with db.session() as session:
@@ -44,7 +45,7 @@ def head_features(
         rows = features[[order[i] for i in pair_ids]]
         return (
             rows,
-            FeatureSource.layers_of(recipe),
+            FeatureSource.reads_of(recipe),
             {"kept": len(pair_ids), "features_s": time.perf_counter() - started},
         )
 
@@ -59,7 +60,7 @@ def head_features(
     assert source is not None and features is not None
     with db.session() as session:
         store_features(session, source, pair_ids, features)
-    return features, source.layers, {"kept": 0, "features_s": time.perf_counter() - started}
+    return features, (source.layers, source.pools), {"kept": 0, "features_s": time.perf_counter() - started}
 
 
 def train_head(
@@ -73,9 +74,9 @@ def train_head(
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """Fit a head for `spec`'s model (its own head, if any, is replaced) and write it to `output_dir`."""
-    features, layers, had = head_features(db, spec, pair_ids, texts, batch_size=batch_size)
+    features, (layers, pools), had = head_features(db, spec, pair_ids, texts, batch_size=batch_size)
     started = time.perf_counter()
-    head = fit_head(features, labels, layers)
+    head = fit_head(features, labels, layers, pools)
     fit_s = time.perf_counter() - started
     head.save(output_dir)
-    return {"examples": len(texts), "fit_s": fit_s, "l2": head.l2, "layers": list(layers), **had}
+    return {"examples": len(texts), "fit_s": fit_s, "l2": head.l2, "layers": list(layers), "pools": list(pools), **had}

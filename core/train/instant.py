@@ -86,7 +86,7 @@ def _fit(session: Session, dataset_id: int, version_id: int) -> tuple[Head | Non
     if len(ids) < MIN_REVIEWS or len(set(labels)) < 2:
         why = f"{len(ids)} reviewed pairs with features; the instant judge starts at {MIN_REVIEWS}, with both A and B"
         return None, recipe, ids, why, missing
-    return fit_head(features, labels, FeatureSource.layers_of(recipe)), recipe, ids, "", missing
+    return fit_head(features, labels, *FeatureSource.reads_of(recipe)), recipe, ids, "", missing
 
 
 def refit(db: Database, dataset: str, version_id: int) -> InstantFit:
