@@ -74,7 +74,7 @@ def test_training_options_come_from_the_configs() -> None:
     import dataclasses
 
     from app.cli.options import config_from
-    from app.cli.training import TRAIN, adapt_command
+    from app.cli.training import TRAIN, adapt_command, selftrain_command
     from core.train.config import AdaptConfig, TrainConfig
 
     help_text = " ".join(gram("adapt", "--help").output.split())
@@ -83,9 +83,11 @@ def test_training_options_come_from_the_configs() -> None:
             if f.metadata.get("cli", True):
                 assert " ".join(f.metadata["help"].split())[:40] in help_text, f.name
     assert "--lr FLOAT" in help_text and "--swap / --no-swap" in help_text
-    # No flags: exactly the config's defaults.
+    # No flags: the config's defaults, with the measured best method (a head); self-training fine-tunes.
     values = adapt_command.make_context("adapt", ["demo"]).params
-    assert config_from(TrainConfig, dict(values), TRAIN) == TrainConfig()
+    assert config_from(TrainConfig, dict(values), TRAIN) == TrainConfig(method="head")
+    values = selftrain_command.make_context("selftrain", ["demo"]).params
+    assert config_from(TrainConfig, dict(values), TRAIN) == TrainConfig(method="lora")
     values = adapt_command.make_context("adapt", ["demo", "--lr", "0.001", "--no-swap", "--lora-r", "8"]).params
     built = config_from(TrainConfig, dict(values), TRAIN)
     assert (built.learning_rate, built.swap_augment, built.lora_r, built.lora_alpha) == (0.001, False, 8, 16)

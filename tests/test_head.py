@@ -76,7 +76,7 @@ def test_a_head_on_the_real_model_learns_a_criterion_and_scores_both_orders_alik
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_gram_adapt_method_head_makes_a_version_that_gram_judge_fast_uses(
+def test_gram_adapt_fits_a_head_by_default_and_judging_with_that_version_uses_it(
     db: Database,
     settings,  # noqa: ANN001
     embedded_model_dir: Path,
@@ -93,7 +93,7 @@ def test_gram_adapt_method_head_makes_a_version_that_gram_judge_fast_uses(
             save_review(session, pair.id, reviewer="ana", label="A" if NUMBERS.has(pair.response_a) else "B")
 
     runner = CliRunner()
-    result = runner.invoke(cli, ["adapt", "demo", "--method", "head", "--holdout", "0.3"], catch_exceptions=False)
+    result = runner.invoke(cli, ["adapt", "demo", "--holdout", "0.3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "verdict: " in result.output and "(95% CI " in result.output
     with db.session() as session:
@@ -107,8 +107,10 @@ def test_gram_adapt_method_head_makes_a_version_that_gram_judge_fast_uses(
     assert runner.invoke(cli, ["models", "activate", name]).exit_code == 0
     listed = runner.invoke(cli, ["models"]).output.splitlines()
     assert any(line.startswith("*") and f"{name}  [head]" in line and "95% CI" in line for line in listed), listed
-    judged = runner.invoke(cli, ["judge", "demo", "--fast", "--limit", "3"], catch_exceptions=False)
+    # No --fast: a head version's verdicts are its head's (the generative path would be the base model's).
+    judged = runner.invoke(cli, ["judge", "demo", "--limit", "3"], catch_exceptions=False)
     assert judged.exit_code == 0, judged.output
+    assert "has a judge head: its verdicts come from the fast path" in judged.output
     with db.session() as session:
         stored = session.scalars(select(Judgment).where(Judgment.model_version_id == version.id)).all()
         assert len(stored) == 3 and all(j.orders[0]["head"] and j.consistent for j in stored)

@@ -95,6 +95,8 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     ui.tab("Adapt")
     ui.choose("adapt-dataset", "e2e")
     ui.wait_text("#adapt-plan", "reviewed pairs will train")
+    assert ui.page.get_by_label("judge head (seconds; the fast path)").is_checked()  # the measured best
+    ui.page.get_by_label("fine-tune (LoRA; minutes)").check()  # this test follows a fine-tune's steps
     ui.page.get_by_text("Training settings").click()
     ui.page.get_by_label("label-only", exact=True).check()
     ui.page.fill("#adapt-steps input", "2")

@@ -9,6 +9,7 @@ import click
 
 from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
 from app.cli.options import model_options
+from core.backends.base import Backend
 from core.judge.protocol import JudgeOptions
 from core.judge.ranking import METHODS
 from core.vocab import Protocol
@@ -49,6 +50,7 @@ def judge_command(
     from core.judge.run import JudgeRun, run_judging
 
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    fast = fast or _head_decides(loaded)
     run = JudgeRun(
         dataset=dataset,
         protocol=Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2,
@@ -101,6 +103,7 @@ def evaluate_command(
     if (dataset is None) == (file is None):
         raise click.UsageError("give a DATASET or --file PATH (one of them)")
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    fast = fast or _head_decides(loaded)
     options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided))
     if dataset is not None:
         protocol = Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2
@@ -162,3 +165,11 @@ def rank_command(
         click.echo(f"wrote {len(lines)} rankings to {out}")
     else:
         click.echo("\n".join(lines))
+
+
+def _head_decides(loaded: Backend) -> bool:
+    """A version with a judge head gives its verdicts through the fast path (the head reads its
+    forward passes); the generative path would be the base model's, not this version's."""
+    if loaded.spec.head:
+        click.echo(f"{loaded.spec.name} has a judge head: its verdicts come from the fast path (--fast)", err=True)
+    return bool(loaded.spec.head)

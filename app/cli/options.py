@@ -29,14 +29,16 @@ def _click_type(kind: Any) -> Any:
     return _click_type(members[0]) if members else kind
 
 
-def options_from(config: type, prefix: str) -> Callable[[F], F]:
-    """A decorator adding one option per CLI field of `config`; values arrive as `{prefix}{field}`."""
+def options_from(config: type, prefix: str, defaults: dict[str, Any] | None = None) -> Callable[[F], F]:
+    """A decorator adding one option per CLI field of `config`; values arrive as `{prefix}{field}`.
+    `defaults` replaces the dataclass's default of the fields it names, for this command."""
     hints = typing.get_type_hints(config)
     decorators = []
     for f in dataclasses.fields(config):
         if f.metadata.get("cli", True) is False:
             continue
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        default = (defaults or {}).get(f.name, default)
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         if hints[f.name] is bool and "/" not in flag:
             flag = f"{flag}/--no-{flag[2:]}"

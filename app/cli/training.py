@@ -11,7 +11,7 @@ from app.cli.group import cli, database_of, settings_of
 from app.cli.options import config_from, options_from
 from core.evaluation.comparison import BeforeAfter
 from core.jobs.records import JobView
-from core.train.config import AdaptConfig, SelfTrainConfig, TrainConfig
+from core.train.config import ADAPT_METHOD, AdaptConfig, SelfTrainConfig, TrainConfig
 from core.vocab import JobStatus
 
 TRAIN, ADAPT, SELFTRAIN = "train__", "adapt__", "selftrain__"  # option-name prefixes per config
@@ -41,10 +41,12 @@ def _print_adaptation(job: JobView) -> None:
 @cli.command("adapt")
 @click.argument("dataset")
 @options_from(AdaptConfig, ADAPT)
-@options_from(TrainConfig, TRAIN)
+@options_from(TrainConfig, TRAIN, defaults={"method": ADAPT_METHOD})
 @click.pass_context
 def adapt_command(ctx: click.Context, dataset: str, **options: Any) -> None:
-    """Fine-tune the active model on the dataset's reviewed pairs; report before/after on held-out ones.
+    """Adapt the active model to the dataset's reviewed pairs; report before/after on held-out ones.
+
+    By default a judge head is fitted (seconds; the fast path's verdict); --method lora or full fine-tunes.
 
     Runs as a job: progress goes to the store; a killed run resumes when the same command is run again.
     The result is a new model version, inactive until `gram models activate`.

@@ -25,7 +25,7 @@ from core.jobs.records import job_view, latest_job
 from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
 from core.train.adaptation import start_adaptation
-from core.train.config import AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
+from core.train.config import ADAPT_METHOD, AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
 from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind
@@ -63,7 +63,7 @@ def start_adapt(
     epochs: float,
     max_length: float,
     prove: bool,
-    method: str = "lora",
+    method: str = ADAPT_METHOD,
     user: str = "local",
 ) -> tuple[int, str]:
     if not dataset:
@@ -174,7 +174,7 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
             ("judge head (seconds; the fast path)", "head"),
             ("full fine-tune", "full"),
         ],
-        value=TRAIN.method,
+        value=ADAPT_METHOD,
         label="how to adapt",
         elem_id="adapt-method",
     )

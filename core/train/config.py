@@ -23,6 +23,12 @@ def _check(ok: bool, name: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{name} {rule} (got {value!r})")
 
 
+# What `gram adapt` and the Adapt page do unless told otherwise: the judge head, which measured best
+# at a team's scale (16-128 reviews; benchmarks/adapt_curves.py, README "Measured"). TrainConfig's
+# own default stays LoRA: it is also self-training's fine-tuning, which a head cannot do.
+ADAPT_METHOD: Method = "head"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a judge is fine-tuned (core/train/trainer.py)."""
