@@ -30,21 +30,9 @@ def load(paths: list[Path]) -> list[dict]:
 
 def figures(probs: list[float], labels: list[str], consistent: list[bool]) -> dict:
     """The adaptation job's held-out figures (core/train/adaptation.py), and the undecided count."""
-    from core.train.adaptation import figures as held_out_figures
-    from core.vocab import label_for
+    from core.train.adaptation import figures_of
 
-    rows = [
-        {
-            "reference": label,
-            "label": label_for(p),
-            "confidence": max(p, 1 - p),
-            "prob_a": p,
-            "consistent": ok,
-            "source": "",
-        }
-        for p, label, ok in zip(probs, labels, consistent, strict=True)
-    ]
-    return held_out_figures(rows) | {"undecided": sum(1 for p in probs if p == 0.5)}
+    return figures_of(probs, labels, consistent) | {"undecided": sum(1 for p in probs if p == 0.5)}
 
 
 def instant(features, labels: list[str], layers: tuple, untrained: list[float]) -> dict:  # noqa: ANN001
@@ -152,43 +140,17 @@ def main() -> None:
 
     from core.backends.transformers_backend import TransformersBackend
     from core.data.demo import demo_paths
-    from core.evaluation.criteria import CRITERIA, criterion_pairs
-    from core.judge.protocol import PairText
+    from core.evaluation.criteria import measurement_sets
     from core.model.spec import resolve_model
     from core.settings import get_settings
 
     sources = [SHARED / "pandalm.jsonl", SHARED / "llmbar.jsonl"]
     rows = load(sources) if all(p.exists() for p in sources) else load(demo_paths())
-    pairs = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
     backend = TransformersBackend(resolve_model(get_settings()), batch_size=8)
-    results = []
-    for criterion in CRITERIA:
-        chosen = criterion_pairs(criterion, pairs, args.max_chars)
-        results.append(
-            run_set(
-                backend,
-                criterion.name,
-                [c.text for c in chosen],
-                [c.label for c in chosen],
-                args.sizes,
-                args.held_out,
-                args.cache,
-            )
-            | {"kind": criterion.kind, "description": criterion.description}
-        )
-    for source in args.human:
-        human = [
-            r
-            for r in rows
-            if r["source"].startswith(source)
-            and r["label"] in ("A", "B")
-            and len(r["prompt"]) + len(r["response_a"]) + len(r["response_b"]) <= args.max_chars
-        ]
-        texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in human]
-        results.append(
-            run_set(backend, source, texts, [r["label"] for r in human], args.sizes, args.held_out, args.cache)
-            | {"kind": "human"}
-        )
+    results = [
+        run_set(backend, s.name, s.texts, s.labels, args.sizes, args.held_out, args.cache) | {"kind": s.kind}
+        for s in measurement_sets(rows, args.max_chars, args.human)
+    ]
     report = {
         "machine": platform.platform(),
         "cpus": __import__("os").cpu_count(),

@@ -65,3 +65,34 @@ def test_before_and_after_are_paired_and_give_no_verdict_on_too_few_pairs() -> N
     mixed = compare([False] * 6 + [True] * 4 + [True] * 30, [True] * 6 + [False] * 4 + [True] * 30)
     assert mixed.verdict.startswith("no clear change") and mixed.p_value == pytest.approx(0.754, abs=1e-3)
     assert compare(after, before).verdict.startswith("worse")
+
+
+def test_the_measurement_sets_are_balanced_criteria_and_peoples_own_labels() -> None:
+    """What benchmarks/adapt_curves.py measures on: a criterion's pairs put its property's response
+    at A or B by a coin, as often shorter as longer; people's sets keep their A/B and drop ties."""
+    import json
+
+    from core.data.demo import demo_paths
+    from core.evaluation.criteria import CRITERIA, measurement_sets
+
+    rows = [json.loads(line) for path in demo_paths() for line in path.read_text().splitlines()]
+    sources = {r["source"].split("/")[0].split("-")[0] for r in rows}
+    sets = {s.name: s for s in measurement_sets(rows, 2500, human=sorted(sources))}
+    for criterion in CRITERIA:
+        chosen = sets[criterion.name]
+        assert len(chosen.texts) >= 10
+        at_a = [criterion.has(t.response_a) for t in chosen.texts]
+        assert [("A" if a else "B") for a in at_a] == chosen.labels
+        assert 0 < sum(at_a) < len(at_a)  # at A or B by a stable coin: both occur
+        better_shorter = [
+            len(t.response_a if a else t.response_b) < len(t.response_b if a else t.response_a)
+            for t, a in zip(chosen.texts, at_a, strict=True)
+        ]
+        assert abs(sum(better_shorter) - len(better_shorter) / 2) <= 1  # as often shorter as longer
+        assert all(len(t.prompt) + len(t.response_a) + len(t.response_b) <= 2500 for t in chosen.texts)
+    people = [s for s in sets.values() if s.kind == "human"]
+    assert people and all(set(s.labels) <= {"A", "B"} for s in people)
+    labelled = sum(
+        1 for r in rows if r["label"] in ("A", "B") and len(r["prompt"] + r["response_a"] + r["response_b"]) <= 2500
+    )
+    assert sum(len(s.texts) for s in people) == labelled

@@ -9,8 +9,9 @@ half have the better response shorter, half longer, and it sits at A or B by a s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.data.identity import stable_coin
 from core.judge.protocol import PairText
@@ -68,3 +69,36 @@ def criterion_pairs(
         text = PairText(prompt, good, bad) if at_a else PairText(prompt, bad, good)
         out.append(CriterionPair(text, "A" if at_a else "B"))
     return out
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """Pairs with their labels, to measure adaptation on: a criterion's, or people's."""
+
+    name: str
+    kind: str  # content, format, style or human
+    texts: list[PairText]
+    labels: list[str]
+
+
+def measurement_sets(
+    rows: Sequence[dict[str, Any]], max_chars: int, human: Sequence[str] = ("llmbar", "pandalm")
+) -> list[LabelledSet]:
+    """Every criterion's balanced pairs, then each human-labelled source's own A/B labels (ties left
+    out), from rows in the shared schema (prompt, response_a, response_b, label, source); only
+    pairs of at most `max_chars` characters."""
+    pairs = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
+    sets = []
+    for criterion in CRITERIA:
+        chosen = criterion_pairs(criterion, pairs, max_chars)
+        sets.append(LabelledSet(criterion.name, criterion.kind, [c.text for c in chosen], [c.label for c in chosen]))
+    for source in human:
+        kept = [
+            (text, r["label"])
+            for text, r in zip(pairs, rows, strict=True)
+            if r["source"].startswith(source)
+            and r["label"] in ("A", "B")
+            and len(text.prompt) + len(text.response_a) + len(text.response_b) <= max_chars
+        ]
+        sets.append(LabelledSet(source, "human", [t for t, _ in kept], [label for _, label in kept]))
+    return sets

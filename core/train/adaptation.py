@@ -34,7 +34,7 @@ from core.train.heads import train_head
 from core.train.jobs import claim_training, start_training_job
 from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, TrainProgress, is_adapter, train
-from core.vocab import BackendName, JobKind, JobStatus
+from core.vocab import BackendName, JobKind, JobStatus, label_for
 from storage.database import Database
 from storage.tables import Job, ModelVersion
 
@@ -73,6 +73,22 @@ def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "position_consistency": report.position_consistency,
         "ece": report.ece,
     }
+
+
+def figures_of(probs: Sequence[float], labels: Sequence[str], consistent: Sequence[bool]) -> dict[str, Any]:
+    """`figures` of P(A) per pair against its label (benchmarks score outside the store)."""
+    rows = [
+        {
+            "reference": y,
+            "label": label_for(p),
+            "confidence": max(p, 1 - p),
+            "prob_a": p,
+            "consistent": ok,
+            "source": "",
+        }
+        for p, y, ok in zip(probs, labels, consistent, strict=True)
+    ]
+    return figures(rows)
 
 
 def _right(rows: Sequence[dict[str, Any]]) -> dict[int, bool]:
