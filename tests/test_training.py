@@ -337,6 +337,8 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
         "app.cli",
         "adapt",
         "demo",
+        "--method",
+        "lora",  # a fine-tune, whose checkpoints a kill must not lose
         "--no-prove",
         "--objective",
         "label-only",
