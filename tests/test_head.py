@@ -4,6 +4,7 @@ consistent by construction, and a model version like any other (`gram adapt --me
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,3 +115,17 @@ def test_gram_adapt_fits_a_head_by_default_and_judging_with_that_version_uses_it
     with db.session() as session:
         stored = session.scalars(select(Judgment).where(Judgment.model_version_id == version.id)).all()
         assert len(stored) == 3 and all(j.orders[0]["head"] and j.consistent for j in stored)
+    # The studio's Judge page, "fast" unticked, with the head version active: the same rule.
+    from app.context import StudioContext
+    from app.pages import judge as judge_page
+
+    studio = StudioContext(settings, db)
+    assert judge_page.start_judging(studio, "demo", 6, False, False, 16) == "Judging demo…"
+    deadline = time.monotonic() + 300
+    time.sleep(0.5)
+    while studio.judging.locked() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert studio.judging_failure is None
+    with db.session() as session:
+        stored = session.scalars(select(Judgment).where(Judgment.model_version_id == version.id)).all()
+        assert len(stored) == 3 + 6 and all(j.orders[0].get("head") and j.consistent for j in stored)

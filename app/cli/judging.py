@@ -50,10 +50,9 @@ def judge_command(
     from core.judge.run import JudgeRun, run_judging
 
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
-    fast = fast or _head_decides(loaded)
     run = JudgeRun(
         dataset=dataset,
-        protocol=Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2,
+        protocol=_protocol(loaded, fast),
         options=JudgeOptions(
             both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided)
         ),
@@ -103,10 +102,9 @@ def evaluate_command(
     if (dataset is None) == (file is None):
         raise click.UsageError("give a DATASET or --file PATH (one of them)")
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
-    fast = fast or _head_decides(loaded)
+    protocol = _protocol(loaded, fast)
     options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided))
     if dataset is not None:
-        protocol = Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2
         report = evaluate_dataset(
             database_of(ctx),
             loaded,
@@ -119,6 +117,7 @@ def evaluate_command(
         )
     else:
         assert file is not None
+        fast = protocol == Protocol.LABEL_ONLY
         report = evaluate_file(loaded, file, settings_of(ctx), fast=fast, options=options, limit=limit)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
 
@@ -167,9 +166,10 @@ def rank_command(
         click.echo("\n".join(lines))
 
 
-def _head_decides(loaded: Backend) -> bool:
-    """A version with a judge head gives its verdicts through the fast path (the head reads its
-    forward passes); the generative path would be the base model's, not this version's."""
-    if loaded.spec.head:
+def _protocol(loaded: Backend, fast: bool) -> Protocol:
+    """`verdict_protocol`, saying so where a judge head chose the fast path."""
+    from core.judge.run import verdict_protocol
+
+    if loaded.spec.head and not fast:
         click.echo(f"{loaded.spec.name} has a judge head: its verdicts come from the fast path (--fast)", err=True)
-    return bool(loaded.spec.head)
+    return verdict_protocol(loaded.spec, fast)

@@ -20,9 +20,9 @@ from app.widgets import dataset_dropdown
 from core.errors import GramError
 from core.jobs.records import cancel_latest, job_view
 from core.judge.protocol import JudgeOptions
-from core.judge.run import JudgeRun, run_judging
+from core.judge.run import JudgeRun, run_judging, verdict_protocol
 from core.model.spec import guided_by_default
-from core.vocab import JobKind, JobStatus, Protocol
+from core.vocab import JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def start_judging(
             )
             run = JudgeRun(
                 dataset,
-                Protocol.LABEL_ONLY if fast else Protocol.GRAM_R2,
+                verdict_protocol(backend.spec, fast),  # a head version's verdicts are its head's
                 options,
                 limit=int(limit) if limit else None,
                 batch_size=8,

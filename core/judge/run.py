@@ -29,10 +29,18 @@ from core.jobs.records import Claimed, get_job, mark_running
 from core.judge.fast import score_pairs_and_features
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs
 from core.model.features import feature_source, store_features
+from core.model.spec import ModelSpec
 from core.model.versions import version_id_for
 from core.vocab import DECISIVE, JobKind, Protocol
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
+
+
+def verdict_protocol(spec: ModelSpec, fast: bool) -> Protocol:
+    """The protocol a judging run of `spec` uses. A version with a judge head gives its verdicts
+    through the fast path (the head reads its forward passes): the generative path would be the
+    base model's verdict, stored under this version."""
+    return Protocol.LABEL_ONLY if fast or spec.head else Protocol.GRAM_R2
 
 
 @dataclass(frozen=True)
