@@ -136,6 +136,8 @@ def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = Fals
         f"**Model:** {literal(j.model)} ({literal(j.protocol)}) · **label {literal(j.label or '?')}** · "
         f"confidence {_number(j.confidence)} · P(A) {_number(j.prob_a)}"
     ]
+    if j.label == Label.TIE:
+        lines.append("**Undecided:** P(A) is within this backend's precision of 0.5, so no winner is named.")
     if j.consistent is not None:
         lines.append(
             "**Both orders agree.**" if j.consistent else "**Position-inconsistent:** the two orders disagree."

@@ -6,6 +6,7 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
         description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
     )
     openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
+    openai_precision: Literal["float32", "bfloat16", "float16"] = Field(
+        default="bfloat16",
+        description="The dtype that endpoint computes in (its --dtype; the API does not say): how close "
+        "to 0.5 a P(A) from it is undecided (core/backends/precision.py).",
+    )
     import_roots: str | None = Field(
         default=None,
         description="The server folders the studio may import from by path, separated by "

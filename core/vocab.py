@@ -24,7 +24,7 @@ class Label(StrEnum):
         return {Label.A: Label.B, Label.B: Label.A}.get(self, self)
 
 
-# What a judge can answer, and what trains and scores: the outright preferences.
+# The outright preferences: what trains and scores (a judge may also be undecided, a tie).
 DECISIVE: tuple[Label, ...] = (Label.A, Label.B)
 # What a reference label (from a dataset) can be, and what a person's review can be.
 LABELS: tuple[Label, ...] = (Label.A, Label.B, Label.TIE)
@@ -32,8 +32,17 @@ REVIEW_LABELS: tuple[Label, ...] = (*LABELS, Label.SKIP)
 
 
 def label_for(prob_a: float) -> Label:
-    """The label a probability P(A better) gives (the rule every path uses)."""
+    """The letter a probability P(A better) leans to (what a forced answer writes)."""
     return Label.A if prob_a >= 0.5 else Label.B
+
+
+def verdict_for(prob_a: float, undecided_within: float = 0.0) -> Label:
+    """A judge's label from P(A better), the rule every path uses: a tie (undecided) when P(A) is
+    within `undecided_within` of 0.5 (the backend's precision, core/backends/precision.py), and
+    always at exactly 0.5, which names no winner; else the letter it leans to."""
+    if abs(prob_a - 0.5) <= undecided_within:
+        return Label.TIE
+    return label_for(prob_a)
 
 
 class Protocol(StrEnum):

@@ -134,7 +134,7 @@ class Judgment(Base):
     # The words in these columns are core.vocab's enums (the store does not import core; a test checks).
     protocol: Mapped[str] = mapped_column(String(40), default="gram-r2")  # Protocol
     origin: Mapped[str] = mapped_column(String(40), default="judge")  # Origin
-    label: Mapped[str | None] = mapped_column(String(3), default=None)  # None: unparseable
+    label: Mapped[str | None] = mapped_column(String(3), default=None)  # A, B, tie (undecided); None: unparseable
     confidence: Mapped[float | None] = mapped_column(Float, default=None)
     prob_a: Mapped[float | None] = mapped_column(Float, default=None)  # P(A better than B)
     rationale: Mapped[str | None] = mapped_column(Text, default=None)

@@ -96,3 +96,22 @@ def test_the_measurement_sets_are_balanced_criteria_and_peoples_own_labels() -> 
         1 for r in rows if r["label"] in ("A", "B") and len(r["prompt"] + r["response_a"] + r["response_b"]) <= 2500
     )
     assert sum(len(s.texts) for s in people) == labelled
+
+
+def test_an_undecided_judgment_is_counted_and_never_right() -> None:
+    """P(A) at 0.5, or within the backend's precision of it, names no winner: it is a tie, wrong
+    against either reference, and counted (an old store's exact 0.5 labelled "A" too)."""
+    from core.vocab import Label, verdict_for
+
+    assert verdict_for(0.5) == Label.TIE and verdict_for(0.5 + 1e-9) == Label.A and verdict_for(0.4) == Label.B
+    assert verdict_for(0.5004, 1e-3) == Label.TIE and verdict_for(0.4996, 1e-3) == Label.TIE
+    assert verdict_for(0.502, 1e-3) == Label.A and verdict_for(0.47, 0.02) == Label.B
+    items = [
+        Scored("A", "tie", 0.5004, 0.5004, True),
+        Scored("B", "tie", 0.5, 0.5, True),
+        Scored("A", "A", 0.5, 0.5, None),  # stored by a version that called an exact 0.5 "A"
+        *[Scored("A", "A", 0.8, 0.8, True)] * 7,
+    ]
+    report = evaluate(items)
+    assert (report.n, report.undecided, report.accuracy) == (10, 3, 0.7)
+    assert any("undecided" in line and "3 of 10" in line for line in report.lines())

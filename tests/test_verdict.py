@@ -71,6 +71,8 @@ def test_the_pairs_rationale_is_in_the_pairs_own_terms() -> None:
     shown and trained with the letters of the pair, not of the swapped presentation."""
     from core.judge.protocol import JudgeOptions, Sample, _combine
 
+    options = JudgeOptions(both_orders=True)
+
     ab = Sample("A", 0.55, "Conclusion: Response A is better.", "raw ab", None, False, 5)
     # In BA the model saw the pair's B first and preferred it: "Response A" there is the pair's B.
     ba = Sample(
@@ -82,10 +84,28 @@ def test_the_pairs_rationale_is_in_the_pairs_own_terms() -> None:
         False,
         5,
     )
-    judged = _combine([("AB", [ab]), ("BA", [ba])], JudgeOptions(both_orders=True), truncated=False, timings={})
+    judged = _combine([("AB", [ab]), ("BA", [ba])], options, truncated=False, timings={}, undecided_within=0.0)
     assert judged.label == "B" and judged.consistent is False
     assert judged.rationale == "Feedback: Response B is precise, Response A vague.\nConclusion: Response B."
     assert [o["rationale"] for o in judged.orders] == [ab.rationale, ba.rationale]  # each order as it was written
     unclear = Sample("B", 0.10, "A is precise.", "raw", None, False, 5)  # a bare letter: cannot be restated
-    judged = _combine([("AB", [ab]), ("BA", [unclear])], JudgeOptions(both_orders=True), truncated=False, timings={})
+    judged = _combine([("AB", [ab]), ("BA", [unclear])], options, truncated=False, timings={}, undecided_within=0.0)
     assert judged.rationale is None and "pair's terms" in (judged.parse_error or "")
+
+
+def test_orders_that_disagree_evenly_leave_the_judge_undecided() -> None:
+    """Two orders that disagree with equal force average to P(A) = 0.5 (or within the backend's
+    precision of it): no winner is named, and the as-stored order's rationale is shown."""
+    from core.judge.protocol import JudgeOptions, Sample, _combine
+
+    ab = Sample("A", 0.6, "Conclusion: Response A is better.", "raw ab", None, False, 5)
+    ba = Sample("B", 0.4, "Conclusion: Response B is better.", "raw ba", None, False, 5)
+    options = JudgeOptions(both_orders=True, votes=1)
+    judged = _combine([("AB", [ab]), ("BA", [ba])], options, truncated=False, timings={}, undecided_within=0.0)
+    assert (judged.label, judged.consistent, judged.confidence) == ("tie", False, 0.5)
+    assert judged.rationale == ab.rationale and judged.raw_output == "raw ab"
+    near = Sample("B", 0.39, "Conclusion: Response B is better.", "raw ba", None, False, 5)
+    judged = _combine([("AB", [ab]), ("BA", [near])], options, truncated=False, timings={}, undecided_within=0.01)
+    assert judged.label == "tie"
+    judged = _combine([("AB", [ab]), ("BA", [near])], options, truncated=False, timings={}, undecided_within=0.0)
+    assert judged.label == "B"  # 0.495: B, where the precision can tell

@@ -48,7 +48,8 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
     )
     text = (
         f"**Against reference labels:** {_accuracy(ref)} (ties left out: {ref.ties_excluded}){consistency} · "
-        f"ECE {ref.ece:.4f} · labels forced at the answer slot: {ref.forced} of {ref.n}\n\n"
+        f"ECE {ref.ece:.4f} · labels forced at the answer slot: {ref.forced} of {ref.n} · "
+        f"undecided (counted wrong): {ref.undecided} of {ref.n}\n\n"
         f"**Against people's labels:** {_accuracy(rev)}\n\n"
         f"**People–model agreement:** {agreement}"
     )
@@ -56,9 +57,10 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
 
 
 # Every reference label is a row (none: the source had no label) and every model answer a column
-# (none: no parseable label), zeros included, so the matrix reads the same on every dataset.
+# (tie: undecided, P(A) within the backend's precision of 0.5; none: no parseable label), zeros
+# included, so the matrix reads the same on every dataset.
 REFERENCE_ROWS = ("A", "B", "tie", "none")
-MODEL_COLUMNS = ("A", "B", "none")
+MODEL_COLUMNS = ("A", "B", "tie", "none")
 
 
 def confusion_table(report: DatasetReport) -> pd.DataFrame:

@@ -49,7 +49,11 @@ def backend_settings(settings: Settings, name: str | None = None) -> tuple[Backe
         return chosen, {}
     if not settings.openai_base_url:
         raise GramError("the openai backend needs GRAM_OPENAI_BASE_URL (e.g. http://gpu-host:8000)")
-    return chosen, {"base_url": settings.openai_base_url, "api_key": settings.openai_api_key}
+    return chosen, {
+        "base_url": settings.openai_base_url,
+        "api_key": settings.openai_api_key,
+        "precision": settings.openai_precision,
+    }
 
 
 def configured_backend(settings: Settings, spec: ModelSpec, name: str | None = None, **options: Any) -> Backend:

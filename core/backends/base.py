@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.backends.precision import tolerance_of
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot, chat_prompt
 from core.model.spec import ModelSpec
@@ -38,6 +39,8 @@ class Backend(ABC):
     name: str = ""
     tokenizer: Any
     max_model_len: int
+    # The dtype the model computes in; it sets how close to 0.5 a P(A) is undecided.
+    precision: str = "float32"
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -72,6 +75,11 @@ class Backend(ABC):
     ) -> tuple[Any, list[tuple[float, float]]]:
         """`slot_states` and `label_logprobs` from the same forward passes."""
         return self.slot_states(slots, layers, pools), self.label_logprobs(slots)
+
+    @property
+    def undecided_within(self) -> float:
+        """How close to 0.5 a fast-path P(A) is a tie here: this precision's tolerance."""
+        return tolerance_of(self.precision)
 
     @property
     def reads_hidden_states(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from core.backends.base import Backend, Completion, Sampling
+from core.backends.precision import tolerance_of
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
@@ -25,6 +26,9 @@ from core.vocab import BackendName
 
 class OpenAIBackend(Backend):
     name = BackendName.OPENAI
+    # The server's dtype is not visible through the API: assume `vllm serve`'s usual bf16 (the
+    # widest tolerance), unless told (`precision`, e.g. a server started with --dtype float32).
+    precision = "bfloat16"
 
     def __init__(
         self,
@@ -37,11 +41,15 @@ class OpenAIBackend(Backend):
         retries: int = 3,
         timeout: float = 600.0,
         max_model_len: int | None = None,
+        precision: str | None = None,
         **_: Any,
     ) -> None:
         from transformers import AutoTokenizer
 
         super().__init__(spec)
+        if precision:
+            tolerance_of(precision)
+            self.precision = precision
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.path)
         except OSError as error:

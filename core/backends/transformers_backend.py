@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
+from core.backends.precision import tolerance_of
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
@@ -15,18 +16,21 @@ from core.vocab import BackendName
 class TransformersBackend(Backend):
     name = BackendName.TRANSFORMERS
 
-    def __init__(self, spec: ModelSpec, *, batch_size: int = 8, device: str | None = None, **_: Any) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, batch_size: int = 8, device: str | None = None, dtype: str | None = None, **_: Any
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         super().__init__(spec)
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        # bf16 on GPU; fp32 on CPU, where bf16 matmuls are slower on most cores.
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        # bf16 on GPU; fp32 on CPU, where bf16 matmuls are slower on most cores; `dtype` overrides.
+        self.precision = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        tolerance_of(self.precision)  # an unknown dtype fails here, before the model loads
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.path)
-            model: Any = AutoModelForCausalLM.from_pretrained(spec.path, dtype=dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(spec.path, dtype=getattr(torch, self.precision))
         except OSError as error:
             raise ModelError(f"cannot load model '{spec.path}': {error}") from None
         if spec.adapter:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
+from core.backends.precision import tolerance_of
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
@@ -34,16 +35,6 @@ def _use_all_cores() -> None:
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 
-def _cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); else fp32 is faster."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii") as cpuinfo:
-            flags = cpuinfo.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 class VLLMBackend(Backend):
     name = BackendName.VLLM
 
@@ -58,6 +49,8 @@ class VLLMBackend(Backend):
         dtype: str | None = None,
         **_: Any,
     ) -> None:
+        # vLLM logs to standard output by default; the commands keep it for their results.
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         try:
             import torch
             from vllm import LLM
@@ -70,11 +63,14 @@ class VLLMBackend(Backend):
         on_gpu = torch.cuda.is_available()
         if not on_gpu:
             _use_all_cores()
+        # bf16 on a GPU; float32 on a CPU, even one with native bf16: there bf16 moved P(A) by
+        # up to 0.035 from the float32 reference and returned exactly 0.5 for many pairs
+        # (benchmarks/backend_agreement.py). `dtype` overrides.
+        self.precision = dtype or ("bfloat16" if on_gpu else "float32")
+        tolerance_of(self.precision)  # an unknown dtype fails here, before the engine starts
         options: dict[str, Any] = {
             "model": spec.path,
-            # bf16 where the hardware computes it natively, else fp32; `dtype` overrides (a check
-            # against a float32 reference needs float32: bf16 moves P(A) by a few hundredths).
-            "dtype": dtype or ("bfloat16" if on_gpu or _cpu_has_bf16() else "float32"),
+            "dtype": self.precision,
             "enable_prefix_caching": True,  # the two orders and the slot pass share prefixes
             "seed": seed,
             "gpu_memory_utilization": memory_share or (0.9 if on_gpu else CPU_MEMORY_SHARE),

@@ -1,7 +1,9 @@
 """The figures of judgments against labels: accuracy, position consistency, calibration.
 
 Accuracy counts a pair only when the preferred response wins outright: ties in the reference
-are left out (and counted), and a judgment with P(A) exactly 0.5 is wrong either way.
+are left out (and counted), and an undecided judgment (label "tie": P(A) within the backend's
+precision of 0.5, or exactly 0.5 from a store written before that rule) is wrong either way, and
+counted, so that a judge cannot look better by abstaining.
 Calibration: the confidence is P(label) over {A, B}; the reliability table splits [0, 1] into
 equal bins (a generative verdict can name the letter its answer slot finds less likely), and ECE
 is the count-weighted mean |accuracy - confidence| over every scored pair with a confidence.
@@ -52,6 +54,7 @@ class Evaluation:
     reliability: list[Bin]
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
     forced: int = 0  # scored pairs whose label was forced at the answer slot
+    undecided: int = 0  # scored pairs the judge named no winner for (counted wrong)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +72,9 @@ class Evaluation:
             out.append(f"accuracy: {self.accuracy:.3f} (95% CI {low:.3f}-{high:.3f}) on {self.n}")
         if self.n:
             out.append(f"labels forced at the answer slot (the reply had none): {self.forced} of {self.n}")
+            out.append(
+                f"undecided (P(A) within the backend's precision of 0.5; counted wrong): {self.undecided} of {self.n}"
+            )
         out.append(f"ECE: {self.ece:.4f}")
         out.append("reliability (confidence bin: n, mean confidence, accuracy):")
         for b in self.reliability:
@@ -77,11 +83,14 @@ class Evaluation:
         return out
 
 
+def is_undecided(item: Scored) -> bool:
+    """The judge named no winner: a tie label, or an exact 0.5 stored as "A" by older versions."""
+    return item.label == Label.TIE or (item.prob_a is not None and item.prob_a == 0.5)
+
+
 def is_correct(item: Scored) -> bool:
-    """Right only when the preferred response wins outright (P(A) = 0.5 is wrong either way)."""
-    if item.prob_a is not None and item.prob_a == 0.5:
-        return False
-    return item.label == item.reference
+    """Right only when the preferred response wins outright (undecided is wrong either way)."""
+    return not is_undecided(item) and item.label == item.reference
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
@@ -140,4 +149,5 @@ def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:
         reliability=table,
         per_source={s: {"n": len(v), "accuracy": sum(v) / len(v)} for s, v in per_source.items()},
         forced=sum(1 for i in scored if i.forced),
+        undecided=sum(1 for i in scored if is_undecided(i)),
     )

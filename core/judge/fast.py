@@ -15,7 +15,7 @@ from typing import Any
 from core.backends.base import Backend
 from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
 from core.judge.protocol import PairText, presented, two_way
-from core.vocab import Order, label_for
+from core.vocab import Order, verdict_for
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: boo
     if backend.spec.head:
         return score_pairs_and_features(backend, pairs)[0]
     orders: list[Order] = [Order.AB, Order.BA] if both_orders else [Order.AB]
-    return _slot_scores(backend.label_logprobs(fast_slots(backend, pairs, orders)), orders)
+    slots = fast_slots(backend, pairs, orders)
+    return _slot_scores(backend.label_logprobs(slots), orders, backend.undecided_within)
 
 
 def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tuple[list[FastScore], Any | None]:
@@ -47,7 +48,7 @@ def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tup
     if not backend.reads_hidden_states:
         if backend.spec.head:
             backend.slot_states(slots, [])  # raises: this backend cannot run a head
-        return _slot_scores(backend.label_logprobs(slots), orders), None
+        return _slot_scores(backend.label_logprobs(slots), orders, backend.undecided_within), None
     from core.model.head import HEAD_POOLS, head_layers, load_head, order_features
 
     head = load_head(backend.spec.head) if backend.spec.head else None
@@ -55,21 +56,22 @@ def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tup
     states, logprobs = backend.slot_states_and_logprobs(slots, layers, pools)
     features = order_features(states, len(layers), pools)
     if head is None:
-        return _slot_scores(logprobs, orders), features
-    return _head_scores(head.prob_a(features).tolist()), features
+        return _slot_scores(logprobs, orders, backend.undecided_within), features
+    return _head_scores(head.prob_a(features).tolist(), backend.undecided_within), features
 
 
-def _slot_scores(logprobs: Sequence[tuple[float, float]], orders: Sequence[Order]) -> list[FastScore]:
-    """Fast-path scores from the answer slot's log P(A), log P(B) (pair-major, one per order)."""
+def _slot_scores(logprobs: Sequence[tuple[float, float]], orders: Sequence[Order], tie: float) -> list[FastScore]:
+    """Fast-path scores from the answer slot's log P(A), log P(B) (pair-major, one per order); a
+    P(A) within `tie` of 0.5 is undecided."""
     scores = []
     for i in range(len(logprobs) // len(orders)):
         per_order: list[dict[str, Any]] = []
         for j, order in enumerate(orders):
             p_first = two_way(*logprobs[i * len(orders) + j])
             prob_a = p_first if order == Order.AB else 1.0 - p_first
-            per_order.append({"order": order, "prob_a": prob_a, "label": label_for(prob_a)})
+            per_order.append({"order": order, "prob_a": prob_a, "label": verdict_for(prob_a, tie)})
         prob_a = sum(o["prob_a"] for o in per_order) / len(per_order)
-        label = label_for(prob_a)
+        label = verdict_for(prob_a, tie)
         consistent = per_order[0]["label"] == per_order[1]["label"] if len(orders) == 2 else None
         scores.append(FastScore(prob_a, label, max(prob_a, 1 - prob_a), per_order, consistent))
     return scores
@@ -85,10 +87,11 @@ def fast_slots(backend: Backend, pairs: Sequence[PairText], orders: Sequence[Ord
     ]
 
 
-def _head_scores(probs: Sequence[float]) -> list[FastScore]:
+def _head_scores(probs: Sequence[float], tie: float) -> list[FastScore]:
     scores = []
     for p in probs:
         # The head gives the swapped presentation exactly 1 - p: both orders agree by construction.
-        per_order = [{"order": o, "prob_a": p, "label": label_for(p), "head": True} for o in (Order.AB, Order.BA)]
-        scores.append(FastScore(p, label_for(p), max(p, 1 - p), per_order, True))
+        label = verdict_for(p, tie)
+        per_order = [{"order": o, "prob_a": p, "label": label, "head": True} for o in (Order.AB, Order.BA)]
+        scores.append(FastScore(p, label, max(p, 1 - p), per_order, True))
     return scores

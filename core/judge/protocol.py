@@ -22,7 +22,7 @@ from core.backends.base import Backend, Completion, Sampling
 from core.errors import ConfigError
 from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
 from core.judge.verdict import parse_verdict, swap_letters
-from core.vocab import Label, Order, Protocol, label_for
+from core.vocab import Label, Order, Protocol, label_for, verdict_for
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,7 @@ def judge_pairs(
             options,
             truncated=i in cut_pairs,
             timings=per_pair_time,
+            undecided_within=backend.undecided_within,
         )
         for i in range(len(pairs))
     ]
@@ -241,6 +242,7 @@ def _combine(
     *,
     truncated: bool,
     timings: dict[str, float],
+    undecided_within: float,
 ) -> PairJudgment:
     order_results: list[dict[str, Any]] = []
     for order, samples in by_order:
@@ -249,14 +251,14 @@ def _combine(
         if counts:
             label = max(counts, key=lambda lab: (counts[lab], prob_a if lab == "A" else 1 - prob_a))
         else:
-            label = label_for(prob_a)
+            label = verdict_for(prob_a, undecided_within)
         chosen = next((s for s in samples if s.label == label and not s.forced), samples[0])
         order_results.append(
             {
                 "order": order,
                 "label": label,
                 "prob_a": prob_a,
-                "confidence": prob_a if label == "A" else 1 - prob_a,
+                "confidence": _confidence(label, prob_a),
                 "rationale": chosen.rationale,
                 "raw_output": chosen.raw_output,
                 "problem": chosen.problem,
@@ -269,12 +271,15 @@ def _combine(
     labels = [r["label"] for r in order_results]
     consistent = labels[0] == labels[1] if len(labels) == 2 else None
     if consistent is False:
-        label = label_for(prob_a)  # the orders disagree: the averaged probability decides
+        label = verdict_for(prob_a, undecided_within)  # the orders disagree: the averaged probability decides
     else:
         label = labels[0]
     # Each order keeps its rationale as written (in that order's letters); the pair's rationale is
     # restated in the pair's own letters, preferring the as-stored order (no restating needed).
-    giving = sorted((r for r in order_results if r["label"] == label), key=lambda r: r["order"] != Order.AB)
+    # Undecided between two orders that disagree, no order gives the label: both rationales count.
+    giving = sorted(
+        [r for r in order_results if r["label"] == label] or order_results, key=lambda r: r["order"] != Order.AB
+    )
     main = giving[0]
     rationale, unclear = None, False
     for result in giving:
@@ -288,7 +293,7 @@ def _combine(
         all_samples = [s for _, samples in by_order for s in samples]
         tally = Counter("invalid" if s.forced else s.label for s in all_samples)
         votes = {"A": tally["A"], "B": tally["B"], "invalid": tally["invalid"], "k": len(all_samples)}
-        votes["share"] = votes[label] / len(all_samples)
+        votes["share"] = votes.get(label, 0) / len(all_samples)
     problems = [f"{r['order']}: {r['problem']}" for r in order_results if r["problem"]]
     if unclear and rationale is None:
         problems.append(
@@ -298,7 +303,7 @@ def _combine(
         problems.append("input truncated to fit the context")
     return PairJudgment(
         label=label,
-        confidence=prob_a if label == "A" else 1 - prob_a,
+        confidence=_confidence(label, prob_a),
         prob_a=prob_a,
         rationale=rationale,
         orders=order_results,
@@ -308,6 +313,13 @@ def _combine(
         parse_error="; ".join(problems) or None,
         timings={**timings, "tokens": sum(r["tokens"] for r in order_results)},
     )
+
+
+def _confidence(label: str, prob_a: float) -> float:
+    """P(the label) at the answer slot; for an undecided verdict, the larger side (about 0.5)."""
+    if label == Label.TIE:
+        return max(prob_a, 1 - prob_a)
+    return prob_a if label == Label.A else 1 - prob_a
 
 
 def in_pair_terms(rationale: str | None, order: str) -> str | None:

@@ -34,7 +34,7 @@ from core.train.heads import train_head
 from core.train.jobs import claim_training, start_training_job
 from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, TrainProgress, is_adapter, train
-from core.vocab import BackendName, JobKind, JobStatus, label_for
+from core.vocab import BackendName, JobKind, JobStatus, verdict_for
 from storage.database import Database
 from storage.tables import Job, ModelVersion
 
@@ -80,7 +80,7 @@ def figures_of(probs: Sequence[float], labels: Sequence[str], consistent: Sequen
     rows = [
         {
             "reference": y,
-            "label": label_for(p),
+            "label": verdict_for(p),
             "confidence": max(p, 1 - p),
             "prob_a": p,
             "consistent": ok,

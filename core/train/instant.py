@@ -39,7 +39,7 @@ from core.model.spec import ModelSpec
 from core.model.versions import create_version, version_for
 from core.review.consensus import dataset_finals
 from core.settings import Settings
-from core.vocab import DECISIVE, label_for
+from core.vocab import DECISIVE, verdict_for
 from storage.database import Database
 from storage.tables import InstantScore, Judgment, Pair, Review, utcnow
 
@@ -177,8 +177,8 @@ class Agreement:
 
 
 def _agrees(prob_a: float | None, label: str | None) -> bool:
-    """An exact 0.5 is undecided: it agrees with nobody."""
-    return prob_a is not None and prob_a != 0.5 and label_for(prob_a) == label
+    """An undecided verdict (exactly 0.5) agrees with nobody."""
+    return prob_a is not None and verdict_for(prob_a) == label
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,8 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             label_pairs(current, candidates, config)
             claimed.stop_if_cancelled()
             for c in candidates:
-                if c.judgment["confidence"] < config.threshold:
+                # An undecided pseudo-label names no winner: nothing to train, whatever the threshold.
+                if c.judgment["label"] not in DECISIVE or c.judgment["confidence"] < config.threshold:
                     c.dropped_by = "confidence"
             prover = resolve_model(settings, config.prover) if config.prover else current
             prove_and_check(prover, candidates, config)
