@@ -95,7 +95,9 @@ def test_limit_and_fast_protocol(db: Database, backend: TransformersBackend, sma
         assert all(len(j.orders) == 2 for j in stored)
 
 
-def test_gram_judge_and_evaluate_commands(small: Path, embedded_model_dir: Path) -> None:
+def test_gram_judge_and_evaluate_commands(
+    small: Path, embedded_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     model = ["--model", str(embedded_model_dir), "--max-new-tokens", "8", "--batch-size", "4"]
     result = runner.invoke(cli, ["judge", "small", *model, "--limit", "2"], catch_exceptions=False)
@@ -104,10 +106,17 @@ def test_gram_judge_and_evaluate_commands(small: Path, embedded_model_dir: Path)
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("accuracy=") and last.endswith(" n=7")
     assert "position consistency:" in result.output and "ECE:" in result.output
-    result = runner.invoke(cli, ["evaluate", "--file", str(small), "--fast", "--json", *model], catch_exceptions=False)
-    figures = json.loads(result.output[result.output.index("{") :])
+    # A file is judged a few pairs at a time, with a bar on standard error and only JSON on standard
+    # output; a bad row is named there and the others still count.
+    monkeypatch.setattr("core.evaluation.reports.EVALUATION_STEP", 3)
+    broken = small.parent / "broken.jsonl"
+    broken.write_text(small.read_text() + '{"prompt": "q", "chosen": 5}\n')
+    result = runner.invoke(cli, ["evaluate", "--file", str(broken), "--fast", "--json", *model], catch_exceptions=False)
+    figures = json.loads(result.stdout)
     assert figures["n"] == 7 and 0.0 <= figures["accuracy"] <= 1.0 and figures["consistency_n"] == 7
     assert sum(b["count"] for b in figures["reliability"]) == 7
+    assert "evaluating: 100%" in result.stderr and "7/7" in result.stderr and "pair/s" in result.stderr
+    assert "broken.jsonl" in result.stderr and "row 8" in result.stderr
 
 
 def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedded_model_dir: Path) -> None:

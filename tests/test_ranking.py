@@ -65,6 +65,7 @@ def test_gram_rank_with_the_real_model(tmp_path: Path, embedded_model_dir: Path)
     args = ["rank", str(source), "--out", str(out), "--model", str(embedded_model_dir)]
     result = CliRunner().invoke(cli, [*args, "--method", "sort"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "ranking: 100%" in result.stderr and "1/1" in result.stderr
     ranked = json.loads(out.read_text())
     assert sorted(ranked["ranking"]) == list(range(len(row["responses"])))
     assert ranked["best"] == row["responses"][ranked["ranking"][0]]

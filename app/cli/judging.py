@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
 from app.cli.options import model_options
@@ -118,7 +121,9 @@ def evaluate_command(
     else:
         assert file is not None
         fast = protocol == Protocol.LABEL_ONLY
-        report = evaluate_file(loaded, file, settings_of(ctx), fast=fast, options=options, limit=limit)
+        report = evaluate_file(
+            loaded, file, settings_of(ctx), fast=fast, options=options, limit=limit, show_progress=True
+        )
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
 
 
@@ -158,12 +163,17 @@ def rank_command(
         fast=not generative,
         options=JudgeOptions(both_orders=True, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided)),
     )
-    lines = [json.dumps(row, ensure_ascii=False) for row in rank_all(requests, compare, method)]
+    # Each ranking is written as soon as it is made (standard output carries only them); the bar
+    # (rankings/s, ETA) goes to standard error.
+    bar = tqdm(total=len(requests), unit="ranking", desc="ranking", file=sys.stderr)
+    with open(out, "w", encoding="utf-8") if out else nullcontext(sys.stdout) as sink:
+        for row in rank_all(requests, compare, method):
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sink.flush()
+            bar.update()
+    bar.close()
     if out:
-        out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        click.echo(f"wrote {len(lines)} rankings to {out}")
-    else:
-        click.echo("\n".join(lines))
+        click.echo(f"wrote {len(requests)} rankings to {out}", err=True)
 
 
 def _protocol(loaded: Backend, fast: bool) -> Protocol:

@@ -5,6 +5,7 @@ Every figure comes from the latest judgment of the model on each pair (core/judg
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tqdm import tqdm
 
 from core.backends import Backend
 from core.data.datasets import get_dataset
@@ -29,6 +31,8 @@ from core.settings import Settings
 from core.vocab import DECISIVE, Label, Protocol
 from storage.database import Database
 from storage.tables import Judgment, Pair
+
+log = logging.getLogger(__name__)
 
 
 def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore, source: str) -> Scored:
@@ -78,17 +82,34 @@ def stored_scores(
     return items + [Scored(ref, None, None, None, None) for ref in others]
 
 
+# Pairs judged per step of an in-memory evaluation: the unit of progress and of what is held at
+# once (each step's verdicts are reduced to their figures); a backend batches within it.
+EVALUATION_STEP = 32
+
+
 def evaluate_records(
-    backend: Backend, records: Sequence[PairRecord], *, fast: bool, options: JudgeOptions, limit: int | None = None
+    backend: Backend,
+    records: Sequence[PairRecord],
+    *,
+    fast: bool,
+    options: JudgeOptions,
+    limit: int | None = None,
+    show_progress: bool = False,
 ) -> list[Scored]:
-    """Judge the first `limit` A/B-labelled records in memory (nothing stored); the others
-    (ties, unlabelled) are returned unscored, to be counted."""
+    """Judge the first `limit` A/B-labelled records in memory (nothing stored), a step at a time
+    with a progress bar (pairs/s, ETA) on standard error; the others (ties, unlabelled) are
+    returned unscored, to be counted."""
     labelled = [r for r in records if r.label in DECISIVE][:limit]
-    texts = [PairText(r.prompt, r.response_a, r.response_b) for r in labelled]
-    results: Sequence[FastScore | PairJudgment] = (
-        score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
-    )
-    items = [_scored(r.label, res, r.source) for r, res in zip(labelled, results, strict=True)]
+    items = []
+    with tqdm(total=len(labelled), unit="pair", desc="evaluating", disable=not show_progress) as bar:
+        for start in range(0, len(labelled), EVALUATION_STEP):
+            step = labelled[start : start + EVALUATION_STEP]
+            texts = [PairText(r.prompt, r.response_a, r.response_b) for r in step]
+            results: Sequence[FastScore | PairJudgment] = (
+                score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
+            )
+            items += [_scored(r.label, res, r.source) for r, res in zip(step, results, strict=True)]
+            bar.update(len(step))
     return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
 
 
@@ -123,11 +144,23 @@ def evaluate_dataset(
 
 
 def evaluate_file(
-    backend: Backend, path: Path, settings: Settings, *, fast: bool, options: JudgeOptions, limit: int | None = None
+    backend: Backend,
+    path: Path,
+    settings: Settings,
+    *,
+    fast: bool,
+    options: JudgeOptions,
+    limit: int | None = None,
+    show_progress: bool = False,
 ) -> Evaluation:
     """Judge a file's labelled pairs in memory (nothing is stored) and evaluate them."""
     parsed = parse_files([path], max_bytes=settings.max_import_bytes, max_chars=settings.max_field_chars)
-    return evaluate(evaluate_records(backend, parsed.records, fast=fast, options=options, limit=limit))
+    for error in parsed.errors:  # the valid rows are still evaluated; each bad one is named
+        log.warning("left out of the evaluation: %s", error)
+    scored = evaluate_records(
+        backend, parsed.records, fast=fast, options=options, limit=limit, show_progress=show_progress
+    )
+    return evaluate(scored)
 
 
 @dataclass

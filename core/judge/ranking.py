@@ -12,7 +12,7 @@ what make the knockout fast: each round's comparisons go to the backend together
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,20 +137,17 @@ def read_rank_requests(path: Path) -> list[RankRequest]:
     return requests
 
 
-def rank_all(requests: Sequence[RankRequest], compare: Compare, method: str) -> list[dict[str, Any]]:
-    """Rank each request with `method` (a key of METHODS); one result row per request."""
+def rank_all(requests: Sequence[RankRequest], compare: Compare, method: str) -> Iterator[dict[str, Any]]:
+    """Rank each request with `method` (a key of METHODS), yielding its result row as soon as it
+    is ranked: a caller writes it out and keeps nothing (memory stays flat however long the file)."""
     rank = METHODS[method]
-    rows = []
     for request in requests:
         ranking = rank(request.prompt, request.responses, compare)
-        rows.append(
-            {
-                "prompt": request.prompt,
-                "method": method,
-                "ranking": ranking.order,
-                "best": request.responses[ranking.order[0]],
-                "comparisons": ranking.comparisons,
-                "rounds": ranking.rounds,
-            }
-        )
-    return rows
+        yield {
+            "prompt": request.prompt,
+            "method": method,
+            "ranking": ranking.order,
+            "best": request.responses[ranking.order[0]],
+            "comparisons": ranking.comparisons,
+            "rounds": ranking.rounds,
+        }
