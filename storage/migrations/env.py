@@ -14,7 +14,7 @@ from filelock import FileLock
 from sqlalchemy import Connection
 
 from storage.database import make_engine
-from storage.tables import Base
+from storage.tables import Base, outside_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,18 +26,20 @@ MIGRATION_LOCK_KEY = 0x6772616D
 
 @contextmanager
 def one_migrator_at_a_time(connection: Connection) -> Iterator[None]:
-    """Processes that start together on a fresh store (two `gram` commands, a studio and a worker)
-    take turns, so the second finds the schema made instead of creating the same tables again."""
+    """The migration's transaction, taken in turns: processes that start together on a fresh store
+    (two `gram` commands, a studio and a worker) go one after another, so the second finds the
+    schema made instead of creating the same tables again. The turn ends only after the commit:
+    a lock released before it would let the next process read the old version."""
     database = connection.engine.url.database
-    if connection.dialect.name == "postgresql":
-        # Held until the migration's transaction ends; the next one then reads the new version.
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-        yield
-    elif connection.dialect.name == "sqlite" and database and database != ":memory:":
-        with FileLock(f"{database}.migrate.lock"):
+    if connection.dialect.name == "sqlite" and database and database != ":memory:":
+        with FileLock(f"{database}.migrate.lock"), connection.begin():
             yield
     else:
-        yield
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Held until this transaction ends; the next one then reads the new version.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+            yield
 
 
 def run_migrations_online() -> None:
@@ -52,13 +54,14 @@ def run_migrations_online() -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         try:
-            with connection.begin(), one_migrator_at_a_time(connection):
+            with one_migrator_at_a_time(connection):
                 context.configure(
                     connection=connection,
                     target_metadata=target_metadata,
                     # SQLite cannot ALTER most things; batch mode copies the table instead.
                     render_as_batch=sqlite,
                     compare_type=True,
+                    include_object=lambda _object, name, *_: not outside_models(name),
                 )
                 with context.begin_transaction():
                     context.run_migrations()
