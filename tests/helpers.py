@@ -19,6 +19,30 @@ def reference_p_a(tokenizer: Any, model: Any, text: str) -> float:
     return torch.softmax(logits[[slot.token_a, slot.token_b]], dim=0)[0].item()
 
 
+def reference_continuation_logprob(tokenizer: Any, model: Any, prefix: str, continuation: str) -> float:
+    """Summed log P(continuation | prefix), its tokens those after the prefix's own: one unpadded
+    transformers forward pass."""
+    import torch
+
+    ids = tokenizer.encode(prefix + continuation, add_special_tokens=False)
+    start = len(tokenizer.encode(prefix, add_special_tokens=False))
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), dim=-1)
+    return sum(logprobs[at - 1, ids[at]].item() for at in range(start, len(ids)))
+
+
+def schema_context(connection: Any) -> Any:
+    """A migration context for comparing the store's schema with the models, leaving out what only
+    migrations keep (storage.tables.outside_models)."""
+    from alembic.migration import MigrationContext
+
+    from storage.tables import outside_models
+
+    return MigrationContext.configure(
+        connection, opts={"include_object": lambda _object, name, *_: not outside_models(name)}
+    )
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on now."""
     import socket

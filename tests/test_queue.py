@@ -167,3 +167,33 @@ def test_the_progress_key_changes_with_every_review_import_and_overlap_change(se
     session.query(Dataset).filter_by(name="q").one().reviews_per_pair = 3
     keys.append(progress_key(session, "q"))
     assert len(set(keys)) == 4 and progress_key(session, "q") == keys[-1]
+
+
+def test_text_search_is_looked_up_in_an_index_kept_in_step_with_the_pairs(session: Session) -> None:
+    """A needle of three characters or more is found through the trigram index (not a scan of every
+    pair), in prompts and responses, in any case and script, with FTS syntax taken literally; the
+    index follows inserts, edits and deletes."""
+    from sqlalchemy import func, select, text
+
+    from core.data.datasets import get_dataset
+    from core.review.queue import _query
+
+    ids = _store(session)
+    _add_pair(session, ids, 'He said "STRAẞE" AND near(x) * ÜNÏCODE')
+    assert _ids(session, QueueFilter("q", search="needle")) == ([ids[3]], 1)
+    assert _ids(session, QueueFilter("q", search="ünïcode"))[1] == 1  # case-folded beyond ASCII
+    assert _ids(session, QueueFilter("q", search='said "straẞe" and near(x) *'))[1] == 1  # quotes, operators: text
+    assert _ids(session, QueueFilter("q", search="prompt"))[1] == 6
+    pair = session.get(Pair, ids[2])
+    pair.response_b = "a response about zebras"  # an edit is indexed
+    session.flush()
+    assert _ids(session, QueueFilter("q", search="ZEBRA")) == ([ids[2]], 1)
+    query = _query(session, QueueFilter("q", search="zebra"), get_dataset(session, "q"))
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    plan = " ".join(str(row) for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "pairs_text VIRTUAL TABLE INDEX" in plan, plan
+    session.delete(get_dataset(session, "q"))  # its pairs go with it (ON DELETE CASCADE)
+    session.flush()
+    assert session.scalar(select(func.count()).select_from(Pair)) == 0
+    stale = session.execute(text("SELECT rowid FROM pairs_text WHERE pairs_text MATCH '\"prompt\"'")).all()
+    assert stale == []

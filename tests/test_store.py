@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database, downgrade, make_engine, migrate
 from storage.tables import Base, Dataset, Judgment, Pair
+from tests import helpers
 from tests.helpers import first_starts_at_once
 
 
@@ -19,7 +19,7 @@ def test_migrations_build_the_models_schema_from_scratch(tmp_path: Path) -> None
     engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     migrate(engine)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(helpers.schema_context(connection), Base.metadata)
         tables = set(inspect(connection).get_table_names())
     assert diff == []
     assert {"datasets", "pairs", "judgments", "reviews", "review_events", "model_versions", "jobs"} <= tables
@@ -43,7 +43,7 @@ def test_processes_opening_a_fresh_store_at_once_all_get_the_migrated_schema(tmp
         url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
         assert first_starts_at_once(url) == []
         with make_engine(url).connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+            assert compare_metadata(helpers.schema_context(connection), Base.metadata) == []
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:
@@ -139,3 +139,34 @@ def test_a_migration_that_copies_a_table_keeps_the_rows_that_refer_to_it(tmp_pat
     with engine.begin() as connection:
         assert connection.execute(text("SELECT count(*) FROM review_events")).scalar() == 1
         assert connection.execute(text("SELECT reviewer, label FROM reviews")).one() == ("ana", "A")
+
+
+def test_the_text_index_is_built_for_the_pairs_a_store_already_holds(tmp_path: Path) -> None:
+    """Migration 0009 indexes the text of pairs stored before it, and downgrades cleanly."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from storage.tables import Dataset, Pair
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0008_team_reviews")  # 0009 adds no column: today's models still fit
+    with Session(engine) as session, session.begin():
+        dataset = Dataset(name="d", source="s")
+        session.add(dataset)
+        session.flush()
+        session.add(
+            Pair(
+                dataset_id=dataset.id,
+                prompt="an old question",
+                response_a="about penguins",
+                response_b="b",
+                content_hash="h",
+            )
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT rowid FROM pairs_text WHERE pairs_text MATCH '\"PENGUIN\"'")).all()
+    assert found == [(1,)]
+    downgrade(engine, "0008_team_reviews")
+    with engine.connect() as connection:
+        assert not [t for t in inspect(connection).get_table_names() if t.startswith("pairs_text")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import distinct, exists, func, or_, select, true
+from sqlalchemy import column, distinct, exists, func, literal_column, or_, select, table, true
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
@@ -143,7 +143,7 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
         query = query.where(_has_tag(session, f.tag.strip()))
     if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
         query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
-    return _searched(query, f)
+    return _searched(session, query, f)
 
 
 def _has_tag(session: Session, tag: str) -> Any:
@@ -164,19 +164,31 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _searched(query: Any, f: QueueFilter) -> Any:
-    if f.search.strip():
-        needle = f"%{_literal(f.search.strip())}%"
-        query = query.where(
-            or_(*(column.ilike(needle, escape="\\") for column in (Pair.prompt, Pair.response_a, Pair.response_b)))
-        )
-    return query
+# SQLite's trigram index of the pairs' text (migration 0009); PostgreSQL's trigram indexes serve
+# the ILIKE below as they are. Either answers a needle of three characters or more.
+PAIRS_TEXT = table("pairs_text", column("rowid"))
+TRIGRAM = 3
+
+
+def _searched(session: Session, query: Any, f: QueueFilter) -> Any:
+    """Pairs whose prompt or a response contains the search text (case-insensitive, as typed)."""
+    needle = f.search.strip()
+    if not needle:
+        return query
+    if len(needle) >= TRIGRAM and session.get_bind().dialect.name == "sqlite":
+        phrase = '"' + needle.replace('"', '""') + '"'  # an FTS5 string: every character literal
+        found = select(PAIRS_TEXT.c.rowid).where(literal_column("pairs_text").op("MATCH")(phrase))
+        return query.where(Pair.id.in_(found))
+    pattern = f"%{_literal(needle)}%"
+    return query.where(
+        or_(*(column.ilike(pattern, escape="\\") for column in (Pair.prompt, Pair.response_a, Pair.response_b)))
+    )
 
 
 def _count(session: Session, f: QueueFilter, dataset_id: int, query: Any) -> int:
     plain = f.status == "all" and not (f.inconsistent_only or f.disagreeing_only or f.tag.strip())
     if plain:  # no judgment or review condition: count the pairs alone (an index scan)
-        query = _searched(select(Pair.id).where(Pair.dataset_id == dataset_id), f)
+        query = _searched(session, select(Pair.id).where(Pair.dataset_id == dataset_id), f)
     else:  # the conditions only: no row's columns (the people count is a subquery per row)
         query = query.with_only_columns(Pair.id)
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
