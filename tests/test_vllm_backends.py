@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,8 @@ from core.judge.fast import score_pairs
 from core.judge.prompting import gram_r2_user_message, label_only_user_message
 from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
-from core.vocab import verdict_for
+from core.train.proving import prove
+from core.vocab import Protocol, verdict_for
 from storage.database import Database
 from tests import helpers
 from tests.conftest import FIXTURES
@@ -79,6 +82,17 @@ def check_against_reference(backend: Backend, reference, pairs: list[PairText], 
         assert score.label == verdict_for(score.prob_a, tolerance)
         if abs(sum(exact) / 2 - 0.5) > 2 * tolerance:  # clear of the boundary: the same verdict as float32
             assert score.label == verdict_for(sum(exact) / 2, tolerance)
+    # The proof score's terms: a continuation's log-probability after a prompt, and on its own.
+    continuation = "Feedback: Response A answers the question; Response B does not.\nConclusion: Response A."
+    texts = [
+        (backend.chat_prompt(label_only_user_message(p.prompt, p.response_a, p.response_b)), continuation)
+        for p in pairs
+    ]
+    texts.append((backend.chat_prompt(""), continuation))
+    for (prefix, text), logp in zip(texts, backend.continuation_logprobs(texts), strict=True):
+        assert logp == pytest.approx(helpers.reference_continuation_logprob(tokenizer, model, prefix, text), rel=1e-3)
+    (proofs,) = prove(backend, pairs[:1], ["A"], k=2, max_new_tokens=12, guided=True)
+    assert len(proofs) == 2 and all(p.logp_given_task < 0 and p.logp_alone < 0 for p in proofs)
     for pair, result in zip(pairs, judge_pairs(backend, pairs, JudgeOptions(max_new_tokens=16)), strict=True):
         (order,) = result.orders
         prompt = backend.chat_prompt(gram_r2_user_message(pair.prompt, pair.response_a, pair.response_b))
@@ -120,9 +134,9 @@ def test_vllm_offline_engine(
         backend.close()
 
 
-@pytest.fixture(scope="module")
-def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
-    """A real `vllm serve` of the embedded model on loopback."""
+@contextmanager
+def serving(model_dir: Path, name: str, memory_share: float) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real `vllm serve` of the embedded model on loopback, in float32: (process, URL)."""
     port = free_port()
     cores = sorted(os.sched_getaffinity(0))
     env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": f"{cores[0]}-{cores[-1]}", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
@@ -133,7 +147,7 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
-        str(embedded_model_dir),
+        str(model_dir),
         "--host",
         "127.0.0.1",
         "--port",
@@ -144,23 +158,23 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
         "--dtype",
         "float32",
         "--gpu-memory-utilization",
-        "0.3",
+        str(memory_share),
         "--served-model-name",
         "smollm2",
     ]
-    log = open(Path(embedded_model_dir).parent / "vllm-serve.log", "w")  # noqa: SIM115
+    log = open(Path(model_dir).parent / f"vllm-serve-{name}.log", "w")  # noqa: SIM115
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
-    def serving() -> bool:
+    def up() -> bool:
         try:
             return httpx.get(f"{url}/v1/models", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(serving, seconds=600, what=f"vllm serve (log: {log.name})", process=server, interval=1)
-        yield url
+        wait_for(up, seconds=600, what=f"vllm serve (log: {log.name})", process=server, interval=1)
+        yield server, url
     finally:
         server.terminate()
         try:
@@ -170,14 +184,22 @@ def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture(scope="module")
+def vllm_serve(embedded_model_dir: Path) -> Iterator[str]:
+    with serving(embedded_model_dir, "main", 0.3) as (_, url):
+        yield url
+
+
 def test_openai_backend_against_vllm_serve(
     vllm_serve: str, embedded_model_dir: Path, reference, pairs: list[PairText], demo_pairs: list[PairText]
 ) -> None:  # type: ignore[no-untyped-def]
     from core.backends.openai_backend import OpenAIBackend
 
     spec = ModelSpec("smollm2", str(embedded_model_dir))
-    untold = OpenAIBackend(spec, base_url=vllm_serve)
-    assert untold.undecided_within == tolerance_of("bfloat16")  # the server's dtype unknown: the widest
+    # A server listed first that is down is passed over; the dtype, not told, is taken as the widest.
+    untold = OpenAIBackend(spec, base_url=f"http://127.0.0.1:{free_port()},{vllm_serve}")
+    assert untold.served_model == "smollm2" and untold.pool.servers[0].failures >= 1
+    assert untold.undecided_within == tolerance_of("bfloat16")
     untold.close()
     backend = OpenAIBackend(spec, base_url=vllm_serve, concurrency=4, precision="float32")
     try:
@@ -194,3 +216,43 @@ def test_openai_backend_retries_then_says_what_failed(embedded_model_dir: Path) 
     with pytest.raises(ModelError, match=r"failed after 2 tries"):
         OpenAIBackend(ModelSpec("m", str(embedded_model_dir)), base_url=f"http://127.0.0.1:{free_port()}", retries=1)
     assert time.perf_counter() - started >= 1.0  # it waited before the retry
+
+
+def test_judging_through_two_servers_goes_on_when_one_dies(
+    vllm_serve: str, embedded_model_dir: Path, demo_pairs: list[PairText], db: Database
+) -> None:
+    """Requests spread over two `vllm serve` processes; one is killed while it answers: the run
+    finishes on the other, every pair judged exactly once."""
+    from core.backends.openai_backend import OpenAIBackend
+    from core.data.importer import import_files
+    from core.judge.run import JudgeRun, run_judging
+    from storage.tables import Judgment
+
+    rows = [json.loads(line) for path in demo_paths() for line in path.read_text().splitlines()[:8]]
+    source = embedded_model_dir.parent / "two-servers.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with db.session() as session:
+        import_files(session, [source], dataset="two", max_bytes=2**30, max_chars=10**5)
+    with serving(embedded_model_dir, "second", 0.1) as (second, url):
+        spec = ModelSpec("smollm2", str(embedded_model_dir))
+        backend = OpenAIBackend(spec, base_url=f"{vllm_serve}, {url}", concurrency=2, precision="float32")
+        doomed = backend.pool.servers[1]
+
+        def kill_when_busy() -> None:  # mid-batch: once the second server has answered a few requests
+            wait_for(lambda: doomed.served >= 3, seconds=600, what="the second server's first answers")
+            second.kill()
+
+        killer = threading.Thread(target=kill_when_busy, daemon=True)
+        killer.start()
+        try:
+            run = JudgeRun("two", protocol=Protocol.LABEL_ONLY, batch_size=4)
+            job = run_judging(db, backend, run, show_progress=False)
+        finally:
+            backend.close()
+        killer.join(timeout=5)
+    assert second.returncode is not None and doomed.failures >= 1  # it died during the run
+    assert backend.pool.servers[0].served > 0 and doomed.served >= 3  # both worked
+    assert (job.status, job.done) == ("succeeded", len(rows))
+    with db.session() as session:
+        judged = [j.pair_id for j in session.query(Judgment)]
+    assert len(judged) == len(set(judged)) == len(rows)

@@ -61,6 +61,13 @@ class Backend(ABC):
         """Summed log P(continuation | prefix) for each (prefix, continuation): the proof score's terms."""
         raise ModelError(f"the {self.name} backend cannot score continuations; use the transformers backend")
 
+    def continuation_tokens(self, prefix: str, continuation: str) -> tuple[list[int], int]:
+        """The token ids of prefix + continuation, and where the continuation's begin: after the
+        prefix's own tokens (a token merged across the seam counts as the continuation's), the
+        one rule every backend scores by."""
+        ids = self.tokenizer.encode(prefix + continuation, add_special_tokens=False)
+        return ids, len(self.tokenizer.encode(prefix, add_special_tokens=False))
+
     def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()) -> Any:
         """What a judge head reads: for each slot, for each of decoder layers `layers`, its hidden
         state at the slot (the last token), then for each pool in `pools` ("mean", "max") that pool

@@ -3,21 +3,20 @@
 The scale-out path: the studio keeps the tokenizer (to apply the chat template and find the
 label tokens, exactly as the other backends do) and sends prompts as token ids to
 `/v1/completions`. The label's log-probabilities come from the response's `logprobs`, one
-request per letter (see `label_logprobs`). Requests run concurrently up to a limit and are
-retried with back-off.
+request per letter (see `label_logprobs`). `base_url` may name several servers serving the same
+model: requests are spread over them, up to `concurrency` in flight on each, and a server that
+fails is passed over while its requests go to the others (core/backends/servers.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-
 from core.backends.base import Backend, Completion, Sampling
 from core.backends.precision import tolerance_of
+from core.backends.servers import ServerPool, server_urls
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
@@ -55,40 +54,33 @@ class OpenAIBackend(Backend):
         except OSError as error:
             raise ModelError(f"the openai backend needs the model's tokenizer locally: {error}") from None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
-        self.concurrency, self.retries = concurrency, retries
+        self.pool = ServerPool(
+            server_urls(base_url), headers=headers, timeout=timeout, concurrency=concurrency, retries=retries
+        )
         self.served_model = served_model or self._served_model()
         self.max_model_len = max_model_len or self._served_context() or 4096
 
-    def _request(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.client.post(path, json=payload) if payload is not None else self.client.get(path)
-                if response.status_code < 500 and response.status_code != 429:
-                    response.raise_for_status()
-                    return response.json()
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.TransportError as error:
-                problem = f"{type(error).__name__}: {error}"
-            if attempt < self.retries:
-                time.sleep(min(2**attempt, 30))
-        raise ModelError(f"{self.client.base_url}{path} failed after {self.retries + 1} tries: {problem}")
-
     def _served_model(self) -> str:
-        models = self._request("/v1/models").get("data", [])
+        """The model the servers serve: every server that answers must serve the same one."""
+        models = self.pool.request("/v1/models").get("data", [])
         if not models:
-            raise ModelError(f"{self.client.base_url} serves no model")
-        return models[0]["id"]
+            raise ModelError("the server serves no model")
+        name = models[0]["id"]
+        for url, reply in self.pool.each("/v1/models"):
+            ids = [m["id"] for m in (reply or {}).get("data", [])]
+            if reply is not None and name not in ids:
+                raise ModelError(f"{url} serves {ids}, not '{name}': every server must serve the same model")
+        return name
 
     def _served_context(self) -> int | None:
-        for model in self._request("/v1/models").get("data", []):
+        for model in self.pool.request("/v1/models").get("data", []):
             if model["id"] == self.served_model:
                 return model.get("max_model_len")
         return None
 
     def _complete(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda p: self._request("/v1/completions", p), payloads))
+        with ThreadPoolExecutor(max_workers=self.pool.capacity) as threads:
+            return list(threads.map(lambda p: self.pool.request("/v1/completions", p), payloads))
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
@@ -103,7 +95,9 @@ class OpenAIBackend(Backend):
                 **({"min_tokens": sampling.min_new_tokens} if sampling.min_new_tokens else {}),  # vLLM's extension
                 "temperature": sampling.temperature,
                 "top_p": sampling.top_p,
-                "stop": list(sampling.stop),
+                # The OpenAI API takes at most 4 stop strings (vLLM enforces it); a caller that
+                # passes more cuts at the rest itself (guided judging's `_section_text`).
+                "stop": list(sampling.stop)[:4],
                 "include_stop_str_in_output": True,  # vLLM extension; others ignore it
                 "seed": sampling.seed,
             }
@@ -141,10 +135,26 @@ class OpenAIBackend(Backend):
             for token, response in zip((slot.token_a, slot.token_b), responses[2 * index : 2 * index + 2], strict=True):
                 logprobs = response["choices"][0]["logprobs"]
                 if logprobs["tokens"][0] != self.tokenizer.decode([token]):
-                    raise ModelError(f"{self.client.base_url} ignored logit_bias; it cannot score labels")
+                    raise ModelError("the server ignored logit_bias; it cannot score labels")
                 values.append(logprobs["token_logprobs"][0])
             results.append((values[0], values[1]))
         return results
 
+    def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The standard way to score a text: `echo` it with `logprobs` and no new tokens; the reply's
+        `token_logprobs` are the prompt's own (the first, which has no context, is null)."""
+        tokens = [self.continuation_tokens(prefix, continuation) for prefix, continuation in pairs]
+        payloads = [
+            {"model": self.served_model, "prompt": ids, "max_tokens": 0, "echo": True, "logprobs": 0}
+            for ids, _ in tokens
+        ]
+        results = []
+        for (ids, begins), response in zip(tokens, self._complete(payloads), strict=True):
+            values = response["choices"][0]["logprobs"]["token_logprobs"]
+            if len(values) != len(ids):
+                raise ModelError("the server did not echo the prompt's log-probabilities")
+            results.append(sum(values[at] for at in range(max(begins, 1), len(ids))))
+        return results
+
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()

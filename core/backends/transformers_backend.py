@@ -180,10 +180,8 @@ class TransformersBackend(Backend):
                 logprobs = torch.log_softmax(self.model(**inputs, position_ids=positions).logits.float(), dim=-1)
             width = inputs["input_ids"].shape[1]
             for row, i in enumerate(indices):
-                prefix, continuation = pairs[i]
-                total = len(self.tokenizer.encode(prefix + continuation, add_special_tokens=False))
-                # The continuation's tokens: those after the prefix's (a merge at the seam goes to it).
-                start = width - total + len(self.tokenizer.encode(prefix, add_special_tokens=False))
+                ids, begins = self.continuation_tokens(*pairs[i])
+                start = width - len(ids) + begins  # left-padded: the text ends at the right edge
                 ids = inputs["input_ids"][row, start:]
                 picked = logprobs[row, start - 1 : width - 1].gather(-1, ids.unsqueeze(-1))
                 results[i] = float(picked.sum())

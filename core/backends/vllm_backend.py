@@ -125,6 +125,21 @@ class VLLMBackend(Backend):
             results.append((first[slot.token_a].logprob, first[slot.token_b].logprob))
         return results
 
+    def continuation_logprobs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Through vLLM's prompt log-probabilities: each text goes in whole, as a prompt, and the
+        log-probability of each of its own tokens comes back (`prompt_logprobs=0`)."""
+        from vllm import SamplingParams
+
+        tokens = [self.continuation_tokens(prefix, continuation) for prefix, continuation in pairs]
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        prompts: list[Any] = [{"prompt_token_ids": ids} for ids, _ in tokens]  # vLLM TokensPrompt dicts
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
+        results = []
+        for (ids, begins), out in zip(tokens, outputs, strict=True):
+            per_token: Any = out.prompt_logprobs  # [None, {token id: Logprob}, ...], one per prompt token
+            results.append(sum(per_token[at][ids[at]].logprob for at in range(max(begins, 1), len(ids))))
+        return results
+
     def close(self) -> None:
         import gc
 

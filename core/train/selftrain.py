@@ -11,7 +11,8 @@ One iteration, on a fresh batch of the dataset's pairs that nobody reviewed:
    model is retrained into a new (inactive) model version, which labels the next iteration.
 The pseudo-labels are stored as judgments (origin 'selftrain', the filters' verdicts in
 `votes`), so people can browse and correct them. Reference labels are never trained on; where
-they exist they measure the pseudo-labels' accuracy.
+they exist they measure the pseudo-labels' accuracy. Labelling and proving run on the configured
+backend (GRAM_BACKEND: transformers, vLLM, or `vllm serve` endpoints); retraining on transformers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from core.backends import load_backend
+from core.backends import configured_backend
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
@@ -37,7 +38,7 @@ from core.train.jobs import claim_training, start_training_job
 from core.train.proving import prove, rule_check
 from core.train.split import AdaptPlan, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, is_adapter, train
-from core.vocab import DECISIVE, BackendName, JobKind, Origin, Protocol
+from core.vocab import DECISIVE, JobKind, Origin, Protocol
 from storage.database import Database
 from storage.tables import Job, Judgment, ModelVersion, Pair, Review
 
@@ -68,9 +69,9 @@ def unlabelled_batch(session: Any, dataset_id: int, size: int, held_out_keys: se
     return batch
 
 
-def label_pairs(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+def label_pairs(settings: Settings, spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
     """Step 1: k sampled labelling runs per pair; the judgment (votes, confidence) per candidate."""
-    backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=config.batch_size)
+    backend = configured_backend(settings, spec, batch_size=config.batch_size)
     try:
         options = JudgeOptions(
             votes=config.votes,
@@ -86,12 +87,12 @@ def label_pairs(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainC
         backend.close()
 
 
-def prove_and_check(spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+def prove_and_check(settings: Settings, spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
     """Steps 3 and 4 for the candidates the threshold kept."""
     kept = [c for c in candidates if c.dropped_by is None]
     if not kept:
         return
-    backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=config.batch_size)
+    backend = configured_backend(settings, spec, batch_size=config.batch_size)
     try:
         proofs = prove(
             backend,
@@ -171,14 +172,14 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                 ]
             if not candidates:
                 raise GramError("no unlabelled pairs left in the dataset")
-            label_pairs(current, candidates, config)
+            label_pairs(settings, current, candidates, config)
             claimed.stop_if_cancelled()
             for c in candidates:
                 # An undecided pseudo-label names no winner: nothing to train, whatever the threshold.
                 if c.judgment["label"] not in DECISIVE or c.judgment["confidence"] < config.threshold:
                     c.dropped_by = "confidence"
             prover = resolve_model(settings, config.prover) if config.prover else current
-            prove_and_check(prover, candidates, config)
+            prove_and_check(settings, prover, candidates, config)
             claimed.stop_if_cancelled()
             with db.session() as session:
                 claimed.progress(session, line=f"iteration {number}: {len(candidates)} pseudo-labels")
@@ -200,7 +201,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                             model_version_id=version_id,
                             job_id=job_id,
                             model=current.name,
-                            backend=BackendName.TRANSFORMERS,
+                            backend=settings.backend,
                             protocol=Protocol.GRAM_R2,
                             origin=Origin.SELFTRAIN,
                             **record,
