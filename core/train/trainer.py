@@ -14,7 +14,8 @@ Swap augmentation adds each pair in the other order with the label flipped (and 
 "Response A"/"Response B" names swapped). LoRA through peft by default, full fine-tuning as an
 option. Checkpoints go to a job folder so a killed run resumes; the finished model is saved under
 a temporary name and renamed into place, so a crash never leaves a half-written model.
-Several GPUs: run the same code under `accelerate launch` (TRL/transformers handle the rest).
+One process: under `accelerate launch` every rank would run the whole job (its own model version),
+so several GPUs are not supported yet.
 """
 
 from __future__ import annotations
