@@ -48,8 +48,8 @@ def as_utc(moment: datetime) -> datetime:
 def outside_models(name: str | None) -> bool:
     """A schema object that migrations keep but the models cannot describe: the text-search index
     (migration 0009: SQLite's FTS5 table `pairs_text` and its shadow tables, PostgreSQL's GIN
-    trigram indexes). Schema comparisons leave them out."""
-    return name is not None and (name.startswith("pairs_text") or name.endswith("_trigrams"))
+    trigram indexes) and the queue's expression indexes (0010). Schema comparisons leave them out."""
+    return name is not None and (name.startswith(("pairs_text", "ix_pairs_queue_")) or name.endswith("_trigrams"))
 
 
 class Base(DeclarativeBase):
@@ -96,6 +96,10 @@ class Pair(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The latest judgment (highest id) and its confidence: kept by triggers on `judgments`
+    # (migration 0010), never set by the program. The queue joins and sorts on them.
+    latest_judgment_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    latest_confidence: Mapped[float | None] = mapped_column(Float, default=None)
 
     dataset: Mapped[Dataset] = relationship(back_populates="pairs")
     judgments: Mapped[list[Judgment]] = relationship(

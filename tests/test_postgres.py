@@ -15,7 +15,7 @@ from core.data.exporter import export_rows
 from core.data.importer import import_files
 from core.review.reviews import save_review, undo
 from storage.database import Database, downgrade
-from storage.tables import Base, Judgment, Pair
+from storage.tables import Base, Dataset, Judgment, Pair
 from tests import helpers
 
 pytestmark = pytest.mark.postgres
@@ -124,4 +124,32 @@ def test_text_search_uses_the_trigram_indexes_on_postgresql(pg_url: str) -> None
         sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = " ".join(r[0] for r in session.execute(text("EXPLAIN " + sql.replace("%%", "%"))))
     assert "ix_pairs_response_b_trigrams" in plan, plan
+    db.dispose()
+
+
+def test_pairs_follow_their_latest_judgment_on_postgresql(pg_url: str) -> None:
+    """The trigger keeps each pair's latest judgment on PostgreSQL too, through deletes of a
+    judgment and of a whole dataset (whose cascade deletes the judgments under their pairs)."""
+    from sqlalchemy import delete, func, select
+
+    from core.review.queue import QueueFilter, queue_page
+
+    db = Database(pg_url)
+    with db.session() as session:
+        import_files(session, demo_paths(), dataset="demo", max_bytes=2**30, max_chars=200_000)
+        first, second = session.scalars(select(Pair.id).order_by(Pair.id).limit(2)).all()
+        for pair_id, confidence in ((first, 0.9), (first, 0.6), (second, 0.7)):
+            session.add(Judgment(pair_id=pair_id, model="m", backend="b", label="A", confidence=confidence, orders=[]))
+    with db.session() as session:
+        rows, total = queue_page(session, QueueFilter("demo", sort="confidence-asc"), 0, 2)
+        assert [(r.pair_id, r.confidence) for r in rows] == [(first, 0.6), (second, 0.7)] and total == 400
+        last, _ = queue_page(session, QueueFilter("demo", sort="confidence-desc"), 199, 2)
+        assert len(last) == 2 and all(r.confidence is None for r in last)
+        newest = session.scalar(select(func.max(Judgment.id)).where(Judgment.pair_id == first))
+        session.execute(delete(Judgment).where(Judgment.id == newest))
+    with db.session() as session:
+        assert session.get(Pair, first).latest_confidence == 0.9
+        session.delete(session.query(Dataset).filter_by(name="demo").one())
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Pair)) == 0
     db.dispose()

@@ -143,26 +143,19 @@ def test_a_migration_that_copies_a_table_keeps_the_rows_that_refer_to_it(tmp_pat
 
 def test_the_text_index_is_built_for_the_pairs_a_store_already_holds(tmp_path: Path) -> None:
     """Migration 0009 indexes the text of pairs stored before it, and downgrades cleanly."""
-    from sqlalchemy import text
+    from sqlalchemy import insert, text
     from sqlalchemy.orm import Session
 
     from storage.tables import Dataset, Pair
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    migrate(engine, "0008_team_reviews")  # 0009 adds no column: today's models still fit
-    with Session(engine) as session, session.begin():
+    migrate(engine, "0008_team_reviews")
+    with Session(engine) as session, session.begin():  # only the columns 0008 has
         dataset = Dataset(name="d", source="s")
         session.add(dataset)
         session.flush()
-        session.add(
-            Pair(
-                dataset_id=dataset.id,
-                prompt="an old question",
-                response_a="about penguins",
-                response_b="b",
-                content_hash="h",
-            )
-        )
+        row = {"prompt": "an old question", "response_a": "about penguins", "response_b": "b", "content_hash": "h"}
+        session.execute(insert(Pair).values(dataset_id=dataset.id, **row))
     migrate(engine)
     with engine.connect() as connection:
         found = connection.execute(text("SELECT rowid FROM pairs_text WHERE pairs_text MATCH '\"PENGUIN\"'")).all()

@@ -17,7 +17,6 @@ from sqlalchemy import column, distinct, exists, func, literal_column, or_, sele
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
-from core.judge.judgments import latest_judgment_id
 from core.vocab import DECISIVE, Label
 from storage.tables import Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent
 
@@ -121,7 +120,7 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
             people,
         )
         .select_from(Pair)
-        .outerjoin(latest, latest.id == latest_judgment_id())
+        .outerjoin(latest, latest.id == Pair.latest_judgment_id)  # kept by triggers (migration 0010)
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
         .where(Pair.dataset_id == dataset.id)
     )
@@ -199,15 +198,33 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
     dataset = get_dataset(session, f.dataset)
     query = _query(session, f, dataset)
     total = _count(session, f, dataset.id, query)
-    confidence = query.selected_columns[4]
-    order = {
-        "id": [Pair.id],
-        "confidence-asc": [confidence.is_(None), confidence.asc(), Pair.id],
-        "confidence-desc": [confidence.is_(None), confidence.desc(), Pair.id],
-        "instant-uncertain": [InstantScore.margin.is_(None), InstantScore.margin.asc(), Pair.id],
-    }[f.sort]
-    page_rows = session.execute(query.order_by(*order).offset(page * page_size).limit(page_size))
-    return [_row(*values, needed=dataset.reviews_per_pair) for values in page_rows], total
+    start = page * page_size
+    if start + page_size <= total // 2 or f.sort == "instant-uncertain":
+        found = list(session.execute(query.order_by(*_order(f.sort)).offset(start).limit(page_size)))
+    else:  # a page in the second half is read from the end: the last page is as quick as the first
+        backwards = query.order_by(*_order(f.sort, backwards=True))
+        end = max(total - start - page_size, 0)
+        found = list(session.execute(backwards.offset(end).limit(min(page_size, total - start))))[::-1]
+    return [_row(*values, needed=dataset.reviews_per_pair) for values in found], total
+
+
+def _order(sort: Sort, *, backwards: bool = False) -> list[Any]:
+    """ORDER BY terms of the queue's sort (or its exact reverse): the key, then the pair id in the
+    same direction, so that one index walked either way serves both."""
+    key, ascending = _sort_key(sort)
+    return [key.asc(), Pair.id.asc()] if ascending != backwards else [key.desc(), Pair.id.desc()]
+
+
+def _sort_key(sort: Sort) -> tuple[Any, bool]:
+    """The queue's sort as (key, ascending), the pair id breaking ties. Each confidence key matches
+    an index of migration 0010 exactly, and puts unjudged pairs last (a confidence is in [0, 1])."""
+    if sort == "confidence-asc":
+        return func.coalesce(Pair.latest_confidence, 2.0), True
+    if sort == "confidence-desc":
+        return func.coalesce(Pair.latest_confidence, -1.0), False
+    if sort == "instant-uncertain":  # the instant judge's least sure first; unscored last
+        return func.coalesce(InstantScore.margin, 2.0), True
+    return Pair.id, True
 
 
 def rows_now(session: Session, dataset: str, pair_ids: list[int], reviewer: str) -> list[QueueRow]:
