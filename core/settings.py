@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     backend: BackendName = Field(default=BackendName.TRANSFORMERS, description="Inference backend.")
     openai_base_url: str | None = Field(
         default=None,
-        description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`).",
+        description="The openai backend's endpoint, e.g. http://gpu-host:8000 (a `vllm serve`); several, "
+        "separated by commas, share the work and stand in for one another.",
     )
     openai_api_key: str | None = Field(default=None, description="Bearer token for that endpoint.")
     openai_precision: Literal["float32", "bfloat16", "float16"] = Field(
