@@ -218,12 +218,14 @@ def _order(sort: Sort, *, backwards: bool = False) -> list[Any]:
 def _sort_key(sort: Sort) -> tuple[Any, bool]:
     """The queue's sort as (key, ascending), the pair id breaking ties. Each confidence key matches
     an index of migration 0010 exactly, and puts unjudged pairs last (a confidence is in [0, 1])."""
+    # The constants are written into the SQL, not bound: an index on an expression serves only
+    # that same expression, and `coalesce(x, ?)` is not `coalesce(x, 2.0)`.
     if sort == "confidence-asc":
-        return func.coalesce(Pair.latest_confidence, 2.0), True
+        return func.coalesce(Pair.latest_confidence, literal_column("2.0")), True
     if sort == "confidence-desc":
-        return func.coalesce(Pair.latest_confidence, -1.0), False
+        return func.coalesce(Pair.latest_confidence, literal_column("-1.0")), False
     if sort == "instant-uncertain":  # the instant judge's least sure first; unscored last
-        return func.coalesce(InstantScore.margin, 2.0), True
+        return func.coalesce(InstantScore.margin, literal_column("2.0")), True
     return Pair.id, True
 
 
