@@ -125,9 +125,9 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
         .where(Pair.dataset_id == dataset.id)
     )
     if f.status == "unjudged":
-        query = query.where(latest.id.is_(None))
+        query = query.where(Pair.latest_judgment_id.is_(None))
     elif f.status == "judged":
-        query = query.where(latest.id.is_not(None), mine.label.is_(None))
+        query = query.where(Pair.latest_judgment_id.is_not(None), mine.label.is_(None))
     elif f.status == "reviewed":
         query = query.where(mine.label.is_not(None))
     elif f.status == "needs-you":
