@@ -101,6 +101,9 @@ def test_sft_rows_use_the_exact_protocol_and_a_rationale_for_the_label(session: 
 def test_full_dump_round_trips_pairs_judgments_reviews_and_history(
     session: Session, judged: list[Pair], tmp_path: Path
 ) -> None:
+    undecided = {"model": "m", "backend": "vllm", "label": "tie", "confidence": 0.5, "prob_a": 0.5, "orders": []}
+    session.add(Judgment(pair=judged[5], **undecided))  # a judge that named no winner: kept as it is
+    session.flush()
     first = export_rows(session, "demo", "jsonl").rows
     path = write_rows(first, tmp_path / "dump.jsonl")
     report = import_files(session, [path], dataset="copy", **LIMITS)
@@ -114,6 +117,7 @@ def test_full_dump_round_trips_pairs_judgments_reviews_and_history(
     assert [e.action for e in copied[4].reviews[0].events] == ["edit", "undo"]
     assert copied[4].reviews[0].events[1].target_event_id == copied[4].reviews[0].events[0].id
     assert copied[1].reviews[0].tags == ["fixed"] and copied[1].reviews[0].note == "B misread"
+    assert [j.label for j in copied[5].judgments] == ["B", "tie"]
     # Importing the dump into the same dataset again adds nothing.
     assert import_files(session, [path], dataset="copy", **LIMITS).imported == 0
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import GramError
-from core.vocab import REVIEW_LABELS, ReviewAction
+from core.vocab import LABELS, REVIEW_LABELS, ReviewAction
 from storage.tables import Judgment, Review, ReviewEvent, as_utc
 
 # Each field a record carries in a dump, with the JSON types a restore accepts (None always).
@@ -98,8 +98,8 @@ def restore_judgment(data: dict[str, Any]) -> Judgment:
     unknown = set(data) - set(JUDGMENT_FIELDS) - {"created_at"}
     if unknown:
         raise GramError(f"unknown judgment fields {sorted(unknown)}")
-    if data.get("label") not in (None, "A", "B"):
-        raise GramError(f"judgment label must be A or B (got {data.get('label')!r})")
+    if data.get("label") not in (None, *LABELS):
+        raise GramError(f"judgment label must be A, B or tie (undecided) (got {data.get('label')!r})")
     if not data.get("model") or not data.get("backend"):
         raise GramError("a judgment needs 'model' and 'backend'")
     _check_types(data, JUDGMENT_TYPES, "judgment")
