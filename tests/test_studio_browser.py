@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.database import Database
-from storage.tables import Dataset, InstantScore, Job, Pair
+from storage.tables import Dataset, InstantScore, Job, Pair, ReviewHold
 from tests.browser import Studio, first_pair_id, queue_row, review_of, table_rows
 from tests.conftest import FIXTURES
 from tests.helpers import criterion_file, wait_for
@@ -183,6 +183,12 @@ def _duo(db: Database, folder: Path) -> list[int]:
         return list(session.scalars(select(Pair.id).where(Pair.dataset_id == dataset_id).order_by(Pair.id)))
 
 
+def holder_pair(db: Database, reviewer: str) -> int | None:
+    """The pair `reviewer` holds now (their "needs you" queue took it), if any."""
+    with db.session() as session:
+        return session.scalar(select(ReviewHold.pair_id).where(ReviewHold.reviewer == reviewer))
+
+
 def test_two_reviewers_with_overlap_two_both_review_every_pair_and_their_agreement_is_computed(
     studio: str, browser: object, db: Database, tmp_path: Path
 ) -> None:
@@ -199,12 +205,19 @@ def test_two_reviewers_with_overlap_two_both_review_every_pair_and_their_agreeme
     ana.page.click("#team-overlap-save")
     ana.wait_text("#team-note", "now needs 2 review")
     plan = {who: dict(zip(ids, labels.split(), strict=True)) for who, labels in DUO.items()}
-    for person in (ana, ben):
+    held: dict[str, int] = {}
+    for who, person in (("ana", ana), ("ben", ben)):
         person.open_dataset("duo")
         person.choose("review-status", "needs you")
         person.wait_text("#queue-page", "6 pairs")
         person.wait_text("#review-progress", "reviewed by 2 people", timeout=20_000)
-    assert first_pair_id(ana) != first_pair_id(ben)  # two people at once start on different pairs
+        # The "needs you" queue has opened once this person holds a pair and the page shows it (the
+        # same texts are on the page before the filter's event ends, under load).
+        wait_for(lambda who=who: holder_pair(db, who) is not None, seconds=60, what=f"{who}'s hold")
+        held[who] = holder_pair(db, who)  # type: ignore[assignment]
+        person.wait_text("#pair-header h3", f"Pair {held[who]} ")
+    assert held["ana"] != held["ben"]  # two people at once start on different pairs
+    assert (first_pair_id(ana), first_pair_id(ben)) == (held["ana"], held["ben"])
     ana.shot("spread")
     done: dict[str, list[int]] = {"ana": [], "ben": []}
     for _ in range(len(ids)):
