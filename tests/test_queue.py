@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from core.evaluation.reports import dataset_report
 from core.review.queue import QueueFilter, queue_page, review_progress
 from core.review.reviews import save_review
-from storage.tables import Dataset, Judgment, Pair
+from storage.tables import Dataset, InstantScore, Judgment, Pair
 
 
 def _store(session: Session) -> list[int]:
@@ -233,13 +233,20 @@ def test_a_sorted_page_is_read_off_an_index_from_either_end(session: Session) ->
     ids = _store(session)
     for n in range(17):
         _add_pair(session, ids, f"extra {n}")
-    for sort in ("id", "confidence-asc", "confidence-desc"):
+    dataset_id = get_dataset(session, "q").id
+    for i, margin in zip(ids, (0.3, 0.05, 0.3, 0.45, 0.1), strict=False):  # ties, and unscored pairs last
+        session.add(InstantScore(pair_id=i, dataset_id=dataset_id, prob_a=0.5 + margin, margin=margin, trained_on=8))
+    session.flush()
+    for sort in ("id", "confidence-asc", "confidence-desc", "instant-uncertain"):
         f = QueueFilter("q", sort=sort)
         everything = _ids(session, f, 0, 100)[0]
         assert len(everything) == 23
         for size in (4, 5, 7):
             pages = [_ids(session, f, page, size)[0] for page in range(-(-23 // size))]
             assert [i for page in pages for i in page] == everything, (sort, size)
+        if sort == "instant-uncertain":
+            assert everything[:5] == [ids[1], ids[4], ids[0], ids[2], ids[3]]  # least sure first, ties by id
+            continue  # the instant judge's scores are few and per dataset: no index sorts them
         for backwards in (False, True):
             query = _query(session, f, get_dataset(session, "q")).order_by(*_order(sort, backwards=backwards))
             compiled = query.limit(5).compile(session.get_bind())  # as it runs: bound parameters stay bound

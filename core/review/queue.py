@@ -199,7 +199,7 @@ def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int =
     query = _query(session, f, dataset)
     total = _count(session, f, dataset.id, query)
     start = page * page_size
-    if start + page_size <= total // 2 or f.sort == "instant-uncertain":
+    if start + page_size <= total // 2:
         found = list(session.execute(query.order_by(*_order(f.sort)).offset(start).limit(page_size)))
     else:  # a page in the second half is read from the end: the last page is as quick as the first
         backwards = query.order_by(*_order(f.sort, backwards=True))
