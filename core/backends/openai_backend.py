@@ -57,26 +57,22 @@ class OpenAIBackend(Backend):
         self.pool = ServerPool(
             server_urls(base_url), headers=headers, timeout=timeout, concurrency=concurrency, retries=retries
         )
-        self.served_model = served_model or self._served_model()
-        self.max_model_len = max_model_len or self._served_context() or 4096
+        listed = self.pool.request("/v1/models").get("data", [])
+        self.served_model = served_model or self._served_model(listed)
+        context = next((m.get("max_model_len") for m in listed if m["id"] == self.served_model), None)
+        self.max_model_len = max_model_len or context or 4096
 
-    def _served_model(self) -> str:
-        """The model the servers serve: every server that answers must serve the same one."""
-        models = self.pool.request("/v1/models").get("data", [])
-        if not models:
+    def _served_model(self, listed: list[dict[str, Any]]) -> str:
+        """The model the servers serve (`listed`: one server's /v1/models): every other server that
+        answers must serve it too."""
+        if not listed:
             raise ModelError("the server serves no model")
-        name = models[0]["id"]
+        name = listed[0]["id"]
         for url, reply in self.pool.each("/v1/models"):
             ids = [m["id"] for m in (reply or {}).get("data", [])]
             if reply is not None and name not in ids:
                 raise ModelError(f"{url} serves {ids}, not '{name}': every server must serve the same model")
         return name
-
-    def _served_context(self) -> int | None:
-        for model in self.pool.request("/v1/models").get("data", []):
-            if model["id"] == self.served_model:
-                return model.get("max_model_len")
-        return None
 
     def _complete(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with ThreadPoolExecutor(max_workers=self.pool.capacity) as threads:
