@@ -1,15 +1,16 @@
 """How far each precision's fast-path probabilities may stray from transformers in float32, and
 so which probabilities are too close to 0.5 to name a winner.
 
-Measured by `benchmarks/backend_agreement.py` on 48 demo pairs (raw figures beside it), per
-presentation order, against transformers in float32: vLLM in float32 strayed by at most 7e-6,
-transformers in bf16 by 0.031 and vLLM in bf16 by 0.030 (their swap-averaged P(A) by 0.022 and
-0.017; 10 and 12 of 48 labels flipped under a plain P >= 0.5 rule). Each tolerance is that figure
-rounded up with room to spare; float16 was not measured here (no CPU kernel worth timing): it has
-three more mantissa bits than bf16, so bf16's figure bounds it. A backend states
-its precision; `tests/test_vllm_backends.py` holds every backend to its tolerance. A judgment
-whose P(A) lies within that tolerance of 0.5 is undecided (`core.vocab.label_for`): in another
-precision it could have gone either way, so it is counted, never scored as A.
+Measured by `benchmarks/backend_agreement.py` on 48 demo pairs
+(`benchmarks/agreement-2026-12-03-cpu2.json`), per presentation order, against transformers in
+float32: vLLM in float32 strayed by at most 7e-6, transformers in bf16 by 0.031 and vLLM in bf16
+by 0.027 (their swap-averaged P(A) by 0.022 and 0.019; 10 and 9 of 48 labels flipped under a
+plain P >= 0.5 rule). Each tolerance is that figure rounded up with room to spare; float16 was not
+measured here (no CPU kernel worth timing): it has three more mantissa bits than bf16, so bf16's
+figure bounds it. A backend states its precision; `tests/test_vllm_backends.py` holds every
+backend to its tolerance. A judgment whose P(A) lies within that tolerance of 0.5 is undecided
+(`core.vocab.verdict_for`): in another precision it could have gone either way, so it is counted,
+never scored as A.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class VLLMBackend(Backend):
         if not on_gpu:
             _use_all_cores()
         # bf16 on a GPU; float32 on a CPU, even one with native bf16: there bf16 moved P(A) by
-        # up to 0.035 from the float32 reference and returned exactly 0.5 for many pairs
+        # up to 0.027 from the float32 reference and returned exactly 0.5 for 10 of 48 pairs
         # (benchmarks/backend_agreement.py). `dtype` overrides.
         self.precision = dtype or ("bfloat16" if on_gpu else "float32")
         tolerance_of(self.precision)  # an unknown dtype fails here, before the engine starts

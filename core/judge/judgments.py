@@ -1,8 +1,9 @@
 """Stored judgments: which one is a pair's latest, and which models judged a dataset.
 
 "The latest judgment of a pair" is defined here once: the one with the highest id, among those
-that match the conditions given (a model, a protocol). The queue, the pair view, evaluation and
-the exporter all ask this module.
+that match the conditions given (a model, a protocol). The pair view, evaluation and the exporter
+ask this module. The queue reads the same rule, unconditioned, from `pairs.latest_judgment_id`,
+which the store's triggers keep (migration 0010), so that a sorted page is an index walk.
 """
 
 from __future__ import annotations
