@@ -19,20 +19,11 @@ from pathlib import Path
 
 from core.backends import load_backend
 from core.backends.precision import TOLERANCE, tolerance_of
-from core.data.demo import demo_paths
+from core.data.demo import demo_pair_texts
 from core.judge.fast import score_pairs
 from core.judge.protocol import PairText
 from core.model.spec import resolve_model
 from core.settings import get_settings
-
-
-def demo_pairs(count: int) -> list[PairText]:
-    """`count` demo pairs, half from each of the demo's files."""
-    pairs: list[PairText] = []
-    for path in demo_paths():
-        rows = [json.loads(line) for line in path.read_text().splitlines()][: (count + 1) // 2]
-        pairs += [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
-    return pairs[:count]
 
 
 def probabilities(name: str, dtype: str, pairs: list[PairText]) -> list[list[float]]:
@@ -67,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    pairs = demo_pairs(args.pairs)
+    pairs = demo_pair_texts(args.pairs)
     reference = probabilities("transformers", "float32", pairs)
     variants = [("transformers", "bfloat16")]
     if not args.skip_vllm:

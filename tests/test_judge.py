@@ -205,6 +205,58 @@ def test_a_heads_pools_read_each_response_by_its_own_tokens(
     assert torch.allclose(order_features(swapped_states, 1, ("mean", "max")), -features, atol=1e-3)
 
 
+def test_the_shared_prefix_runs_once_and_changes_no_probability(
+    backend: TransformersBackend, embedded_model_dir: Path
+) -> None:
+    """With prefix reuse the instruction's tokens run once per model, not once per text, and the
+    fast path's log-probabilities and a head's features are those without reuse (within 1e-4),
+    also where the texts share more than the instruction: one question with responses that open
+    alike (the shared prefix then reaches into the responses, which the pools must read)."""
+    import torch
+
+    from core.backends.shared_prefix import MIN_FAMILY_TOKENS, plan, shared_length
+    from core.judge.fast import fast_slots
+    from core.vocab import Order
+
+    rows = [json.loads(line) for line in demo_paths()[1].read_text().splitlines()][:6]
+    opening = "Sure! Here is a detailed answer to your question about this topic, step by step. "
+    same_question = [
+        PairText("Explain photosynthesis.", opening + r["response_a"], opening + r["response_b"]) for r in rows[:3]
+    ]
+    pairs = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows] + same_question
+    plain = TransformersBackend(ModelSpec("smollm2", str(embedded_model_dir)), batch_size=4, reuse_prefix=False)
+    try:
+        layers = [1, backend.num_layers // 2]
+        for group in (pairs, same_question):
+            slots = fast_slots(backend, group, [Order.AB, Order.BA])
+            reused_logprobs = backend.label_logprobs(slots)
+            shared_by_slots = len(backend._prefix._ids)
+            assert shared_by_slots >= 100  # the system text and the instruction, at least
+            states, logprobs = backend.slot_states_and_logprobs(slots, layers, ("mean", "max"))
+            shared_by_pools = len(backend._prefix._ids)
+            plain_states, plain_logprobs = plain.slot_states_and_logprobs(slots, layers, ("mean", "max"))
+            assert plain._prefix._ids == ()
+            assert torch.tensor(reused_logprobs) == pytest.approx(torch.tensor(plain_logprobs), abs=1e-4)
+            assert torch.tensor(logprobs) == pytest.approx(torch.tensor(plain_logprobs), abs=1e-4)
+            assert torch.allclose(states, plain_states, atol=1e-4)
+        # Within a batch, each pair's two orders share its question: one family, run once (pairs
+        # whose questions open alike may share a family too).
+        texts = [slot.text for slot in fast_slots(backend, pairs[:6], [Order.AB, Order.BA])]
+        ids = backend.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        start = shared_length(ids)
+        families = [f for batch in plan(ids, [len(row) - 1 for row in ids], start, 4) for f in batch]
+        family_of = {i: k for k, f in enumerate(families) for i in f.members}
+        assert all(family_of[2 * k] == family_of[2 * k + 1] for k in range(6))
+        assert all(f.shared >= MIN_FAMILY_TOKENS for f in families)
+        # One question: the label slots share the question and the responses' opening too, but the
+        # pools' pass keeps the responses in each batch's own tokens.
+        before_responses = slots[0].text[: slots[0].text.index(opening)]
+        assert shared_by_pools <= len(backend.tokenizer(before_responses, add_special_tokens=False)["input_ids"])
+        assert shared_by_slots > len(backend.tokenizer(before_responses, add_special_tokens=False)["input_ids"])
+    finally:
+        plain.close()
+
+
 def test_each_precision_stays_within_its_tolerance_and_a_tie_is_undecided(
     backend: TransformersBackend, embedded_model_dir: Path, db: Database
 ) -> None:

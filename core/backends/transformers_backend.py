@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
 from core.backends.precision import tolerance_of
+from core.backends.shared_prefix import MIN_SHARED_TOKENS, Family, PrefixCache, plan, shared_length
 from core.errors import ModelError
 from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
 from core.vocab import BackendName
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One batch's forward pass: which texts, and their next-token log-probabilities."""
+
+    indices: list[int]
+    logprobs: Any  # [batch, vocabulary] after each text's last token
+    offsets: Any | None  # [batch, tokens, 2]: characters of the tokens this pass ran, where asked
+
+
 class TransformersBackend(Backend):
     name = BackendName.TRANSFORMERS
 
     def __init__(
-        self, spec: ModelSpec, *, batch_size: int = 8, device: str | None = None, dtype: str | None = None, **_: Any
+        self,
+        spec: ModelSpec,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: str | None = None,
+        reuse_prefix: bool = True,
+        **_: Any,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -42,13 +60,13 @@ class TransformersBackend(Backend):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_model_len = int(getattr(model.config, "max_position_embeddings", 4096))
+        # Scoring runs the tokens every prompt shares once (core/backends/shared_prefix.py).
+        self.reuse_prefix = reuse_prefix
+        self._prefix = PrefixCache(self.model)
 
     def _batches(self, prompts: Sequence[str]) -> Iterator[list[int]]:
-        """Indices of `prompts` in batches of similar length (longest first: fails fast on OOM)."""
-        lengths = [len(self.tokenizer.encode(p, add_special_tokens=False)) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
-        for start in range(0, len(order), self.batch_size):
-            yield order[start : start + self.batch_size]
+        """Indices of `prompts` in batches of similar length."""
+        return self._ordered([len(self.tokenizer.encode(p, add_special_tokens=False)) for p in prompts])
 
     def _encode(self, texts: list[str], *, offsets: bool = False) -> dict[str, Any]:
         # The chat template already holds the special tokens.
@@ -88,22 +106,84 @@ class TransformersBackend(Backend):
         return results
 
     def label_logprobs(self, slots: Sequence[LabelSlot]) -> list[tuple[float, float]]:
+        results: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
+        for step in self._last_positions([s.text for s in slots]):
+            for row, i in enumerate(step.indices):
+                results[i] = _letters(step.logprobs[row], slots[i])
+        return results
+
+    def _last_positions(self, texts: Sequence[str], keep_before: Sequence[int] | None = None) -> Iterator[_Pass]:
+        """Forward passes over `texts` in batches of similar length, each giving the log-probabilities
+        after each text's last token. Tokens that texts share run once (core/backends/shared_prefix.py),
+        and only before character `keep_before[i]` of text i where given (what the caller reads
+        token by token must run in the text's own pass)."""
         import torch
 
-        results: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
-        for indices in self._batches([s.text for s in slots]):
-            inputs = self._encode([slots[i].text for i in indices])
-            # Left padding: positions must count from each row's first real token, as
-            # generate() does, or padded rows would score differently from unpadded ones.
-            positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=keep_before is not None)
+        ids: list[list[int]] = encoded["input_ids"]
+        offsets: list[list[tuple[int, int]]] | None = encoded.get("offset_mapping")
+        limits = [len(row) - 1 for row in ids]  # a text's last token always runs in its own pass
+        if offsets is not None and keep_before is not None:
+            limits = [min(n, _tokens_before(o, k)) for n, o, k in zip(limits, offsets, keep_before, strict=True)]
+        start = min([shared_length(ids), *limits]) if self.reuse_prefix and len(ids) > 1 else 0
+        start = start if start >= MIN_SHARED_TOKENS else 0
+        for families in plan(ids, limits if self.reuse_prefix else [0] * len(ids), start, self.batch_size):
+            indices = [i for family in families for i in family.members]
+            cache, attention = self._cache_of_shared(ids, start, families)
+            offset = [start + family.shared for family in families for _ in family.members]
+            own, own_mask, positions = _left_padded(
+                [ids[i][o:] for i, o in zip(indices, offset, strict=True)], self.tokenizer.pad_token_id
+            )
+            attention = torch.cat([attention, own_mask], -1)
             with torch.inference_mode():
                 # Only the last position's logits: the others would cost batch x length x vocabulary.
-                logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            for row, i in enumerate(indices):
-                slot = slots[i]
-                results[i] = (logprobs[row, slot.token_a].item(), logprobs[row, slot.token_b].item())
-        return results
+                logits = self.model(
+                    input_ids=own.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    position_ids=(torch.tensor(offset).unsqueeze(-1) + positions).to(self.device),
+                    past_key_values=cache,
+                    logits_to_keep=1,
+                ).logits
+            own_offsets = None
+            if offsets is not None:
+                width = own.shape[1]
+                padded = [
+                    [(0, 0)] * (width - len(offsets[i]) + o) + offsets[i][o:]
+                    for i, o in zip(indices, offset, strict=True)
+                ]
+                own_offsets = torch.tensor(padded, device=self.device).reshape(len(indices), width, 2)
+            yield _Pass(indices, torch.log_softmax(logits[:, -1, :].float(), dim=-1), own_offsets)
+
+    def _cache_of_shared(self, ids: Sequence[Sequence[int]], start: int, families: Sequence[Family]) -> tuple[Any, Any]:
+        """The key/value cache of the tokens each text of the batch shares (the first `start` tokens
+        of all texts, then its family's), one row per text, and those tokens' attention mask."""
+        import torch
+
+        cache, attention = None, torch.ones(len(families), start, dtype=torch.long)
+        if start:
+            cache = self._prefix.for_batch(ids[0][:start], len(families))
+        if any(family.shared for family in families):  # each family's shared tokens, once per family
+            parts = [ids[family.members[0]][start : start + family.shared] for family in families]
+            part, part_mask, positions = _left_padded(parts, self.tokenizer.pad_token_id)
+            attention = torch.cat([attention, part_mask], -1)
+            with torch.inference_mode():
+                self.model(
+                    input_ids=part.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    position_ids=(start + positions).to(self.device),
+                    past_key_values=cache,
+                    logits_to_keep=1,
+                )
+        rows = torch.tensor([k for k, family in enumerate(families) for _ in family.members])
+        if cache is not None:
+            cache.batch_select_indices(rows.to(self.device))
+        return cache, attention[rows]
+
+    def _ordered(self, lengths: Sequence[int]) -> Iterator[list[int]]:
+        """Indices in batches of similar length (longest first: fails fast on OOM)."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size]
 
     @property
     def reads_hidden_states(self) -> bool:
@@ -124,35 +204,35 @@ class TransformersBackend(Backend):
 
         decoder = self._decoder_layers()
         captured: dict[int, Any] = {}
-        masks: list[Any] = []  # the batch's [first, second] response-token masks, for the pools
 
         def keep(index: int) -> Any:
             def hook(_module: Any, _inputs: Any, output: Any) -> None:
-                hidden = (output[0] if isinstance(output, tuple) else output).float()
-                parts = [hidden[:, -1, :]]  # left padding: the slot is the last position
-                for pool in pools:
-                    parts += [_pooled(hidden, mask, pool) for mask in masks]
-                captured[index] = torch.cat(parts, dim=-1)
+                hidden = output[0] if isinstance(output, tuple) else output
+                # Every position only where a pool reads them; left padding: the slot is the last.
+                captured[index] = (hidden if pools else hidden[:, -1:, :]).float()
 
             return hook
 
         hooks = [decoder[i].register_forward_hook(keep(i)) for i in layers]
         rows: list[Any] = [None] * len(slots)
         scores: list[tuple[float, float]] = [(0.0, 0.0)] * len(slots)
+        # The responses' tokens must run in each batch's own pass for the pools to read them.
+        keep_before = [min((s.spans[0][0], s.spans[1][0]) if s.spans else (0,)) for s in slots] if pools else None
         try:
-            for indices in self._batches([s.text for s in slots]):
-                batch = [slots[i] for i in indices]
-                inputs = self._encode([s.text for s in batch], offsets=bool(pools))
-                if pools:
-                    masks[:] = _span_masks(inputs.pop("offset_mapping"), inputs["attention_mask"], batch)
-                positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                with torch.inference_mode():
-                    logits = self.model(**inputs, position_ids=positions, logits_to_keep=1).logits[:, -1, :]
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
-                states = torch.cat([captured[i] for i in layers], dim=-1).cpu()
-                for row, i in enumerate(indices):
+            for step in self._last_positions([s.text for s in slots], keep_before):
+                batch = [slots[i] for i in step.indices]
+                masks = _span_masks(step.offsets, batch) if pools else []
+                parts = []
+                for i in layers:
+                    hidden = captured[i]
+                    parts += [hidden[:, -1, :]] + [_pooled(hidden, mask, pool) for pool in pools for mask in masks]
+                states = torch.cat(parts, dim=-1).cpu()
+                for row, i in enumerate(step.indices):
                     rows[i] = states[row]
-                    scores[i] = (logprobs[row, slots[i].token_a].item(), logprobs[row, slots[i].token_b].item())
+                    scores[i] = (
+                        step.logprobs[row, slots[i].token_a].item(),
+                        step.logprobs[row, slots[i].token_b].item(),
+                    )
         finally:
             for hook in hooks:
                 hook.remove()
@@ -188,9 +268,30 @@ class TransformersBackend(Backend):
         return results
 
 
-def _span_masks(offsets: Any, attention: Any, slots: Sequence[LabelSlot]) -> list[Any]:
+def _left_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any, Any]:
+    """(ids, attention mask, positions) of token rows left-padded to one width; positions count each
+    row's real tokens from 0, as generate() does, so a padded row scores as an unpadded one."""
+    import torch
+
+    width = max(len(row) for row in rows)
+    ids = torch.tensor([[pad] * (width - len(row)) + list(row) for row in rows], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], dtype=torch.long)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _tokens_before(offsets: Sequence[tuple[int, int]], char: int) -> int:
+    """How many leading tokens end at or before character `char`."""
+    return next((n for n, (_, end) in enumerate(offsets) if end > char), len(offsets))
+
+
+def _letters(logprobs: Any, slot: LabelSlot) -> tuple[float, float]:
+    """(log P(A), log P(B)) at a slot, from its row of next-token log-probabilities."""
+    return logprobs[slot.token_a].item(), logprobs[slot.token_b].item()
+
+
+def _span_masks(offsets: Any, slots: Sequence[LabelSlot]) -> list[Any]:
     """[first, second]: for each text of the batch, which tokens overlap that response's characters
-    (none where a slot has no spans: its pools are then zero)."""
+    (none where a slot has no spans: its pools are then zero; padding's offsets (0, 0) overlap none)."""
     import torch
 
     starts, ends = offsets[..., 0], offsets[..., 1]
@@ -198,7 +299,7 @@ def _span_masks(offsets: Any, attention: Any, slots: Sequence[LabelSlot]) -> lis
     for which in (0, 1):
         bounds = torch.tensor([s.spans[which] if s.spans else (0, 0) for s in slots], device=offsets.device)
         start, end = bounds[:, :1], bounds[:, 1:]
-        masks.append((starts < end) & (ends > start) & attention.bool())
+        masks.append((starts < end) & (ends > start))
     return masks
 
 

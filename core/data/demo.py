@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +14,9 @@ from core.data.importer import ImportReport, import_files
 from core.settings import Settings
 from storage.tables import Dataset
 
+if TYPE_CHECKING:
+    from core.judge.protocol import PairText
+
 DEMO_DATASET = "demo"
 DEMO_FILES = ("llmbar_natural.jsonl", "pandalm_sample.jsonl")
 
@@ -19,6 +24,17 @@ DEMO_FILES = ("llmbar_natural.jsonl", "pandalm_sample.jsonl")
 def demo_paths() -> list[Path]:
     folder = files("core.data") / "demo_data"
     return [Path(str(folder / name)) for name in DEMO_FILES]
+
+
+def demo_pair_texts(count: int) -> list[PairText]:
+    """`count` demo pairs, half from each of the demo's files (what the benchmarks score)."""
+    from core.judge.protocol import PairText
+
+    pairs: list[PairText] = []
+    for path in demo_paths():
+        rows = [json.loads(line) for line in path.read_text().splitlines()][: (count + 1) // 2]
+        pairs += [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
+    return pairs[:count]
 
 
 def seed_demo(session: Session, settings: Settings) -> ImportReport | None:
