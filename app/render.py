@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import html
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -21,6 +22,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from core.jobs.batches import WorkerView
 from core.jobs.records import JobView
 from core.review.pair_view import JudgmentView, PairDetail
 from core.vocab import Label, Origin
@@ -183,6 +185,30 @@ def progress_html(job: JobView | None) -> str:
         f'<div class="job" data-status="{html.escape(job.status)}"><b>job {job.id} ({html.escape(job.kind)}): '
         f"{html.escape(job.status)}</b> · {job.done}/{total}{bar}<pre>{html.escape(lines)}</pre>{error}</div>"
     )
+
+
+def workers_html(workers: Sequence[WorkerView], job_id: int) -> str:
+    """The workers of a judging job split for workers: what each finished and holds now."""
+    if not workers:
+        return (
+            f'<p class="workers">No worker has joined job {job_id} yet: start one with '
+            f"<code>gram worker {job_id}</code> on any machine that reaches this database.</p>"
+        )
+    rows = "".join(
+        f'<tr data-alive="{str(w.alive).lower()}"><td>{html.escape(w.worker)}</td>'
+        f"<td>{_worker_state(w)}</td>"
+        f"<td>{w.batches}</td><td>{w.pairs}</td><td>{w.pairs_per_s:.2f}</td>"
+        f"<td>{'-' if w.since_beat_s is None else f'{w.since_beat_s:.0f} s ago'}</td></tr>"
+        for w in workers
+    )
+    head = "<tr><th>worker</th><th>now</th><th>batches done</th><th>pairs</th><th>pairs/s</th><th>last beat</th></tr>"
+    return f'<table class="workers">{head}{rows}</table>'
+
+
+def _worker_state(worker: WorkerView) -> str:
+    if worker.alive:
+        return f"judging batch {worker.current}"
+    return "stopped" if worker.current is None else "gone: its batch goes to the next worker"
 
 
 def rounded(value: Any) -> Any:

@@ -86,6 +86,15 @@ class JobStatus(StrEnum):
 
 
 # A job in one of these states can be resumed by running the same work again.
+class BatchStatus(StrEnum):
+    """A batch of a judging job split for workers (core/jobs/batches.py)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 RESUMABLE: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED)
 ACTIVE: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)
 

@@ -314,3 +314,24 @@ class Job(Base):
             postgresql_where=text("status IN ('queued', 'running')"),
         ),
     )
+
+
+class JobBatch(Base):
+    """One batch of a judging job split for workers (core/jobs/batches.py): the pairs it judges and
+    the worker that holds it, kept alive by a heartbeat so a dead worker's batch is taken over."""
+
+    __tablename__ = "job_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # the order batches are handed out in
+    pair_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # core.vocab.BatchStatus
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)  # a core.jobs.claims.Runner
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, takeovers included
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)  # judging time of the finished batch
+
+    __table_args__ = (Index("ix_job_batches_job_id_status", "job_id", "status"),)

@@ -12,9 +12,11 @@ from tqdm import tqdm
 
 from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
 from app.cli.options import model_options
-from core.backends.base import Backend
+from core.backends import backend_settings
 from core.judge.protocol import JudgeOptions
 from core.judge.ranking import METHODS
+from core.model.spec import ModelSpec, guided_by_default
+from core.model.versions import current_spec
 from core.vocab import Protocol
 
 
@@ -31,6 +33,12 @@ from core.vocab import Protocol
 )
 @click.option("--fast", is_flag=True, help="GRAM's label-only protocol: no rationale, two forward passes.")
 @click.option("--limit", type=click.IntRange(min=0), help="Judge at most this many pairs.")
+@click.option(
+    "--for-workers",
+    is_flag=True,
+    help="Do not judge here: split the pairs into batches of --batch-size that `gram worker JOB` "
+    "processes (on any machine sharing the database) claim and judge together.",
+)
 @click.pass_context
 def judge_command(
     ctx: click.Context,
@@ -45,6 +53,7 @@ def judge_command(
     votes: int,
     fast: bool,
     limit: int | None,
+    for_workers: bool,
 ) -> None:
     """Judge a dataset's pairs with the model, storing each judgment as it completes.
 
@@ -52,17 +61,33 @@ def judge_command(
     """
     from core.judge.run import JudgeRun, run_judging
 
-    loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    db, settings = database_of(ctx), settings_of(ctx)
+    with db.session() as session:
+        spec = current_spec(session, settings, model, str(adapter) if adapter else None)
     run = JudgeRun(
         dataset=dataset,
-        protocol=_protocol(loaded, fast),
+        protocol=_protocol(spec, fast),
         options=JudgeOptions(
-            both_orders=both_orders, votes=votes, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided)
+            both_orders=both_orders,
+            votes=votes,
+            max_new_tokens=max_new_tokens,
+            guided=guided_by_default(spec) if guided is None else guided,
         ),
         limit=limit,
         batch_size=batch_size,
     )
-    job = run_judging(database_of(ctx), loaded, run, timeout_s=settings_of(ctx).job_timeout_s)
+    if for_workers:  # the model loads in each worker, not here
+        from core.judge.distributed import queue_for_workers
+
+        chosen, _ = backend_settings(settings, backend)
+        job = queue_for_workers(db, spec, chosen, run)
+        click.echo(
+            f"job {job.id} {job.status}: {(job.total or 0) - job.done} pairs to judge in batches of {batch_size}; "
+            f"start workers with `gram worker {job.id}` (each loads {spec.name} on {chosen})"
+        )
+        return
+    loaded = backend_of(ctx, model, adapter, backend, batch_size)
+    job = run_judging(db, loaded, run, timeout_s=settings.job_timeout_s)
     click.echo(f"job {job.id} {job.status}: {job.done}/{job.total} pairs judged by {loaded.spec.name}")
 
 
@@ -105,7 +130,7 @@ def evaluate_command(
     if (dataset is None) == (file is None):
         raise click.UsageError("give a DATASET or --file PATH (one of them)")
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
-    protocol = _protocol(loaded, fast)
+    protocol = _protocol(loaded.spec, fast)
     options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided))
     if dataset is not None:
         report = evaluate_dataset(
@@ -176,10 +201,10 @@ def rank_command(
         click.echo(f"wrote {len(requests)} rankings to {out}", err=True)
 
 
-def _protocol(loaded: Backend, fast: bool) -> Protocol:
+def _protocol(spec: ModelSpec, fast: bool) -> Protocol:
     """`verdict_protocol`, saying so where a judge head chose the fast path."""
     from core.judge.run import verdict_protocol
 
-    if loaded.spec.head and not fast:
-        click.echo(f"{loaded.spec.name} has a judge head: its verdicts come from the fast path (--fast)", err=True)
-    return verdict_protocol(loaded.spec, fast)
+    if spec.head and not fast:
+        click.echo(f"{spec.name} has a judge head: its verdicts come from the fast path (--fast)", err=True)
+    return verdict_protocol(spec, fast)

@@ -15,9 +15,10 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on
-from app.render import progress_html
+from app.render import progress_html, workers_html
 from app.widgets import dataset_dropdown
 from core.errors import GramError
+from core.jobs.batches import job_workers
 from core.jobs.records import cancel_latest, job_view
 from core.judge.protocol import JudgeOptions
 from core.judge.run import JudgeRun, run_judging, verdict_protocol
@@ -63,10 +64,15 @@ def start_judging(
 
 
 def judging_status(ctx: StudioContext) -> str:
-    """The latest judging job's progress, and the failure of a run that ended before its job did."""
+    """The latest judging job's progress (and its workers, where it is split for them: `gram judge
+    --for-workers`), and the failure of a run that ended before its job did."""
     failure = ctx.judging_failure
     shown = f'<p class="job-failure"><b>Judging failed:</b> {html.escape(failure)}</p>' if failure else ""
-    return shown + progress_html(job_view(ctx.db, JobKind.JUDGE))
+    job = job_view(ctx.db, JobKind.JUDGE)
+    workers = job_workers(ctx.db, job.id, timeout_s=ctx.settings.job_timeout_s) if job is not None else None
+    return (
+        shown + progress_html(job) + (workers_html(workers, job.id) if job is not None and workers is not None else "")
+    )
 
 
 def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:

@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -213,20 +213,28 @@ def assert_held(session: Session, job_id: int, runner: Runner) -> None:
 def heartbeat(db: Database, job_id: int, runner: Runner, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
     """Beat every timeout/4 seconds in a thread while the body runs (a training step or a batch can
     take longer than the timeout; the beat says the process is alive, progress reports say more)."""
+    with beating(db, lambda session: assert_held(session, job_id, runner), timeout_s, f"job {job_id}"):
+        yield
+
+
+@contextmanager
+def beating(db: Database, beat: Callable[[Session], None], timeout_s: float, what: str) -> Iterator[None]:
+    """Call `beat` in a transaction of its own every timeout/4 seconds in a thread while the body runs;
+    a beat that raises JobLost ends the beating (the claim is someone else's now)."""
     stop = threading.Event()
 
-    def beat() -> None:
+    def run() -> None:
         while not stop.wait(max(timeout_s / 4, 0.05)):
             try:
                 with db.session() as session:
-                    assert_held(session, job_id, runner)
+                    beat(session)
             except JobLost:
-                log.warning("job %s: lost its claim; stopping the heartbeat", job_id)
+                log.warning("%s: lost its claim; stopping the heartbeat", what)
                 return
             except Exception:  # a busy database must not kill the beat: try again next time
-                log.exception("job %s: heartbeat failed", job_id)
+                log.exception("%s: heartbeat failed", what)
 
-    thread = threading.Thread(target=beat, daemon=True, name=f"gram-heartbeat-{job_id}")
+    thread = threading.Thread(target=run, daemon=True, name=f"gram-heartbeat-{what}")
     thread.start()
     try:
         yield

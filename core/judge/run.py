@@ -24,14 +24,15 @@ from tqdm import tqdm
 
 from core.backends import Backend
 from core.data.datasets import get_dataset
-from core.jobs.claims import DEFAULT_TIMEOUT_S, Runner, claim_work, work_key
+from core.jobs.batches import is_split
+from core.jobs.claims import DEFAULT_TIMEOUT_S, Runner, claim_work, find_resumable, work_key
 from core.jobs.records import Claimed, get_job, mark_running
 from core.judge.fast import score_pairs_and_features
 from core.judge.protocol import JudgeOptions, PairText, judge_pairs
-from core.model.features import feature_source, store_features
+from core.model.features import FeatureSource, feature_source, store_features
 from core.model.spec import ModelSpec
 from core.model.versions import version_id_for
-from core.vocab import DECISIVE, JobKind, Protocol
+from core.vocab import ACTIVE, DECISIVE, JobKind, Protocol
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
 
@@ -73,15 +74,19 @@ class JudgeRun:
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def config(self, backend: Backend) -> dict[str, Any]:
+        return self.config_of(backend.spec, backend.name)
+
+    def config_of(self, spec: ModelSpec, backend_name: str) -> dict[str, Any]:
+        """What a job of this run records (what a worker rebuilds the run from)."""
         return {
             "dataset": self.dataset,
             "protocol": self.protocol,
             "options": asdict(self.options),
             "limit": self.limit,
             "labelled_only": self.labelled_only,
-            "model": backend.spec.path,
-            "adapter": backend.spec.adapter,
-            "backend": backend.name,
+            "model": spec.path,
+            "adapter": spec.adapter,
+            "backend": backend_name,
         }
 
 
@@ -112,6 +117,66 @@ def _eta(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a run's judgments are stored as: the judge (a model version) and the verdict-changing
+    options (a pair is judged once it has a judgment with both) and, on the fast path where the
+    backend reads hidden states, the features kept on the way (the instant judge learns from them)."""
+
+    version_id: int
+    options_key: str
+    features_to: FeatureSource | None
+
+    @classmethod
+    def of(cls, db: Database, backend: Backend, run: JudgeRun) -> Target:
+        features_to = feature_source(db, backend) if run.protocol == Protocol.LABEL_ONLY else None
+        return cls(version_id_for(db, backend.spec), run.options_key(), features_to)
+
+    def work_key(self, run: JudgeRun, dataset_id: int) -> str:
+        """What decides which pairs get which verdicts; a limit or the backend is a run's own."""
+        identity = {"model_version": self.version_id, "options": self.options_key, "labelled_only": run.labelled_only}
+        return work_key(JobKind.JUDGE, dataset_id, identity)
+
+
+def pair_texts(db: Database, ids: list[int]) -> tuple[list[int], list[PairText]]:
+    """The texts of the pairs `ids` that still exist (one deleted meanwhile is left out), in order."""
+    with db.session() as session:
+        found = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(ids)))}
+    kept = [i for i in ids if i in found]
+    return kept, [PairText(found[i].prompt, found[i].response_a, found[i].response_b) for i in kept]
+
+
+def store_batch(
+    session: Session,
+    backend: Backend,
+    run: JudgeRun,
+    target: Target,
+    job_id: int,
+    ids: list[int],
+    records: list[dict[str, Any]],
+    features: Any | None,
+) -> int:
+    """Add a batch's judgments (and features) to the caller's transaction; returns the tokens generated."""
+    if target.features_to is not None and features is not None:
+        store_features(session, target.features_to, ids, features)
+    tokens = 0
+    for pair_id, record in zip(ids, records, strict=True):
+        session.add(
+            Judgment(
+                pair_id=pair_id,
+                model_version_id=target.version_id,
+                job_id=job_id,
+                model=backend.spec.name,
+                backend=backend.name,
+                protocol=run.protocol,
+                options_key=target.options_key,
+                **record,
+            )
+        )
+        tokens += record.get("timings", {}).get("tokens", 0)
+    return tokens
+
+
 def run_judging(
     db: Database,
     backend: Backend,
@@ -125,16 +190,17 @@ def run_judging(
     live runner is doing the same work (this dataset, model version, options)."""
     with db.session() as session:
         dataset_id = get_dataset(session, run.dataset).id
-    version_id = version_id_for(db, backend.spec)
-    # The fast path keeps each pair's judge-head features on the way (the instant judge learns from them).
-    features_to = feature_source(db, backend) if run.protocol == Protocol.LABEL_ONLY else None
-    options_key = run.options_key()
-    # The work is what decides which pairs get which verdicts; a limit or the backend is the run's own.
-    key = work_key(
-        JobKind.JUDGE,
-        dataset_id,
-        {"model_version": version_id, "options": options_key, "labelled_only": run.labelled_only},
-    )
+    target = Target.of(db, backend, run)
+    version_id, options_key, key = target.version_id, target.options_key, target.work_key(run, dataset_id)
+    with db.session() as session:
+        found = find_resumable(session, JobKind.JUDGE, key, dataset_id)
+        split_for_workers = found is not None and found.status in ACTIVE and is_split(session, found.id)
+    if found is not None and split_for_workers:  # this work is being shared out: join in as one more worker
+        from core.judge.distributed import run_worker
+
+        run_worker(db, backend, found.id, timeout_s=timeout_s, show_progress=show_progress, on_batch=on_batch)
+        with db.session() as session:
+            return get_job(session, found.id)
     runner = Runner.of_thread()  # the studio judges in a thread of its server
     job_id = claim_work(db, JobKind.JUDGE, key, run.config(backend), dataset_id, runner, timeout_s=timeout_s)
     claimed = Claimed(db, job_id, runner, timeout_s)
@@ -160,27 +226,10 @@ def run_judging(
         try:
             for ids in batches(pending, run.batch_size, ramp=run.ramp):
                 claimed.stop_if_cancelled()  # between batches: the last one is stored
+                ids, texts = pair_texts(db, ids)
+                records, features = judge_texts(backend, run, texts)
                 with db.session() as session:
-                    pairs = [session.get(Pair, i) for i in ids]
-                    texts = [PairText(p.prompt, p.response_a, p.response_b) for p in pairs if p is not None]
-                records, features = _judge(backend, run, texts)
-                with db.session() as session:
-                    if features_to is not None and features is not None:
-                        store_features(session, features_to, ids, features)
-                    for pair_id, record in zip(ids, records, strict=True):
-                        session.add(
-                            Judgment(
-                                pair_id=pair_id,
-                                model_version_id=version_id,
-                                job_id=job_id,
-                                model=backend.spec.name,
-                                backend=backend.name,
-                                protocol=run.protocol,
-                                options_key=options_key,
-                                **record,
-                            )
-                        )
-                        tokens += record.get("timings", {}).get("tokens", 0)
+                    tokens += store_batch(session, backend, run, target, job_id, ids, records, features)
                     done += len(ids)
                     elapsed = time.perf_counter() - started
                     rate = (done - already) / elapsed if elapsed else 0.0
@@ -202,7 +251,7 @@ def run_judging(
         return get_job(session, job_id)
 
 
-def _judge(backend: Backend, run: JudgeRun, texts: list[PairText]) -> tuple[list[dict[str, Any]], Any | None]:
+def judge_texts(backend: Backend, run: JudgeRun, texts: list[PairText]) -> tuple[list[dict[str, Any]], Any | None]:
     """The batch's judgment records and, on the fast path where the backend reads them, its features."""
     if run.protocol == Protocol.LABEL_ONLY:
         started = time.perf_counter()
