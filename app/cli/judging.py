@@ -62,6 +62,7 @@ def judge_command(
     from core.judge.run import JudgeRun, run_judging
 
     db, settings = database_of(ctx), settings_of(ctx)
+    chosen, _ = backend_settings(settings, backend)  # a wrong backend or endpoint is said before any model loads
     with db.session() as session:
         spec = current_spec(session, settings, model, str(adapter) if adapter else None)
     run = JudgeRun(
@@ -79,7 +80,6 @@ def judge_command(
     if for_workers:  # the model loads in each worker, not here
         from core.judge.distributed import queue_for_workers
 
-        chosen, _ = backend_settings(settings, backend)
         job = queue_for_workers(db, spec, chosen, run)
         click.echo(
             f"job {job.id} {job.status}: {(job.total or 0) - job.done} pairs to judge in batches of {batch_size}; "
