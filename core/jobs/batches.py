@@ -66,7 +66,7 @@ def is_split(session: Session, job_id: int) -> bool:
 def claim_batch(db: Database, job_id: int, worker: Runner, *, timeout_s: float) -> ClaimedBatch | None:
     """The next batch of the job for `worker`: a pending one, else one whose worker is gone; None
     when there is none left to take, or the job was cancelled or is held by a single runner."""
-    for _ in range(20):  # lost races: another worker took the candidate first; look again
+    for _ in range(1000):  # a lost race is another worker's claim: progress, so this ends
         with db.session() as session:
             job = get_job(session, job_id)
             # A job that one runner took back (`gram judge` on a job split before) is that runner's.
@@ -96,9 +96,8 @@ def claim_batch(db: Database, job_id: int, worker: Runner, *, timeout_s: float) 
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
                 continue
-            if job.status == JobStatus.QUEUED:
+            if job.status == JobStatus.QUEUED:  # the job's row is written once, not on every claim
                 job.status, job.started_at = JobStatus.RUNNING, job.started_at or now
-            job.heartbeat_at = now
             if seen_worker is not None:
                 log.warning("job %s: batch %s taken over from %s", job_id, candidate.position, _describe(seen_worker))
             return ClaimedBatch(candidate.id, job_id, candidate.position, list(candidate.pair_ids), seen_worker)

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.errors import ConflictError, GramError
-from core.jobs.batches import beat, claim_batch, complete, fail, held_pairs, is_split, split, worker_views
+from core.jobs.batches import beat, claim_batch, complete, fail, held_pairs, is_split, split
 from core.jobs.claims import DEFAULT_TIMEOUT_S, JobBusy, JobLost, Runner, beating, create_or_find
-from core.jobs.records import get_job
+from core.jobs.records import finish, get_job
 from core.judge.protocol import JudgeOptions
 from core.judge.run import JudgeRun, Target, judge_texts, pair_texts, pending_pair_ids, store_batch
 from core.model.spec import ModelSpec
@@ -33,8 +33,6 @@ from storage.database import Database
 from storage.tables import Job
 
 log = logging.getLogger(__name__)
-
-__all__ = ["queue_for_workers", "run_worker", "worker_views", "job_spec"]
 
 
 def queue_for_workers(db: Database, spec: ModelSpec, backend_name: str, run: JudgeRun) -> Job:
@@ -63,8 +61,8 @@ def queue_for_workers(db: Database, spec: ModelSpec, backend_name: str, run: Jud
         job.status = JobStatus.RUNNING if held else JobStatus.QUEUED
         job.total = job.done + len(held) + len(pending)
         job.progress = job.done / job.total if job.total else 1.0
-        if not pending and not held:
-            job.status = JobStatus.SUCCEEDED
+        if not pending and not held:  # nothing left to judge: no worker would ever end the job
+            finish(job, JobStatus.SUCCEEDED, result={"judged": job.done})
         log.info("judge job %s: %s pairs in batches of %s for workers", job_id, len(pending), run.batch_size)
         return job
 
