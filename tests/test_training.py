@@ -228,7 +228,13 @@ def spec_of_embedded(settings) -> ModelSpec:  # noqa: ANN001
     return resolve_model(settings)
 
 
-def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded_model_dir: Path) -> None:
+def test_selftrain_iteration_counts_each_filter(
+    db: Database,
+    settings,  # noqa: ANN001
+    embedded_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.backends import configured_backend
     from core.data.demo import seed_demo
     from core.train.config import SelfTrainConfig
     from core.train.proving import rule_check
@@ -257,9 +263,21 @@ def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded
         batch_size=4,
         train=TrainConfig(objective="both", max_steps=1, batch_size=2, max_length=640, val_fraction=0.0),
     )
+    from core.train import selftrain
+
+    loaded: list[str] = []
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202  (the real backend, its loads counted)
+        backend = configured_backend(*args, **kwargs)
+        loaded.append(backend.spec.path)
+        return backend
+
+    monkeypatch.setattr(selftrain, "configured_backend", counted)
     job = run_selftrain(db, settings, start_selftrain(db, settings, config), show_progress=False)
     assert job.status == "succeeded", job.error
     figures = job.result["iterations"][0]
+    # The labeller proves its own labels (no --prover): one model load for both steps.
+    assert len(loaded) == 1
     with db.session() as session:
         judged = session.scalars(select(Judgment).where(Judgment.origin == "selftrain")).all()
         assert {j.pair_id for j in judged} == unlabelled
@@ -275,6 +293,7 @@ def test_selftrain_iteration_counts_each_filter(db: Database, settings, embedded
                 tokens = len(_tokenizer(embedded_model_dir).encode(j.rationale, add_special_tokens=False))
                 assert reason == rule_check(j.rationale, j.label, tokens=tokens, max_tokens=40)
                 assert j.votes["proof_score"] <= 0
+        assert any(j.votes["proof_score"] is not None for j in judged)  # the proving step ran
         assert figures["labelled"] == 4 and figures["dropped"] == dropped
         assert figures["kept"] == 4 - sum(dropped.values())
         pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(unlabelled)))}

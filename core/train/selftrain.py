@@ -18,12 +18,13 @@ backend (GRAM_BACKEND: transformers, vLLM, or `vllm serve` endpoints); retrainin
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, select
 
-from core.backends import configured_backend
+from core.backends import Backend, configured_backend
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
@@ -69,49 +70,70 @@ def unlabelled_batch(session: Any, dataset_id: int, size: int, held_out_keys: se
     return batch
 
 
-def label_pairs(settings: Settings, spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
-    """Step 1: k sampled labelling runs per pair; the judgment (votes, confidence) per candidate."""
-    backend = configured_backend(settings, spec, batch_size=config.batch_size)
+def label_and_prove(
+    settings: Settings,
+    labeller: ModelSpec,
+    prover: ModelSpec,
+    candidates: list[Candidate],
+    config: SelfTrainConfig,
+    between: Callable[[], None],
+) -> None:
+    """Steps 1 to 4 (`between` runs between labelling and proving: a cancel check). Where the
+    prover is the labeller (the default), one model load serves both: a vLLM engine starts once
+    per iteration, not twice."""
+    backend = configured_backend(settings, labeller, batch_size=config.batch_size)
     try:
-        options = JudgeOptions(
-            votes=config.votes,
-            temperature=config.temperature,
-            max_new_tokens=config.label_max_tokens,
-            guided=guided_by_default(spec),
-        )
-        for candidate, verdict in zip(
-            candidates, judge_pairs(backend, [c.text for c in candidates], options), strict=True
-        ):
-            candidate.judgment = verdict.record()
+        label_pairs(backend, candidates, config)
+        between()
+        for c in candidates:
+            # An undecided pseudo-label names no winner: nothing to train, whatever the threshold.
+            if c.judgment["label"] not in DECISIVE or c.judgment["confidence"] < config.threshold:
+                c.dropped_by = "confidence"
+        if prover == labeller:
+            prove_and_check(backend, candidates, config)
+            return
+    finally:
+        backend.close()
+    backend = configured_backend(settings, prover, batch_size=config.batch_size)
+    try:
+        prove_and_check(backend, candidates, config)
     finally:
         backend.close()
 
 
-def prove_and_check(settings: Settings, spec: ModelSpec, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+def label_pairs(backend: Backend, candidates: list[Candidate], config: SelfTrainConfig) -> None:
+    """Step 1: k sampled labelling runs per pair; the judgment (votes, confidence) per candidate."""
+    options = JudgeOptions(
+        votes=config.votes,
+        temperature=config.temperature,
+        max_new_tokens=config.label_max_tokens,
+        guided=guided_by_default(backend.spec),
+    )
+    for candidate, verdict in zip(candidates, judge_pairs(backend, [c.text for c in candidates], options), strict=True):
+        candidate.judgment = verdict.record()
+
+
+def prove_and_check(backend: Backend, candidates: list[Candidate], config: SelfTrainConfig) -> None:
     """Steps 3 and 4 for the candidates the threshold kept."""
     kept = [c for c in candidates if c.dropped_by is None]
     if not kept:
         return
-    backend = configured_backend(settings, spec, batch_size=config.batch_size)
-    try:
-        proofs = prove(
-            backend,
-            [c.text for c in kept],
-            [c.judgment["label"] for c in kept],
-            k=config.proof_samples,
-            temperature=config.proof_temperature,
-            max_new_tokens=config.proof_max_tokens,
-            guided=guided_by_default(spec),
+    proofs = prove(
+        backend,
+        [c.text for c in kept],
+        [c.judgment["label"] for c in kept],
+        k=config.proof_samples,
+        temperature=config.proof_temperature,
+        max_new_tokens=config.proof_max_tokens,
+        guided=guided_by_default(backend.spec),
+    )
+    for candidate, found in zip(kept, proofs, strict=True):
+        best = found[0]
+        candidate.proof, candidate.proof_score = best.rationale, best.score
+        tokens = len(backend.tokenizer.encode(best.rationale, add_special_tokens=False))
+        candidate.dropped_by = rule_check(
+            best.rationale, candidate.judgment["label"], tokens=tokens, max_tokens=config.max_rationale_tokens
         )
-        for candidate, found in zip(kept, proofs, strict=True):
-            best = found[0]
-            candidate.proof, candidate.proof_score = best.rationale, best.score
-            tokens = len(backend.tokenizer.encode(best.rationale, add_special_tokens=False))
-            candidate.dropped_by = rule_check(
-                best.rationale, candidate.judgment["label"], tokens=tokens, max_tokens=config.max_rationale_tokens
-            )
-    finally:
-        backend.close()
 
 
 def iteration_figures(candidates: list[Candidate]) -> dict[str, Any]:
@@ -172,14 +194,8 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
                 ]
             if not candidates:
                 raise GramError("no unlabelled pairs left in the dataset")
-            label_pairs(settings, current, candidates, config)
-            claimed.stop_if_cancelled()
-            for c in candidates:
-                # An undecided pseudo-label names no winner: nothing to train, whatever the threshold.
-                if c.judgment["label"] not in DECISIVE or c.judgment["confidence"] < config.threshold:
-                    c.dropped_by = "confidence"
             prover = resolve_model(settings, config.prover) if config.prover else current
-            prove_and_check(settings, prover, candidates, config)
+            label_and_prove(settings, current, prover, candidates, config, between=claimed.stop_if_cancelled)
             claimed.stop_if_cancelled()
             with db.session() as session:
                 claimed.progress(session, line=f"iteration {number}: {len(candidates)} pseudo-labels")
