@@ -68,11 +68,9 @@ class TransformersBackend(Backend):
         """Indices of `prompts` in batches of similar length."""
         return self._ordered([len(self.tokenizer.encode(p, add_special_tokens=False)) for p in prompts])
 
-    def _encode(self, texts: list[str], *, offsets: bool = False) -> dict[str, Any]:
+    def _encode(self, texts: list[str]) -> dict[str, Any]:
         # The chat template already holds the special tokens.
-        batch = self.tokenizer(
-            texts, return_tensors="pt", padding=True, add_special_tokens=False, return_offsets_mapping=offsets
-        )
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
@@ -229,10 +227,7 @@ class TransformersBackend(Backend):
                 states = torch.cat(parts, dim=-1).cpu()
                 for row, i in enumerate(step.indices):
                     rows[i] = states[row]
-                    scores[i] = (
-                        step.logprobs[row, slots[i].token_a].item(),
-                        step.logprobs[row, slots[i].token_b].item(),
-                    )
+                    scores[i] = _letters(step.logprobs[row], slots[i])
         finally:
             for hook in hooks:
                 hook.remove()

@@ -128,11 +128,16 @@ def _candidate(session: Session, job_id: int, timeout_s: float) -> JobBatch | No
     return None
 
 
+def _held(batch: ClaimedBatch, worker: Runner) -> tuple[Any, ...]:
+    """The batch's row while `worker` still holds it (what a beat and a completion are conditional on)."""
+    return JobBatch.id == batch.id, JobBatch.worker == worker.token, JobBatch.status == BatchStatus.RUNNING
+
+
 def beat(session: Session, batch: ClaimedBatch, worker: Runner) -> None:
     """Say the worker is alive and still holds the batch (JobLost if it was taken over)."""
     held = session.execute(
         update(JobBatch)
-        .where(JobBatch.id == batch.id, JobBatch.worker == worker.token, JobBatch.status == BatchStatus.RUNNING)
+        .where(*_held(batch, worker))
         .values(heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -146,7 +151,7 @@ def complete(session: Session, batch: ClaimedBatch, worker: Runner, seconds: flo
     no longer this worker's."""
     done = session.execute(
         update(JobBatch)
-        .where(JobBatch.id == batch.id, JobBatch.worker == worker.token, JobBatch.status == BatchStatus.RUNNING)
+        .where(*_held(batch, worker))
         .values(status=BatchStatus.DONE, finished_at=utcnow(), seconds=seconds)
         .execution_options(synchronize_session=False)
     )

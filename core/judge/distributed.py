@@ -21,14 +21,13 @@ from tqdm import tqdm
 from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.errors import ConflictError, GramError
-from core.jobs.batches import beat, claim_batch, complete, fail, held_pairs, is_split, split
+from core.jobs.batches import beat, cancel_if_unworked, claim_batch, complete, fail, held_pairs, is_split, split
 from core.jobs.claims import DEFAULT_TIMEOUT_S, JobBusy, JobLost, Runner, beating, create_or_find
 from core.jobs.records import finish, get_job
-from core.judge.protocol import JudgeOptions
 from core.judge.run import JudgeRun, Target, judge_texts, pair_texts, pending_pair_ids, store_batch
 from core.model.spec import ModelSpec
 from core.model.versions import get_version, spec_of, version_id_for
-from core.vocab import ACTIVE, JobKind, JobStatus, Protocol
+from core.vocab import ACTIVE, JobKind, JobStatus
 from storage.database import Database
 from storage.tables import Job
 
@@ -93,12 +92,7 @@ def run_worker(
         if not is_split(session, job_id):
             raise GramError(f"job {job_id} is not split for workers (gram judge --for-workers)")
         config, total, already = dict(job.config), job.total or 0, job.done
-    run = JudgeRun(
-        dataset=config["dataset"],
-        protocol=Protocol(config["protocol"]),
-        options=JudgeOptions(**config["options"]),
-        labelled_only=bool(config.get("labelled_only")),
-    )
+    run = JudgeRun.from_config(config)
     target = Target.of(db, backend, run)
     if target.version_id != config["model_version"]:
         raise ConflictError(
@@ -136,8 +130,6 @@ def run_worker(
 
 def _cancel_if_last(db: Database, job_id: int) -> None:
     """A worker leaving a cancelled job: the last one out marks it cancelled."""
-    from core.jobs.batches import cancel_if_unworked
-
     with db.session() as session:
         job = get_job(session, job_id)
         if job.cancel_requested and job.status in ACTIVE:

@@ -76,6 +76,17 @@ class JudgeRun:
     def config(self, backend: Backend) -> dict[str, Any]:
         return self.config_of(backend.spec, backend.name)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> JudgeRun:
+        """The run a job's `config_of` recorded (how a worker rebuilds it)."""
+        return cls(
+            dataset=config["dataset"],
+            protocol=Protocol(config["protocol"]),
+            options=JudgeOptions(**config["options"]),
+            limit=config.get("limit"),
+            labelled_only=bool(config.get("labelled_only")),
+        )
+
     def config_of(self, spec: ModelSpec, backend_name: str) -> dict[str, Any]:
         """What a job of this run records (what a worker rebuilds the run from)."""
         return {
