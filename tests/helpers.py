@@ -202,6 +202,38 @@ def _open_when_all_are_ready(url: str, ready: Any, errors: Any) -> None:
         errors.put(f"{type(error).__name__}: {error}")
 
 
+def _connect_when_all_are_ready(urls: list[str], ready: Any, errors: Any) -> None:
+    from storage.database import make_engine
+
+    for url in urls:
+        ready.wait()
+        try:
+            with make_engine(url).connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as error:  # noqa: BLE001 - the parent reports what each process met
+            errors.put(f"{url}: {type(error).__name__}: {error}")
+
+
+def first_connections_at_once(urls: list[str], processes: int = 8) -> list[str]:
+    """Connect to each of `urls` (fresh SQLite files) from several processes released together,
+    one url after another; the errors they met. The first connection to a file turns on WAL."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, errors = context.Barrier(processes), context.Queue()
+    started = [
+        context.Process(target=_connect_when_all_are_ready, args=(urls, ready, errors)) for _ in range(processes)
+    ]
+    for process in started:
+        process.start()
+    for process in started:
+        process.join(timeout=240)
+    met = []
+    while not errors.empty():
+        met.append(errors.get())
+    return met + [f"exit {p.exitcode}" for p in started if p.exitcode != 0]
+
+
 def first_starts_at_once(url: str, processes: int = 6) -> list[str]:
     """Open one unmigrated store from several processes released together (what happens when two
     `gram` commands or a studio and a worker start on a fresh data folder); the errors they met."""

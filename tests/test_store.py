@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.database import Database, downgrade, make_engine, migrate
 from storage.tables import Base, Dataset, Judgment, Pair
 from tests import helpers
-from tests.helpers import first_starts_at_once
+from tests.helpers import first_connections_at_once, first_starts_at_once
 
 
 def test_migrations_build_the_models_schema_from_scratch(tmp_path: Path) -> None:
@@ -44,6 +44,17 @@ def test_processes_opening_a_fresh_store_at_once_all_get_the_migrated_schema(tmp
         assert first_starts_at_once(url) == []
         with make_engine(url).connect() as connection:
             assert compare_metadata(helpers.schema_context(connection), Base.metadata) == []
+
+
+@pytest.mark.timeout(300)
+def test_processes_connecting_to_a_fresh_sqlite_file_at_once_all_turn_on_wal(tmp_path: Path) -> None:
+    # Turning on WAL writes the file's header: two first connections racing for it made one fail at
+    # once with "database is locked" (SQLite does not wait when waiting could deadlock).
+    urls = [f"sqlite:///{tmp_path / f'fresh-{i}.db'}" for i in range(40)]
+    assert first_connections_at_once(urls) == []
+    for url in urls:
+        with make_engine(url).connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:

@@ -128,6 +128,12 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         with db.session() as session:
             return live_figures(session, name, reviewer_name(request)).markdown(literal)
 
+    def refresh_instant(then: Callable[..., Any], api: str) -> None:
+        """Update the instant judge's panel after `then`'s event. "always_last": a review saved while
+        the last refresh still runs (a refit waiting for another) gets its own once that one ends;
+        Gradio's default ("once") dropped it, and the head and panel stayed reviews behind."""
+        on(then, instant_figures, [q.dataset], [q.instant_panel], api_name=f"{api}_instant", trigger_mode="always_last")
+
     def render(cursor: Cursor, judgment: int | None = None) -> list[Any]:
         return seen(cursor, cursor.pair_id, judgment)[1]
 
@@ -179,7 +185,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         (q.search.submit, "queue_search"),
     ):
         loading = action(trigger, load, filters, loaded, api)
-        on(loading.then, instant_figures, [q.dataset], [q.instant_panel], api_name=f"{api}_instant")
+        refresh_instant(loading.then, api)
         on(loading.then, guides, [q.dataset], [q.guidelines, q.guidelines_box], api_name=f"{api}_guidelines")
 
     def turn(queue: QueueState, cursor: Cursor, step: int) -> list[Any]:
@@ -239,7 +245,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         (label_tie, Label.TIE, "label_tie"),
     ):
         event = action(button.click, labeller(choice), label_inputs, labelled, api)
-        on(event.then, instant_figures, [q.dataset], [q.instant_panel], api_name=f"{api}_instant")
+        refresh_instant(event.then, api)
 
     def skip_pair(queue: QueueState, cursor: Cursor, why: str, seen: int | None, request: gr.Request) -> list[Any]:
         """Skip the pair as not judgeable (kept out of training and exports), with the reason
@@ -322,7 +328,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     opening = action(
         studio.load, open_studio, [*filters[1:], q.blind_saved], [q.dataset, q.blind, *loaded], "open_studio"
     )
-    on(opening.then, instant_figures, [q.dataset], [q.instant_panel], api_name="open_studio_instant")
+    refresh_instant(opening.then, "open_studio")
     on(opening.then, guides, [q.dataset], [q.guidelines, q.guidelines_box], api_name="open_studio_guidelines")
 
     def choose_judgment(cursor: Cursor, chosen: int | None) -> list[Any]:

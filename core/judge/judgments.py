@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from core.data.datasets import get_dataset
@@ -55,5 +55,5 @@ def newest_first(judgments: Sequence[Judgment]) -> list[Judgment]:
 def judged_models(session: Session, dataset: str) -> list[str]:
     """The models (as named on their judgments) that judged any pair of the dataset."""
     dataset_id = get_dataset(session, dataset).id
-    query = select(distinct(Judgment.model)).join(Pair).where(Pair.dataset_id == dataset_id).order_by(Judgment.model)
+    query = select(Judgment.model).distinct().join(Pair).where(Pair.dataset_id == dataset_id).order_by(Judgment.model)
     return list(session.scalars(query))
