@@ -116,7 +116,8 @@ def queue_column(ctx: StudioContext) -> QueueColumn:
 
 
 def queue_label(state: QueueState) -> str:
-    return f"**{literal(state.filter.dataset)}** · page {state.page + 1} of {state.pages} · {state.total} pairs"
+    pages = f"page {state.page + 1} of {state.pages}" if state.counted else f"page {state.page + 1}"
+    return f"**{literal(state.filter.dataset)}** · {pages} · {state.size()}"
 
 
 def guidelines_of(ctx: StudioContext, name: str) -> list[Any]:

@@ -80,6 +80,20 @@ class Pair(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "content_hash"),
         Index("ix_pairs_dataset_id_id", "dataset_id", "id"),
+        Index(  # the queue's "unjudged" filter
+            "ix_pairs_unjudged",
+            "dataset_id",
+            "id",
+            sqlite_where=text("latest_judgment_id IS NULL"),
+            postgresql_where=text("latest_judgment_id IS NULL"),
+        ),
+        Index(  # the queue's "people disagree" filter
+            "ix_pairs_disagreements",
+            "dataset_id",
+            "id",
+            sqlite_where=text("review_labels > 1"),
+            postgresql_where=text("review_labels > 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,6 +114,10 @@ class Pair(Base):
     # (migration 0010), never set by the program. The queue joins and sorts on them.
     latest_judgment_id: Mapped[int | None] = mapped_column(Integer, default=None)
     latest_confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    # People's labels of the pair (not a lead's final one) and how many distinct labels they are:
+    # kept by triggers on `reviews` (migration 0012). "Needs you" and "people disagree" read them.
+    review_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    review_labels: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     dataset: Mapped[Dataset] = relationship(back_populates="pairs")
     judgments: Mapped[list[Judgment]] = relationship(
@@ -262,6 +280,18 @@ class PairFeature(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
 
     __table_args__ = (UniqueConstraint("model_version_id", "recipe", "pair_id"),)
+
+
+class ReviewTag(Base):
+    """One tag of one review, kept from `reviews.tags` by triggers (migration 0012), never written
+    by the program: the queue's tag filter looks a tag up here instead of reading every review."""
+
+    __tablename__ = "review_tags"
+    __table_args__ = (Index("ix_review_tags_tag_pair", "tag", "pair_id"),)
+
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(Text, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(Integer)
 
 
 class InstantScore(Base):

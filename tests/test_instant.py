@@ -112,7 +112,7 @@ def test_the_instant_judge_learns_from_reviews_as_they_come(
 
     # The queue, least sure first: scored pairs by |P - 0.5|, the reviewed (unscored) ones last.
     with db.session() as session:
-        rows, _ = queue_page(session, QueueFilter("numbers", sort="instant-uncertain"), page_size=len(pairs))
+        rows = queue_page(session, QueueFilter("numbers", sort="instant-uncertain"), page_size=len(pairs)).rows
         margins = dict(session.execute(select(InstantScore.pair_id, InstantScore.margin)).all())
     order = [r.pair_id for r in rows]
     assert [margins[i] for i in order[: len(margins)]] == sorted(margins.values())

@@ -298,7 +298,7 @@ def test_each_precision_stays_within_its_tolerance_and_a_tie_is_undecided(
         half.close()
     with db.session() as session:
         report = dataset_report(session, "p", "smollm2").against_reference
-        queue, _ = queue_page(session, QueueFilter("p"), page_size=50)
+        queue = queue_page(session, QueueFilter("p"), page_size=50).rows
         stored = {j.pair_id: j for j in session.query(Judgment)}
     tolerance = tolerance_of("bfloat16")
     assert all((j.label == Label.TIE) == (abs(j.prob_a - 0.5) <= tolerance) for j in stored.values())

@@ -70,7 +70,7 @@ def _add_pair(session: Session, ids: list[int], prompt: str) -> None:
 
 
 def _ids(session: Session, f: QueueFilter, page: int = 0, size: int = 25) -> tuple[list[int], int]:
-    rows, total = queue_page(session, f, page, size)
+    rows, total, _ = queue_page(session, f, page, size)
     return [r.pair_id for r in rows], total
 
 
@@ -254,3 +254,18 @@ def test_a_sorted_page_is_read_off_an_index_from_either_end(session: Session) ->
             explained = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)
             plan = " ".join(str(row) for row in explained)
             assert "TEMP B-TREE" not in plan, (sort, backwards, plan)
+
+
+def test_a_filtered_queue_counts_up_to_a_cap_and_still_pages_on(session: Session) -> None:
+    from core.review.queue import COUNT_CAP
+    from core.review.workflow import QueueState
+
+    ids = _store(session)
+    judged = QueueFilter("q", status="judged", reviewer="x")  # pairs 1-5
+    rows, total, counted = queue_page(session, judged, 0, 2, count_up_to=3)
+    assert (total, counted) == (3, False) and [r.pair_id for r in rows] == ids[1:3]  # "more than 3"
+    assert [r.pair_id for r in queue_page(session, judged, 2, 2, count_up_to=3).rows] == ids[5:6]  # read forwards
+    assert queue_page(session, judged, 0, 2, count_up_to=5)[1:] == (5, True)  # under the cap: exact
+    assert queue_page(session, QueueFilter("q"), 0, 2, count_up_to=3)[1:] == (6, True)  # the whole dataset: exact
+    assert QueueState(judged, 0, [], COUNT_CAP, counted=False).size() == f"more than {COUNT_CAP:,} pairs"
+    assert QueueState(judged, 0, [], 1234).size() == "1,234 pairs"

@@ -174,3 +174,38 @@ def test_the_text_index_is_built_for_the_pairs_a_store_already_holds(tmp_path: P
     downgrade(engine, "0008_team_reviews")
     with engine.connect() as connection:
         assert not [t for t in inspect(connection).get_table_names() if t.startswith("pairs_text")]
+
+
+def test_the_review_counts_are_filled_in_for_a_store_that_has_reviews(tmp_path: Path) -> None:
+    """Migration 0012 counts the labels of reviews stored before it (a lead's final one not among them)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0011_job_batches")
+    with engine.begin() as connection:  # only the columns 0011 has
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, name, source, description, created_at, reviews_per_pair) "
+                "VALUES (1, 'd', 's', '', '2026-01-01', 2)"
+            )
+        )
+        for pair_id in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO pairs (id, dataset_id, prompt, response_a, response_b, source, meta, content_hash, "
+                    "created_at) VALUES (:id, 1, 'p', 'a', 'b', '', '{}', :id, '2026-01-01')"
+                ),
+                {"id": pair_id},
+            )
+        for who, label, final in (("ana", "A", 0), ("ben", "B", 0), ("lead", "A", 1), ("cy", None, 0)):
+            connection.execute(
+                text(
+                    "INSERT INTO reviews (pair_id, final, label, tags, note, reviewer, version, reason, updated_at) "
+                    "VALUES (1, :final, :label, '[]', '', :who, 1, '', '2026-01-01')"
+                ),
+                {"final": final, "label": label, "who": who},
+            )
+    migrate(engine)
+    with engine.connect() as connection:
+        counts = connection.execute(text("SELECT id, review_count, review_labels FROM pairs ORDER BY id")).all()
+    assert counts == [(1, 2, 2), (2, 0, 0)]
+    downgrade(engine, "0011_job_batches")
+    migrate(engine)

@@ -199,8 +199,9 @@ def test_two_reviewers_with_overlap_two_both_review_every_pair_and_their_agreeme
     ben = Studio(browser, studio, "ben", "team-ben")
     ana.tab("Team")
     ana.choose("team-dataset", "duo")
-    # The chosen dataset's figures and overlap are shown first (the box would be reset to 1 after a fill).
-    ana.wait_text("#team-agreement", "Nobody has reviewed this dataset yet")
+    # The chosen dataset's figures and overlap are shown first (the box would be reset to 1 after a fill):
+    # the figures name their dataset, as those of the first one, shown when the page opened, also say nobody.
+    ana.wait_text("#team-agreement", "Nobody has reviewed duo yet")
     ana.page.fill("#team-overlap input", "2")
     ana.page.click("#team-overlap-save")
     ana.wait_text("#team-note", "now needs 2 review")

@@ -278,7 +278,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             raise GramError("choose a dataset first")
         if pending != queue.filter:
             return [
-                f"This labels every pair of this filter ({queue.total}) that you have not labelled with its "
+                f"This labels every pair of this filter ({queue.size()}) that you have not labelled with its "
                 "reference label, as your review. Press again to do it.",
                 queue.filter,
             ]

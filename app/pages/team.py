@@ -27,10 +27,11 @@ PEOPLE_COLUMNS = ["reviewer", "labelled", "with the others", "with the model"]
 DISAGREEMENT_COLUMNS = ["pair", "labels", "final"]
 
 
-def agreement_text(team: TeamAgreement) -> str:
+def agreement_text(name: str, team: TeamAgreement) -> str:
+    """The dataset's agreement figures, named (a page's earlier dataset can still be on its way)."""
     if not team.reviewers:
-        return "*Nobody has reviewed this dataset yet.*"
-    lines = [f"**Reviewers:** {', '.join(literal(r) for r in team.reviewers)}"]
+        return f"*Nobody has reviewed **{literal(name)}** yet.*"
+    lines = [f"**{literal(name)}** · **Reviewers:** {', '.join(literal(r) for r in team.reviewers)}"]
     for a, b, kappa in team.kappas:
         lines.append(f"**Cohen's kappa, {literal(a)} and {literal(b)}:** {kappa.shown()}")
     if len(team.reviewers) > 1:
@@ -90,7 +91,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         with db.session() as session:
             team = team_agreement(session, name)
             overlap = get_dataset(session, name).reviews_per_pair
-        return [overlap, agreement_text(team), *agreement_tables(team)]
+        return [overlap, agreement_text(name, team), *agreement_tables(team)]
 
     outputs = [needed, figures, people, disputed]
     on(dataset.change, shown, [dataset], outputs, api_name="team_agreement")

@@ -1,24 +1,26 @@
 """A reviewer's queue: a dataset's pairs with their latest judgment and this person's review,
 filtered, sorted, paged.
 
-One SQL query per page (plus one count), so paging stays fast at 100,000 pairs
+One SQL query per page (plus one count), so paging stays fast at a million pairs
 (benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/judge/judgments.py),
 the reviewer's own label and how many people have labelled it. "needs you" lists the pairs the
 reviewer has not labelled that have fewer reviews than the dataset's `reviews_per_pair`;
-"disagreements" the pairs whose reviewers chose different labels.
+"disagreements" the pairs whose reviewers chose different labels. The pair itself carries what
+the sorts and these filters read (its latest judgment, its people's labels: triggers keep them,
+migrations 0010 and 0012), and a filtered queue counts its matches only up to `COUNT_CAP`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import column, distinct, exists, func, literal_column, or_, select, table, true
+from sqlalchemy import column, exists, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
 from core.vocab import DECISIVE, Label
-from storage.tables import Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent
+from storage.tables import Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
 
 # judged: not by you yet; reviewed: by you
 Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "disagreements"]
@@ -91,21 +93,45 @@ QUEUE_COLUMNS = [
 ]
 
 
-def _labelled(*conditions: Any) -> Any:
-    """People's labelled reviews of the row's pair (not a lead's final label)."""
-    return (
-        select(*conditions)
-        .where(Review.pair_id == Pair.id, Review.final.is_(False), Review.label.is_not(None))
-        .correlate(Pair)
-        .scalar_subquery()
+# A filtered queue counts its matches up to here and then says "more than": an exact count of a
+# filter that half a million pairs match reads all of them, on every page.
+COUNT_CAP = 10_000
+
+
+def _labelled_by(reviewer: str) -> Any:
+    """The reviewer has labelled the row's pair (an EXISTS: on PostgreSQL a left join's IS NULL
+    was estimated at one row, and the plan built on that ran for minutes at a million pairs)."""
+    return exists().where(
+        Review.pair_id == Pair.id, Review.final.is_(False), Review.reviewer == reviewer, Review.label.is_not(None)
     )
+
+
+def _conditions(session: Session, f: QueueFilter, dataset: Dataset, latest: Any) -> list[Any]:
+    """The filter's conditions on a pair of the dataset (`latest`: its latest judgment)."""
+    where = [Pair.dataset_id == dataset.id]
+    if f.status == "unjudged":
+        where.append(Pair.latest_judgment_id.is_(None))
+    elif f.status == "judged":
+        where += [Pair.latest_judgment_id.is_not(None), ~_labelled_by(f.reviewer)]
+    elif f.status == "reviewed":
+        where.append(_labelled_by(f.reviewer))
+    elif f.status == "needs-you":
+        where += [Pair.review_count < dataset.reviews_per_pair, ~_labelled_by(f.reviewer)]
+    elif f.status == "disagreements":  # written as its partial index's condition (migration 0012)
+        where.append(Pair.review_labels > literal_column("1"))
+    if f.inconsistent_only:
+        where.append(latest.consistent.is_(False))
+    if f.disagreeing_only:
+        where += [Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label]
+    if f.tag.strip():
+        where.append(_has_tag(f.tag.strip()))
+    return where + _searched(session, f)
 
 
 def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
     """The filter's rows of the dataset (its reviews per pair decide "needs you")."""
     latest = aliased(Judgment)
     mine = aliased(Review)
-    people = _labelled(func.count())
     query = (
         select(
             Pair.id,
@@ -117,45 +143,22 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
             mine.label,
             latest.model,
             latest.protocol,
-            people,
+            Pair.review_count,
         )
         .select_from(Pair)
         .outerjoin(latest, latest.id == Pair.latest_judgment_id)  # kept by triggers (migration 0010)
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
-        .where(Pair.dataset_id == dataset.id)
+        .where(*_conditions(session, f, dataset, latest))
     )
-    if f.status == "unjudged":
-        query = query.where(Pair.latest_judgment_id.is_(None))
-    elif f.status == "judged":
-        query = query.where(Pair.latest_judgment_id.is_not(None), mine.label.is_(None))
-    elif f.status == "reviewed":
-        query = query.where(mine.label.is_not(None))
-    elif f.status == "needs-you":
-        query = query.where(mine.label.is_(None), people < dataset.reviews_per_pair)
-    elif f.status == "disagreements":
-        query = query.where(_labelled(func.count(distinct(Review.label))) > 1)
-    if f.inconsistent_only:
-        query = query.where(latest.consistent.is_(False))
-    if f.disagreeing_only:
-        query = query.where(Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label)
-    if f.tag.strip():
-        query = query.where(_has_tag(session, f.tag.strip()))
     if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
         query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
-    return _searched(session, query, f)
+    return query
 
 
-def _has_tag(session: Session, tag: str) -> Any:
-    """One of the pair's reviews (anyone's) has the tag `tag` (a whole value, compared as decoded
-    JSON, in any script)."""
-    tagged = aliased(Review)
-    if session.get_bind().dialect.name == "postgresql":
-        elements = func.json_array_elements_text(tagged.tags).table_valued("value")
-    else:  # SQLite's JSON1
-        elements = func.json_each(tagged.tags).table_valued("value")
-    return exists(
-        select(1).select_from(tagged).join(elements, true()).where(tagged.pair_id == Pair.id, elements.c.value == tag)
-    )
+def _has_tag(tag: str) -> Any:
+    """One of the pair's reviews (anyone's) has the tag `tag` (a whole value, as typed): looked up
+    in the tags' rows (migration 0012)."""
+    return Pair.id.in_(select(ReviewTag.pair_id).where(ReviewTag.tag == tag))
 
 
 def _literal(text: str) -> str:
@@ -169,43 +172,57 @@ PAIRS_TEXT = table("pairs_text", column("rowid"))
 TRIGRAM = 3
 
 
-def _searched(session: Session, query: Any, f: QueueFilter) -> Any:
+def _searched(session: Session, f: QueueFilter) -> list[Any]:
     """Pairs whose prompt or a response contains the search text (case-insensitive, as typed)."""
     needle = f.search.strip()
     if not needle:
-        return query
+        return []
     if len(needle) >= TRIGRAM and session.get_bind().dialect.name == "sqlite":
         phrase = '"' + needle.replace('"', '""') + '"'  # an FTS5 string: every character literal
         found = select(PAIRS_TEXT.c.rowid).where(literal_column("pairs_text").op("MATCH")(phrase))
-        return query.where(Pair.id.in_(found))
+        return [Pair.id.in_(found)]
     pattern = f"%{_literal(needle)}%"
-    return query.where(
-        or_(*(column.ilike(pattern, escape="\\") for column in (Pair.prompt, Pair.response_a, Pair.response_b)))
-    )
+    return [or_(*(column.ilike(pattern, escape="\\") for column in (Pair.prompt, Pair.response_a, Pair.response_b)))]
 
 
-def _count(session: Session, f: QueueFilter, dataset_id: int, query: Any) -> int:
-    plain = f.status == "all" and not (f.inconsistent_only or f.disagreeing_only or f.tag.strip())
-    if plain:  # no judgment or review condition: count the pairs alone (an index scan)
-        query = _searched(session, select(Pair.id).where(Pair.dataset_id == dataset_id), f)
-    else:  # the conditions only: no row's columns (the people count is a subquery per row)
-        query = query.with_only_columns(Pair.id)
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+class QueuePage(NamedTuple):
+    rows: list[QueueRow]
+    total: int  # the pairs the filter matches; when not `counted`, only a lower bound
+    counted: bool = True
 
 
-def queue_page(session: Session, f: QueueFilter, page: int = 0, page_size: int = 25) -> tuple[list[QueueRow], int]:
-    """One page of the queue and the number of pairs the filter matches."""
+def _count(session: Session, f: QueueFilter, dataset: Dataset, up_to: int | None) -> tuple[int, bool]:
+    """(matches, whether that is all of them): the dataset's pairs are counted exactly (an index
+    range); a filter's matches up to `up_to` + 1, on the pair's own columns, joining the latest
+    judgment only when a condition reads it."""
+    latest = aliased(Judgment)
+    conditions = _conditions(session, f, dataset, latest)
+    filtered = len(conditions) > 1  # more than "a pair of the dataset"
+    query = select(Pair.id).where(*conditions)
+    if f.inconsistent_only or f.disagreeing_only:  # (a condition on it: an inner join is the same)
+        query = query.join(latest, latest.id == Pair.latest_judgment_id)
+    if filtered and up_to is not None:
+        query = query.limit(up_to + 1)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return (up_to, False) if filtered and up_to is not None and total > up_to else (total, True)
+
+
+def queue_page(
+    session: Session, f: QueueFilter, page: int = 0, page_size: int = 25, count_up_to: int | None = None
+) -> QueuePage:
+    """One page of the queue and the number of pairs the filter matches; with `count_up_to`, a
+    filtered queue stops counting past it (then not `counted`, and pages are read forwards)."""
     dataset = get_dataset(session, f.dataset)
     query = _query(session, f, dataset)
-    total = _count(session, f, dataset.id, query)
+    total, counted = _count(session, f, dataset, count_up_to)
     start = page * page_size
-    if start + page_size <= total // 2:
+    if not counted or start + page_size <= total // 2:
         found = list(session.execute(query.order_by(*_order(f.sort)).offset(start).limit(page_size)))
     else:  # a page in the second half is read from the end: the last page is as quick as the first
         backwards = query.order_by(*_order(f.sort, backwards=True))
         end = max(total - start - page_size, 0)
         found = list(session.execute(backwards.offset(end).limit(min(page_size, total - start))))[::-1]
-    return [_row(*values, needed=dataset.reviews_per_pair) for values in found], total
+    return QueuePage([_row(*values, needed=dataset.reviews_per_pair) for values in found], total, counted)
 
 
 def _order(sort: Sort, *, backwards: bool = False) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import ConflictError
 from core.review.holds import take_hold
-from core.review.queue import QueueFilter, QueueRow, matching, queue_page
+from core.review.queue import COUNT_CAP, QueueFilter, QueueRow, matching, queue_page
 from core.review.reviews import redo, review_version, save_review, undo
 from storage.database import Database
 
@@ -28,10 +28,15 @@ class QueueState:
     ids: list[int]  # the page's pair ids, in queue order
     total: int = 0
     start: int | None = None  # the pair to open first (in "needs you": the first nobody else holds)
+    counted: bool = True  # `total` is exact (else the filter matches more: counting stopped there)
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // PAGE_SIZE))
+
+    def size(self) -> str:
+        """The filter's pairs, as a person reads it: "1,234 pairs", or "more than 10,000 pairs"."""
+        return f"{self.total:,} pairs" if self.counted else f"more than {self.total:,} pairs"
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,9 @@ class Saved:
 
 def open_queue(db: Database, f: QueueFilter, page: int) -> tuple[QueueState, list[QueueRow]]:
     with db.session() as session:
-        rows, total = queue_page(session, f, max(page, 0), PAGE_SIZE)
+        rows, total, counted = queue_page(session, f, max(page, 0), PAGE_SIZE, count_up_to=COUNT_CAP)
     ids = [r.pair_id for r in rows]
-    return QueueState(f, max(page, 0), ids, total, _hold_first(db, f, ids)), rows
+    return QueueState(f, max(page, 0), ids, total, _hold_first(db, f, ids), counted), rows
 
 
 def _hold_first(db: Database, f: QueueFilter, candidates: list[int]) -> int | None:
@@ -106,7 +111,7 @@ def neighbour(db: Database, queue: QueueState, pair_id: int | None, step: int) -
     if 0 <= index < len(queue.ids):
         return queue, queue.ids[index]
     page = queue.page + (1 if index >= len(queue.ids) else -1)
-    if page < 0 or page * PAGE_SIZE >= queue.total:
+    if page < 0 or (queue.counted and page * PAGE_SIZE >= queue.total):
         return queue, pair_id
     turned, _ = open_queue(db, queue.filter, page)
     return turned, (turned.start if step > 0 else turned.ids[-1]) if turned.ids else pair_id
