@@ -269,3 +269,20 @@ def test_a_filtered_queue_counts_up_to_a_cap_and_still_pages_on(session: Session
     assert queue_page(session, QueueFilter("q"), 0, 2, count_up_to=3)[1:] == (6, True)  # the whole dataset: exact
     assert QueueState(judged, 0, [], COUNT_CAP, counted=False).size() == f"more than {COUNT_CAP:,} pairs"
     assert QueueState(judged, 0, [], 1234).size() == "1,234 pairs"
+
+
+def test_pages_near_the_start_are_read_forwards_whatever_the_count(session: Session) -> None:
+    # Reading a short result "from the end" (ORDER BY id DESC) made PostgreSQL walk a million pairs
+    # backwards for 11 search matches (6 s); only deep pages are read from the end.
+    from sqlalchemy import event
+
+    ids = _store(session)
+    statements: list[str] = []
+    engine = session.get_bind()
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert _ids(session, QueueFilter("q"), page=1, size=4) == (ids[4:], 6)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert statements and not any(" DESC" in s for s in statements), statements
