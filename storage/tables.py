@@ -80,6 +80,13 @@ class Pair(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "content_hash"),
         Index("ix_pairs_dataset_id_id", "dataset_id", "id"),
+        Index(  # the queue's "inconsistent only" filter
+            "ix_pairs_inconsistent",
+            "dataset_id",
+            "id",
+            sqlite_where=text("latest_consistent = false"),
+            postgresql_where=text("latest_consistent = false"),
+        ),
         Index(  # the queue's "unjudged" filter
             "ix_pairs_unjudged",
             "dataset_id",
@@ -110,10 +117,12 @@ class Pair(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The latest judgment (highest id) and its confidence: kept by triggers on `judgments`
-    # (migration 0010), never set by the program. The queue joins and sorts on them.
+    # The latest judgment (highest id), its confidence, label and consistency: kept by triggers on
+    # `judgments` (migrations 0010, 0013), never set by the program. The queue filters and sorts on them.
     latest_judgment_id: Mapped[int | None] = mapped_column(Integer, default=None)
     latest_confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    latest_label: Mapped[str | None] = mapped_column(String(8), default=None)  # and its label (0013)
+    latest_consistent: Mapped[bool | None] = mapped_column(Boolean, default=None)  # and its consistency (0013)
     # People's labels of the pair (not a lead's final one) and how many distinct labels they are:
     # kept by triggers on `reviews` (migration 0012). "Needs you" and "people disagree" read them.
     review_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))

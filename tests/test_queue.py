@@ -219,9 +219,17 @@ def test_each_pair_knows_its_latest_judgment_whoever_writes_it(session: Session)
     assert session.get(Pair, ids[1]).latest_confidence == 0.3
     assert session.get(Pair, ids[5]).latest_confidence == 0.99
     assert _ids(session, QueueFilter("q", sort="confidence-asc"))[0] == [ids[0], ids[1], ids[4], ids[2], ids[3], ids[5]]
+    # Its label and consistency too (migration 0013), which the inconsistent and disagreeing filters read.
+    session.execute(update(Judgment).where(Judgment.pair_id == ids[0]).values(label="B", consistent=False))
+    session.expire_all()
+    assert (session.get(Pair, ids[0]).latest_label, session.get(Pair, ids[0]).latest_consistent) == ("B", False)
+    assert _ids(session, QueueFilter("q", inconsistent_only=True, disagreeing_only=True))[0] == [ids[0]]
+    assert (session.get(Pair, ids[5]).latest_label, session.get(Pair, ids[5]).latest_consistent) == ("A", True)
     session.execute(delete(Judgment).where(Judgment.pair_id == ids[0]))
     session.expire_all()
-    assert (session.get(Pair, ids[0]).latest_judgment_id, session.get(Pair, ids[0]).latest_confidence) == (None, None)
+    latest_now = session.get(Pair, ids[0])
+    assert latest_now is not None
+    assert (latest_now.latest_judgment_id, latest_now.latest_confidence, latest_now.latest_label) == (None, None, None)
 
 
 def test_a_sorted_page_is_read_off_an_index_from_either_end(session: Session) -> None:

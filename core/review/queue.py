@@ -110,8 +110,8 @@ def _labelled_by(reviewer: str) -> Any:
     )
 
 
-def _conditions(session: Session, f: QueueFilter, dataset: Dataset, latest: Any) -> list[Any]:
-    """The filter's conditions on a pair of the dataset (`latest`: its latest judgment)."""
+def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]:
+    """The filter's conditions on a pair of the dataset: all on the pair's own columns."""
     where = [Pair.dataset_id == dataset.id]
     if f.status == "unjudged":
         where.append(Pair.latest_judgment_id.is_(None))
@@ -123,10 +123,10 @@ def _conditions(session: Session, f: QueueFilter, dataset: Dataset, latest: Any)
         where += [Pair.review_count < dataset.reviews_per_pair, ~_labelled_by(f.reviewer)]
     elif f.status == "disagreements":  # written as its partial index's condition (migration 0012)
         where.append(Pair.review_labels > literal_column("1"))
-    if f.inconsistent_only:
-        where.append(latest.consistent.is_(False))
+    if f.inconsistent_only:  # written as its partial index's condition (migration 0013)
+        where.append(literal_column("pairs.latest_consistent = false"))
     if f.disagreeing_only:
-        where += [Pair.reference_label.in_(DECISIVE), latest.label != Pair.reference_label]
+        where += [Pair.reference_label.in_(DECISIVE), Pair.latest_label != Pair.reference_label]
     if f.tag.strip():
         where.append(_has_tag(f.tag.strip()))
     return where + _searched(session, f)
@@ -152,7 +152,7 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
         .select_from(Pair)
         .outerjoin(latest, latest.id == Pair.latest_judgment_id)  # kept by triggers (migration 0010)
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
-        .where(*_conditions(session, f, dataset, latest))
+        .where(*_conditions(session, f, dataset))
     )
     if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
         query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
@@ -197,14 +197,10 @@ class QueuePage(NamedTuple):
 
 def _count(session: Session, f: QueueFilter, dataset: Dataset, up_to: int | None) -> tuple[int, bool]:
     """(matches, whether that is all of them): the dataset's pairs are counted exactly (an index
-    range); a filter's matches up to `up_to` + 1, on the pair's own columns, joining the latest
-    judgment only when a condition reads it."""
-    latest = aliased(Judgment)
-    conditions = _conditions(session, f, dataset, latest)
+    range); a filter's matches up to `up_to` + 1, on the pair's own columns."""
+    conditions = _conditions(session, f, dataset)
     filtered = len(conditions) > 1  # more than "a pair of the dataset"
     query = select(Pair.id).where(*conditions)
-    if f.inconsistent_only or f.disagreeing_only:  # (a condition on it: an inner join is the same)
-        query = query.join(latest, latest.id == Pair.latest_judgment_id)
     if filtered and up_to is not None:
         query = query.limit(up_to + 1)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
