@@ -68,9 +68,17 @@ class Dataset(Base):
     # How many people should review each pair (a team's overlap; core/review/queue.py offers a
     # pair to each person until it has this many reviews).
     reviews_per_pair: Mapped[int] = mapped_column(Integer, default=1)
+    # Its pairs: kept by triggers on `pairs` (migration 0014), never set by the program.
+    pair_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pairs: Mapped[list[Pair]] = relationship(back_populates="dataset", passive_deletes=True)
+
+
+def _filter_index(name: str, where: str) -> Index:
+    """A dataset's pairs that meet `where`, in id order: a partial index, which a query uses only
+    where it states the same condition (core/review/queue.py writes it so)."""
+    return Index(name, "dataset_id", "id", sqlite_where=text(where), postgresql_where=text(where))
 
 
 class Pair(Base):
@@ -80,27 +88,10 @@ class Pair(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "content_hash"),
         Index("ix_pairs_dataset_id_id", "dataset_id", "id"),
-        Index(  # the queue's "inconsistent only" filter
-            "ix_pairs_inconsistent",
-            "dataset_id",
-            "id",
-            sqlite_where=text("latest_consistent = false"),
-            postgresql_where=text("latest_consistent = false"),
-        ),
-        Index(  # the queue's "unjudged" filter
-            "ix_pairs_unjudged",
-            "dataset_id",
-            "id",
-            sqlite_where=text("latest_judgment_id IS NULL"),
-            postgresql_where=text("latest_judgment_id IS NULL"),
-        ),
-        Index(  # the queue's "people disagree" filter
-            "ix_pairs_disagreements",
-            "dataset_id",
-            "id",
-            sqlite_where=text("review_labels > 1"),
-            postgresql_where=text("review_labels > 1"),
-        ),
+        # The queue's sparse filters: inconsistent only, unjudged, people disagree (0012, 0013).
+        _filter_index("ix_pairs_inconsistent", "latest_consistent = false"),
+        _filter_index("ix_pairs_unjudged", "latest_judgment_id IS NULL"),
+        _filter_index("ix_pairs_disagreements", "review_labels > 1"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

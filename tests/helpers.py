@@ -214,39 +214,31 @@ def _connect_when_all_are_ready(urls: list[str], ready: Any, errors: Any) -> Non
             errors.put(f"{url}: {type(error).__name__}: {error}")
 
 
-def first_connections_at_once(urls: list[str], processes: int = 8) -> list[str]:
-    """Connect to each of `urls` (fresh SQLite files) from several processes released together,
-    one url after another; the errors they met. The first connection to a file turns on WAL."""
+def _released_together(target: Any, args: tuple[Any, ...], processes: int, seconds: float) -> list[str]:
+    """Run `target(*args, ready, errors)` in several processes that wait on one barrier; the
+    errors they reported, and the exit status of any that did not end well."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     ready, errors = context.Barrier(processes), context.Queue()
-    started = [
-        context.Process(target=_connect_when_all_are_ready, args=(urls, ready, errors)) for _ in range(processes)
-    ]
+    started = [context.Process(target=target, args=(*args, ready, errors)) for _ in range(processes)]
     for process in started:
         process.start()
     for process in started:
-        process.join(timeout=240)
+        process.join(timeout=seconds)
     met = []
     while not errors.empty():
         met.append(errors.get())
     return met + [f"exit {p.exitcode}" for p in started if p.exitcode != 0]
+
+
+def first_connections_at_once(urls: list[str], processes: int = 8) -> list[str]:
+    """Connect to each of `urls` (fresh SQLite files) from several processes released together,
+    one url after another; the errors they met. The first connection to a file turns on WAL."""
+    return _released_together(_connect_when_all_are_ready, (urls,), processes, 240)
 
 
 def first_starts_at_once(url: str, processes: int = 6) -> list[str]:
     """Open one unmigrated store from several processes released together (what happens when two
     `gram` commands or a studio and a worker start on a fresh data folder); the errors they met."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    ready, errors = context.Barrier(processes), context.Queue()
-    started = [context.Process(target=_open_when_all_are_ready, args=(url, ready, errors)) for _ in range(processes)]
-    for process in started:
-        process.start()
-    for process in started:
-        process.join(timeout=120)
-    met = []
-    while not errors.empty():
-        met.append(errors.get())
-    return met + [f"exit {p.exitcode}" for p in started if p.exitcode != 0]
+    return _released_together(_open_when_all_are_ready, (url,), processes, 120)

@@ -162,11 +162,9 @@ def test_the_text_index_is_built_for_the_pairs_a_store_already_holds(tmp_path: P
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     migrate(engine, "0008_team_reviews")
     with Session(engine) as session, session.begin():  # only the columns 0008 has
-        dataset = Dataset(name="d", source="s")
-        session.add(dataset)
-        session.flush()
+        dataset_id = session.execute(insert(Dataset).values(name="d", source="s")).inserted_primary_key[0]
         row = {"prompt": "an old question", "response_a": "about penguins", "response_b": "b", "content_hash": "h"}
-        session.execute(insert(Pair).values(dataset_id=dataset.id, **row))
+        session.execute(insert(Pair).values(dataset_id=dataset_id, **row))
     migrate(engine)
     with engine.connect() as connection:
         found = connection.execute(text("SELECT rowid FROM pairs_text WHERE pairs_text MATCH '\"PENGUIN\"'")).all()

@@ -196,15 +196,22 @@ class QueuePage(NamedTuple):
 
 
 def _count(session: Session, f: QueueFilter, dataset: Dataset, up_to: int | None) -> tuple[int, bool]:
-    """(matches, whether that is all of them): the dataset's pairs are counted exactly (an index
-    range); a filter's matches up to `up_to` + 1, on the pair's own columns."""
+    """(matches, whether that is all of them): the dataset's pairs, as the dataset counts them
+    (migration 0014); a filter's matches up to `up_to` + 1, on the pair's own columns."""
     conditions = _conditions(session, f, dataset)
-    filtered = len(conditions) > 1  # more than "a pair of the dataset"
+    if len(conditions) == 1:  # no filter: all the dataset's pairs
+        return _pair_count(session, dataset.id), True
     query = select(Pair.id).where(*conditions)
-    if filtered and up_to is not None:
+    if up_to is not None:
         query = query.limit(up_to + 1)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return (up_to, False) if filtered and up_to is not None and total > up_to else (total, True)
+    return (up_to, False) if up_to is not None and total > up_to else (total, True)
+
+
+def _pair_count(session: Session, dataset_id: int) -> int:
+    """The dataset's pairs as its row counts them now (read afresh: a dataset object loaded earlier
+    in the session would show the count of then)."""
+    return session.scalar(select(Dataset.pair_count).where(Dataset.id == dataset_id)) or 0
 
 
 def queue_page(
@@ -329,7 +336,7 @@ def progress_key(session: Session, dataset: str) -> tuple[str, int, int, int]:
 
 def review_progress(session: Session, dataset: str, reviewer: str) -> Progress:
     found = get_dataset(session, dataset)
-    total = session.scalar(select(func.count()).where(Pair.dataset_id == found.id)) or 0
+    total = _pair_count(session, found.id)
     mine = func.count().filter(Review.reviewer == reviewer)
     per_pair = (
         select(Review.pair_id, func.count().label("people"), mine.label("mine"))

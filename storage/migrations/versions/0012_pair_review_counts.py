@@ -28,6 +28,7 @@ down_revision = "0011_job_batches"
 branch_labels = None
 depends_on = None
 
+FILTER_INDEXES = {"ix_pairs_unjudged": "latest_judgment_id IS NULL", "ix_pairs_disagreements": "review_labels > 1"}
 _PEOPLE = "FROM reviews WHERE pair_id = {pair} AND NOT final AND label IS NOT NULL"
 
 
@@ -109,20 +110,8 @@ def upgrade() -> None:
     op.add_column("pairs", sa.Column("review_count", sa.Integer(), server_default=sa.text("0"), nullable=False))
     op.add_column("pairs", sa.Column("review_labels", sa.Integer(), server_default=sa.text("0"), nullable=False))
     op.execute(_recount("pairs.id").replace("WHERE id = pairs.id", "WHERE id IN (SELECT pair_id FROM reviews)"))
-    op.create_index(
-        "ix_pairs_unjudged",
-        "pairs",
-        ["dataset_id", "id"],
-        sqlite_where=sa.text("latest_judgment_id IS NULL"),
-        postgresql_where=sa.text("latest_judgment_id IS NULL"),
-    )
-    op.create_index(
-        "ix_pairs_disagreements",
-        "pairs",
-        ["dataset_id", "id"],
-        sqlite_where=sa.text("review_labels > 1"),
-        postgresql_where=sa.text("review_labels > 1"),
-    )
+    for name, where in FILTER_INDEXES.items():
+        op.create_index(name, "pairs", ["dataset_id", "id"], sqlite_where=sa.text(where), postgresql_where=sa.text(where))
     if dialect == "postgresql":
         op.execute(POSTGRES_FUNCTION)
         op.execute(
@@ -150,8 +139,8 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {name}")
     op.drop_index("ix_review_tags_tag_pair", "review_tags")
     op.drop_table("review_tags")
-    op.drop_index("ix_pairs_disagreements", "pairs")
-    op.drop_index("ix_pairs_unjudged", "pairs")
+    for name in FILTER_INDEXES:
+        op.drop_index(name, "pairs")
     with op.batch_alter_table("pairs", recreate="never") as batch:
         batch.drop_column("review_labels")
         batch.drop_column("review_count")
