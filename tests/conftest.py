@@ -136,3 +136,12 @@ def pg_url(postgres_server: str) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def either_db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
+    """The store on SQLite (the data folder's file), then on a fresh PostgreSQL database."""
+    url = settings.database_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    database = Database(url)
+    yield database
+    database.dispose()

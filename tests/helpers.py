@@ -242,3 +242,25 @@ def first_starts_at_once(url: str, processes: int = 6) -> list[str]:
     """Open one unmigrated store from several processes released together (what happens when two
     `gram` commands or a studio and a worker start on a fresh data folder); the errors they met."""
     return _released_together(_open_when_all_are_ready, (url,), processes, 120)
+
+
+def threads_at_once(work: Callable[[int], None], threads: int) -> list[Exception]:
+    """Run `work(0)` ... `work(threads - 1)` in threads released together by a barrier; the errors
+    they raised (a thread still running after a minute counts as one)."""
+    import threading
+
+    ready, errors = threading.Barrier(threads), list[Exception]()
+
+    def run(k: int) -> None:
+        try:
+            ready.wait()
+            work(k)
+        except Exception as error:  # noqa: BLE001 - the caller reports them
+            errors.append(error)
+
+    started = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(timeout=60)
+    return errors + [TimeoutError("a thread still runs")] * sum(t.is_alive() for t in started)

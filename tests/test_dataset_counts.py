@@ -3,13 +3,12 @@ moves, on SQLite and PostgreSQL, and when several imports into one dataset run a
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from storage.database import Database
 from storage.tables import Dataset, Pair
+from tests.helpers import threads_at_once
 
 
 def _assert_true(db: Database) -> None:
@@ -63,43 +62,19 @@ def _imports_at_once(db: Database, imports: int = 6) -> None:
         session.add(dataset)
         session.flush()
         dataset_id = dataset.id
-    ready, errors = threading.Barrier(imports), []
 
     def load(k: int) -> None:
-        try:
-            ready.wait()
-            with db.session() as session:
-                session.execute(insert(Pair), _rows(dataset_id, k * 100, 100))
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
+        with db.session() as session:
+            session.execute(insert(Pair), _rows(dataset_id, k * 100, 100))
 
-    threads = [threading.Thread(target=load, args=(k,)) for k in range(imports)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert threads_at_once(load, imports) == []
     _assert_true(db)
 
 
-def test_every_write_keeps_the_count_on_sqlite(db: Database) -> None:
-    _writes_keep_the_count(db)
+def test_every_write_keeps_the_count(either_db: Database) -> None:
+    _writes_keep_the_count(either_db)
 
 
-def test_imports_at_once_are_all_counted_on_sqlite(db: Database) -> None:
-    _imports_at_once(db)
-
-
-@pytest.mark.postgres
-def test_every_write_keeps_the_count_on_postgres(pg_url: str) -> None:
-    db = Database(pg_url)
-    _writes_keep_the_count(db)
-    db.dispose()
-
-
-@pytest.mark.postgres
 @pytest.mark.timeout(120)
-def test_imports_at_once_are_all_counted_on_postgres(pg_url: str) -> None:
-    db = Database(pg_url)
-    _imports_at_once(db)
-    db.dispose()
+def test_imports_at_once_are_all_counted(either_db: Database) -> None:
+    _imports_at_once(either_db)
