@@ -75,9 +75,18 @@ class Dataset(Base):
     pairs: Mapped[list[Pair]] = relationship(back_populates="dataset", passive_deletes=True)
 
 
+# The queue's sparse filters, each with a partial index of the dataset's pairs that meet it (0012,
+# 0013). A database uses a partial index only for a query that states the same condition, so the
+# queue (core/review/queue.py) writes these very texts.
+PAIR_FILTERS = {
+    "inconsistent": "latest_consistent = false",
+    "unjudged": "latest_judgment_id IS NULL",
+    "disagreements": "review_labels > 1",
+}
+
+
 def _filter_index(name: str, where: str) -> Index:
-    """A dataset's pairs that meet `where`, in id order: a partial index, which a query uses only
-    where it states the same condition (core/review/queue.py writes it so)."""
+    """A dataset's pairs that meet `where`, in id order."""
     return Index(name, "dataset_id", "id", sqlite_where=text(where), postgresql_where=text(where))
 
 
@@ -88,10 +97,7 @@ class Pair(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "content_hash"),
         Index("ix_pairs_dataset_id_id", "dataset_id", "id"),
-        # The queue's sparse filters: inconsistent only, unjudged, people disagree (0012, 0013).
-        _filter_index("ix_pairs_inconsistent", "latest_consistent = false"),
-        _filter_index("ix_pairs_unjudged", "latest_judgment_id IS NULL"),
-        _filter_index("ix_pairs_disagreements", "review_labels > 1"),
+        *(_filter_index(f"ix_pairs_{name}", where) for name, where in PAIR_FILTERS.items()),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import column, exists, func, literal_column, or_, select, table
+from sqlalchemy import column, exists, func, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
 from core.vocab import DECISIVE, Label
-from storage.tables import Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
+from storage.tables import PAIR_FILTERS, Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
 
 # judged: not by you yet; reviewed: by you
 Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "disagreements"]
@@ -111,20 +111,21 @@ def _labelled_by(reviewer: str) -> Any:
 
 
 def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]:
-    """The filter's conditions on a pair of the dataset: all on the pair's own columns."""
-    where = [Pair.dataset_id == dataset.id]
+    """The filter's conditions on a pair of the dataset: all on the pair's own columns, a sparse
+    filter's written as its partial index's (storage.tables.PAIR_FILTERS)."""
+    where: list[Any] = [Pair.dataset_id == dataset.id]
     if f.status == "unjudged":
-        where.append(Pair.latest_judgment_id.is_(None))
+        where.append(text(PAIR_FILTERS["unjudged"]))
     elif f.status == "judged":
         where += [Pair.latest_judgment_id.is_not(None), ~_labelled_by(f.reviewer)]
     elif f.status == "reviewed":
         where.append(_labelled_by(f.reviewer))
     elif f.status == "needs-you":
         where += [Pair.review_count < dataset.reviews_per_pair, ~_labelled_by(f.reviewer)]
-    elif f.status == "disagreements":  # written as its partial index's condition (migration 0012)
-        where.append(Pair.review_labels > literal_column("1"))
-    if f.inconsistent_only:  # written as its partial index's condition (migration 0013)
-        where.append(literal_column("pairs.latest_consistent = false"))
+    elif f.status == "disagreements":
+        where.append(text(PAIR_FILTERS["disagreements"]))
+    if f.inconsistent_only:
+        where.append(text(PAIR_FILTERS["inconsistent"]))
     if f.disagreeing_only:
         where += [Pair.reference_label.in_(DECISIVE), Pair.latest_label != Pair.reference_label]
     if f.tag.strip():
@@ -134,6 +135,11 @@ def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]
 
 def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
     """The filter's rows of the dataset (its reviews per pair decide "needs you")."""
+    return _rows_query(f, _conditions(session, f, dataset))
+
+
+def _rows_query(f: QueueFilter, conditions: list[Any]) -> Any:
+    """The rows (with their latest judgment and the reviewer's own label) of the pairs that meet `conditions`."""
     latest = aliased(Judgment)
     mine = aliased(Review)
     query = (
@@ -152,7 +158,7 @@ def _query(session: Session, f: QueueFilter, dataset: Dataset) -> Any:
         .select_from(Pair)
         .outerjoin(latest, latest.id == Pair.latest_judgment_id)  # kept by triggers (migration 0010)
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
-        .where(*_conditions(session, f, dataset))
+        .where(*conditions)
     )
     if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
         query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
@@ -195,12 +201,11 @@ class QueuePage(NamedTuple):
     counted: bool = True
 
 
-def _count(session: Session, f: QueueFilter, dataset: Dataset, up_to: int | None) -> tuple[int, bool]:
+def _count(session: Session, dataset_id: int, conditions: list[Any], up_to: int | None) -> tuple[int, bool]:
     """(matches, whether that is all of them): the dataset's pairs, as the dataset counts them
     (migration 0014); a filter's matches up to `up_to` + 1, on the pair's own columns."""
-    conditions = _conditions(session, f, dataset)
     if len(conditions) == 1:  # no filter: all the dataset's pairs
-        return _pair_count(session, dataset.id), True
+        return _pair_count(session, dataset_id), True
     query = select(Pair.id).where(*conditions)
     if up_to is not None:
         query = query.limit(up_to + 1)
@@ -220,8 +225,9 @@ def queue_page(
     """One page of the queue and the number of pairs the filter matches; with `count_up_to`, a
     filtered queue stops counting past it (then not `counted`, and pages are read forwards)."""
     dataset = get_dataset(session, f.dataset)
-    query = _query(session, f, dataset)
-    total, counted = _count(session, f, dataset, count_up_to)
+    conditions = _conditions(session, f, dataset)
+    query = _rows_query(f, conditions)
+    total, counted = _count(session, dataset.id, conditions, count_up_to)
     start = page * page_size
     if not counted or start < SHALLOW or start + page_size <= total // 2:
         found = list(session.execute(query.order_by(*_order(f.sort)).offset(start).limit(page_size)))

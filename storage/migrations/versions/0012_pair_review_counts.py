@@ -32,12 +32,13 @@ FILTER_INDEXES = {"ix_pairs_unjudged": "latest_judgment_id IS NULL", "ix_pairs_d
 _PEOPLE = "FROM reviews WHERE pair_id = {pair} AND NOT final AND label IS NOT NULL"
 
 
-def _recount(pair: str) -> str:
-    """The statement that recounts the labels of pair `pair` (a column or NEW.pair_id / OLD.pair_id)."""
+def _recount(pair: str, which: str | None = None) -> str:
+    """The statement that recounts the labels of pair `pair` (NEW.pair_id, OLD.pair_id, or pairs.id
+    for the pairs `which` selects)."""
     people = _PEOPLE.format(pair=pair)
     return (
         f"UPDATE pairs SET review_count = (SELECT count(*) {people}), "
-        f"review_labels = (SELECT count(DISTINCT label) {people}) WHERE id = {pair}"
+        f"review_labels = (SELECT count(DISTINCT label) {people}) WHERE {which or f'id = {pair}'}"
     )
 
 
@@ -64,16 +65,20 @@ END $$
 """
 
 # A review's tags as rows (each once), on SQLite's JSON1 and PostgreSQL's json functions.
+# ({source}: "" in a trigger, whose NEW row is at hand; "reviews, " to read the stored reviews.)
 _TAGS_OF = {
-    "sqlite": "SELECT DISTINCT {review}.id, {review}.pair_id, value FROM json_each({review}.tags)",
-    "postgresql": "SELECT DISTINCT {review}.id, {review}.pair_id, value FROM json_array_elements_text({review}.tags) AS t(value)",
+    "sqlite": "SELECT DISTINCT {review}.id, {review}.pair_id, value FROM {source}json_each({review}.tags)",
+    "postgresql": (
+        "SELECT DISTINCT {review}.id, {review}.pair_id, value "
+        "FROM {source}json_array_elements_text({review}.tags) AS t(value)"
+    ),
 }
 _ADD_TAGS = "INSERT INTO review_tags (review_id, pair_id, tag) {tags}"
 SQLITE_TAG_TRIGGERS = {
-    "review_tags_insert": "AFTER INSERT ON reviews BEGIN " + _ADD_TAGS.format(tags=_TAGS_OF["sqlite"].format(review="NEW")) + "; END",
+    "review_tags_insert": "AFTER INSERT ON reviews BEGIN " + _ADD_TAGS.format(tags=_TAGS_OF["sqlite"].format(review="NEW", source="")) + "; END",
     "review_tags_update": (
         "AFTER UPDATE OF tags, pair_id ON reviews BEGIN DELETE FROM review_tags WHERE review_id = OLD.id; "
-        + _ADD_TAGS.format(tags=_TAGS_OF["sqlite"].format(review="NEW"))
+        + _ADD_TAGS.format(tags=_TAGS_OF["sqlite"].format(review="NEW", source=""))
         + "; END"
     ),
     "review_tags_delete": "AFTER DELETE ON reviews BEGIN DELETE FROM review_tags WHERE review_id = OLD.id; END",
@@ -85,7 +90,7 @@ BEGIN
         DELETE FROM review_tags WHERE review_id = OLD.id;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        {_ADD_TAGS.format(tags=_TAGS_OF["postgresql"].format(review="NEW"))};
+        {_ADD_TAGS.format(tags=_TAGS_OF["postgresql"].format(review="NEW", source=""))};
     END IF;
     RETURN NULL;
 END $$
@@ -105,11 +110,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("review_id", "tag", name=op.f("pk_review_tags")),
     )
     op.create_index("ix_review_tags_tag_pair", "review_tags", ["tag", "pair_id"])
-    existing = _TAGS_OF["postgresql" if dialect == "postgresql" else "sqlite"].format(review="reviews")
-    op.execute(_ADD_TAGS.format(tags=existing.replace("FROM json", "FROM reviews, json")))
+    existing = _TAGS_OF["postgresql" if dialect == "postgresql" else "sqlite"].format(review="reviews", source="reviews, ")
+    op.execute(_ADD_TAGS.format(tags=existing))
     op.add_column("pairs", sa.Column("review_count", sa.Integer(), server_default=sa.text("0"), nullable=False))
     op.add_column("pairs", sa.Column("review_labels", sa.Integer(), server_default=sa.text("0"), nullable=False))
-    op.execute(_recount("pairs.id").replace("WHERE id = pairs.id", "WHERE id IN (SELECT pair_id FROM reviews)"))
+    op.execute(_recount("pairs.id", which="id IN (SELECT pair_id FROM reviews)"))
     for name, where in FILTER_INDEXES.items():
         op.create_index(name, "pairs", ["dataset_id", "id"], sqlite_where=sa.text(where), postgresql_where=sa.text(where))
     if dialect == "postgresql":
