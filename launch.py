@@ -69,6 +69,7 @@ def serve(args: argparse.Namespace) -> None:
     from app.logs import configure_logging
     from app.studio import HEAD, StudioContext, build_studio
     from core.backends import backend_settings
+    from core.model.default_judge import install_default_judge
     from core.model.versions import record_current
 
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
@@ -88,6 +89,8 @@ def serve(args: argparse.Namespace) -> None:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
     ctx = StudioContext(settings=settings, db=db, admins=frozenset(user for user, _ in admins))
     with db.session() as session:
+        if installed := install_default_judge(session, settings):  # a fresh store starts with the shipped judge
+            print(f"active model: {installed.name} (the shipped judge; `gram models rollback` for the untrained one)")
         record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)
     # Exports are written to the data folder's exports/, which Gradio serves only when allowed

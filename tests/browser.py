@@ -35,12 +35,13 @@ USERS = {"ana": "secret-a", "ben": "secret-b"}
 
 
 @contextmanager
-def launched_studio(gram_home: Path, model_dir: Path, logins: list[str]) -> Iterator[str]:
-    """launch.py on `gram_home` with these login arguments (--auth / --admin), until the block ends."""
+def launched_studio(gram_home: Path, model: Path | str, logins: list[str]) -> Iterator[str]:
+    """launch.py on `gram_home` with this --model and these login arguments (--auth / --admin),
+    until the block ends."""
     port = free_port()
     log = gram_home.parent / f"studio-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "launch.py", "--port", str(port), "--model", str(model_dir), *logins],
+        [sys.executable, "launch.py", "--port", str(port), "--model", str(model), *logins],
         cwd=ROOT,
         env={**os.environ, "GRAM_HOME": str(gram_home)},
         stdout=log.open("w"),

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.settings import Settings
+from storage.database import Database
 from tests.browser import launched_studio
 from tests.helpers import wait_for
 
@@ -50,6 +52,21 @@ def test_launch_serves_the_demo_dataset_behind_a_login(studio: str) -> None:
     table = client.predict(api_name="/datasets")
     rows = table["data"] if isinstance(table, dict) else table
     assert [row[:4] for row in rows] == [["demo", 400, 0, 0]]
+
+
+@pytest.mark.slow
+def test_a_fresh_studio_of_the_embedded_model_starts_on_the_shipped_judge(
+    gram_home: Path, embedded_model_dir: Path, settings: Settings, db: Database
+) -> None:
+    from core.model.default_judge import NAME
+    from core.model.versions import active_version, list_versions
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)  # converted once per session
+    with launched_studio(gram_home, "embedded", ["--auth", "ana:secret"]), db.session() as session:
+        assert active_version(session).name == NAME  # type: ignore[union-attr]
+        kinds = {v.name: v.kind for v in list_versions(session)}
+    assert kinds[NAME] == "head" and "base" in kinds.values(), kinds
 
 
 @pytest.mark.slow

@@ -107,6 +107,18 @@ def activate_command(ctx: click.Context, version: str) -> None:
         click.echo(f"active: {activate(session, get_version(session, version)).name}")
 
 
+@models_group.command("default")
+@click.pass_context
+def default_command(ctx: click.Context) -> None:
+    """Install the judge shipped with GRAM Studio (a head of the embedded model) and activate it."""
+    from core.model.default_judge import default_judge
+    from core.model.versions import activate
+
+    with database_of(ctx).session() as session:
+        version = activate(session, default_judge(session, settings_of(ctx)))
+        click.echo(f"active: {version.name}")
+
+
 @models_group.command("rollback")
 @click.pass_context
 def rollback_command(ctx: click.Context) -> None:

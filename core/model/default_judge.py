@@ -1,0 +1,118 @@
+"""The default judge: a judge head on the embedded model, shipped with the package.
+
+`benchmarks/default_judge.py` fits it on the human-labelled PandaLM and LLMBar pairs (licences
+allow it; BIG-bench HHH only measures it) and writes it to `SHIPPED` with its held-out figures and
+the content keys it trained on, only if it beats the untrained model by at least 5 points on
+human-labelled pairs it never saw. A store whose model is the embedded one and that has no active
+version yet gets it as its first active version when the studio starts (`install_default_judge`;
+`gram models default` installs and activates it from the command line), with the untrained model
+as its parent: rolling back returns to the untrained model, and the pairs it trained on are
+never counted in a later adaptation's held-out figures (core/train/split.py reads the keys).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import GramError
+from core.model.head import HEAD_FILE, is_head
+from core.model.spec import ModelSpec, resolve_model
+from core.model.versions import activate, active_version, create_version, version_for
+from core.settings import EMBEDDED_MODEL, Settings
+from core.vocab import BackendName
+from storage.tables import ModelVersion
+
+SHIPPED = Path(str(files("core.model") / "shipped_head"))
+NAME = "default-judge"
+FIGURES = "figures.json"  # the held-out comparison the benchmark measured
+TRAIN_KEYS = "train_keys.json"  # content keys of the pairs it trained on
+
+
+def shipped_figures() -> dict[str, Any] | None:
+    """What the benchmark measured of the shipped head, or None when none ships."""
+    path = SHIPPED / FIGURES
+    return json.loads(path.read_text()) if is_head(SHIPPED) and path.is_file() else None
+
+
+def install_default_judge(session: Session, settings: Settings) -> ModelVersion | None:
+    """The studio's first start: make the shipped judge the active version, only for the embedded
+    model on the transformers backend (a head reads hidden states, which vLLM does not return),
+    only when no version is active and it was never installed (a person's choice stands)."""
+    if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS:
+        return None
+    if shipped_figures() is None or active_version(session) is not None:
+        return None
+    if session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).first() is not None:
+        return None
+    return activate(session, default_judge(session, settings))
+
+
+def default_judge(session: Session, settings: Settings) -> ModelVersion:
+    """The shipped judge's version (inactive when made here), installed on first use: its head is
+    copied into the data folder like every trained head, so it outlives the package's folder."""
+    figures = shipped_figures()
+    if figures is None:
+        raise GramError(f"no default judge ships with this installation ({SHIPPED} holds no head)")
+    if settings.model != EMBEDDED_MODEL:
+        raise GramError(f"the default judge is a head of the embedded model, not of {settings.model}")
+    found = session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).first()
+    if found is not None:
+        return found
+    base = resolve_model(settings)
+    folder = settings.models_dir / "heads" / NAME
+    if not is_head(folder):
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copy2(SHIPPED / HEAD_FILE, staging / HEAD_FILE)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    return create_version(
+        session,
+        NAME,
+        ModelSpec(NAME, base.path, None, str(folder)),
+        parent=version_for(session, base),
+        job_id=None,
+        config={
+            "shipped": True,
+            "sources": figures["sources"],
+            "train_keys": json.loads((SHIPPED / TRAIN_KEYS).read_text()),  # never held out later (split.py)
+        },
+        metrics=figures["metrics"],
+    )
+
+
+def describe(report: dict[str, Any]) -> str:
+    """The shipped folder's README: what the head is, what it learnt from, what it scores."""
+    held = report["results"]["held_out"]["paired"]
+    lines = [
+        "# The default judge",
+        "",
+        "A judge head (core/model/head.py) on SmolLM2-135M-Instruct, written by",
+        "`benchmarks/default_judge.py`. Trained on human-labelled pairs of PandaLM",
+        "(WeOpenML/PandaLM, Apache-2.0) and LLMBar (princeton-nlp/LLMBar, MIT), ties left out;",
+        "the head's weights are derived from them. BIG-bench HHH (Apache-2.0) only measured it.",
+        "",
+        f"Pairs: {report['pairs']['train']} trained on, {report['pairs']['held-out']} held out (every demo pair "
+        f"and a quarter of the rest by content hash), {report['pairs']['eval-only']} BIG-bench HHH.",
+        "",
+        "| pairs it never saw | n | untrained | default judge (95% CI) | fixed / broken | McNemar p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in report["results"].items():
+        if name.startswith("train"):
+            continue
+        p = r["paired"]
+        lines.append(
+            f"| {name} | {p['n']} | {p['before']:.3f} | {p['after']:.3f} ({p['after_ci'][0]:.2f}-"
+            f"{p['after_ci'][1]:.2f}) | {p['fixed']} / {p['broken']} | {p['p_value']:.2g} |"
+        )
+    lines += ["", f"Held-out gain: {held['after'] - held['before']:+.3f} (shipped only at +0.05 or more)."]
+    return "\n".join(lines) + "\n"

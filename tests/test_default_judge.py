@@ -1,0 +1,97 @@
+"""The default judge shipped with the package (core/model/default_judge.py): installed once on a
+fresh store of the embedded model, a version like any other, never trained on a demo pair, and
+scoring as it did when benchmarks/default_judge.py measured it (that script measures how much
+better than the untrained model it is)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.data.demo import demo_paths
+from core.data.identity import content_key
+from core.model.default_judge import NAME, SHIPPED, TRAIN_KEYS, default_judge, install_default_judge, shipped_figures
+from core.model.spec import ModelSpec
+from core.model.versions import activate, active_version, list_versions, rollback, spec_of, version_for
+from core.settings import Settings
+from core.train.split import trained_keys
+from core.vocab import BackendName
+from storage.database import Database
+from tests.helpers import gram_output
+
+
+def _shipped_keys() -> set[str]:
+    return set(json.loads((SHIPPED / TRAIN_KEYS).read_text()))
+
+
+def test_a_fresh_store_starts_with_the_shipped_judge_once_and_rolls_back_to_the_untrained_model(
+    db: Database, settings: Settings
+) -> None:
+    figures = shipped_figures()
+    assert figures is not None, "no default judge ships: run benchmarks/default_judge.py --write"
+    with db.session() as session:
+        version = install_default_judge(session, settings)
+        assert version is not None and version.name == NAME and version.is_active
+        assert Path(version.head_path).is_relative_to(settings.models_dir)  # a copy: outlives the package
+        assert trained_keys(session, version.id) == _shipped_keys()  # never held out by a later adaptation
+        (line,) = [v.line() for v in list_versions(session) if v.name == NAME]
+        after = figures["metrics"]["after"]
+        assert "[head]" in line and f"n={after['n']}" in line and "95% CI" in line, line
+        assert rollback(session).name != NAME  # its parent: the untrained embedded model
+        assert install_default_judge(session, settings) is None  # a person's choice stands
+        assert active_version(session).name != NAME
+    assert "active: default-judge" in gram_output("models", "default")
+    with db.session() as session:
+        assert active_version(session).id == version.id  # the same version, not a second one
+
+
+def test_the_shipped_judge_is_installed_only_for_the_embedded_model_on_a_backend_that_runs_it(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    with db.session() as session:
+        assert install_default_judge(session, settings.model_copy(update={"model": str(tmp_path)})) is None
+        assert install_default_judge(session, settings.model_copy(update={"backend": BackendName.VLLM})) is None
+        with pytest.raises(Exception, match="head of the embedded model"):
+            default_judge(session, settings.model_copy(update={"model": str(tmp_path)}))
+        mine = activate(session, version_for(session, ModelSpec("mine", str(tmp_path))))
+        assert install_default_judge(session, settings) is None  # a version was already active
+        assert active_version(session).id == mine.id
+
+
+def test_the_shipped_judge_never_trained_on_a_demo_pair() -> None:
+    demo = {
+        content_key(r["prompt"], r["response_a"], r["response_b"])
+        for path in demo_paths()
+        for r in map(json.loads, path.read_text().splitlines())
+    }
+    keys = _shipped_keys()
+    assert len(keys) > 500 and not keys & demo
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
+    db: Database, settings: Settings, embedded_model_dir: Path
+) -> None:
+    """The held-out demo pairs the benchmark recorded, judged again through the fast path as judging
+    runs it: a change to the features the code computes would leave the shipped weights guessing."""
+    from core.backends.transformers_backend import TransformersBackend
+    from core.judge.fast import score_pairs
+    from core.judge.protocol import PairText
+
+    rows = {
+        content_key(r["prompt"], r["response_a"], r["response_b"]): r
+        for path in demo_paths()
+        for r in map(json.loads, path.read_text().splitlines())
+    }
+    probes = shipped_figures()["probes"]  # type: ignore[index]
+    texts = [PairText(rows[key]["prompt"], rows[key]["response_a"], rows[key]["response_b"]) for key, _ in probes]
+    with db.session() as session:
+        head = spec_of(default_judge(session, settings)).head
+    judged = score_pairs(TransformersBackend(ModelSpec("smollm2", str(embedded_model_dir), head=head)), texts)
+    assert len(probes) >= 10
+    for score, (key, expected) in zip(judged, probes, strict=True):
+        assert abs(score.prob_a - expected) < 1e-3, (key, score.prob_a, expected)
+        assert score.consistent  # a head cannot prefer a position
