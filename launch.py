@@ -88,9 +88,9 @@ def serve(args: argparse.Namespace) -> None:
     if settings.model == EMBEDDED_MODEL:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
     ctx = StudioContext(settings=settings, db=db, admins=frozenset(user for user, _ in admins))
+    if installed := install_default_judge(db, settings):  # a fresh store starts on the shipped judge
+        print(f"active model: {installed} (the shipped judge; `gram models rollback` for the untrained one)")
     with db.session() as session:
-        if installed := install_default_judge(session, settings):  # a fresh store starts with the shipped judge
-            print(f"active model: {installed.name} (the shipped judge; `gram models rollback` for the untrained one)")
         record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)
     # Exports are written to the data folder's exports/, which Gradio serves only when allowed

@@ -31,33 +31,36 @@ def test_a_fresh_store_starts_with_the_shipped_judge_once_and_rolls_back_to_the_
 ) -> None:
     figures = shipped_figures()
     assert figures is not None, "no default judge ships: run benchmarks/default_judge.py --write"
+    assert install_default_judge(db, settings) == NAME
     with db.session() as session:
-        version = install_default_judge(session, settings)
-        assert version is not None and version.name == NAME and version.is_active
+        version = active_version(session)
+        assert version is not None and version.name == NAME
         assert Path(version.head_path).is_relative_to(settings.models_dir)  # a copy: outlives the package
         assert trained_keys(session, version.id) == _shipped_keys()  # never held out by a later adaptation
         (line,) = [v.line() for v in list_versions(session) if v.name == NAME]
         after = figures["metrics"]["after"]
         assert "[head]" in line and f"n={after['n']}" in line and "95% CI" in line, line
         assert rollback(session).name != NAME  # its parent: the untrained embedded model
-        assert install_default_judge(session, settings) is None  # a person's choice stands
-        assert active_version(session).name != NAME
+    assert install_default_judge(db, settings) is None  # a person's choice stands
+    with db.session() as session:
+        assert active_version(session).name != NAME  # type: ignore[union-attr]
     assert "active: default-judge" in gram_output("models", "default")
     with db.session() as session:
-        assert active_version(session).id == version.id  # the same version, not a second one
+        assert active_version(session).id == version.id  # type: ignore[union-attr]  # the same version
 
 
 def test_the_shipped_judge_is_installed_only_for_the_embedded_model_on_a_backend_that_runs_it(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
+    assert install_default_judge(db, settings.model_copy(update={"model": str(tmp_path)})) is None
+    assert install_default_judge(db, settings.model_copy(update={"backend": BackendName.VLLM})) is None
     with db.session() as session:
-        assert install_default_judge(session, settings.model_copy(update={"model": str(tmp_path)})) is None
-        assert install_default_judge(session, settings.model_copy(update={"backend": BackendName.VLLM})) is None
         with pytest.raises(Exception, match="head of the embedded model"):
             default_judge(session, settings.model_copy(update={"model": str(tmp_path)}))
         mine = activate(session, version_for(session, ModelSpec("mine", str(tmp_path))))
-        assert install_default_judge(session, settings) is None  # a version was already active
-        assert active_version(session).id == mine.id
+    assert install_default_judge(db, settings) is None  # a version was already active
+    with db.session() as session:
+        assert active_version(session).id == mine.id  # type: ignore[union-attr]
 
 
 def test_the_shipped_judge_never_trained_on_a_demo_pair() -> None:
@@ -95,3 +98,30 @@ def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
     for score, (key, expected) in zip(judged, probes, strict=True):
         assert abs(score.prob_a - expected) < 1e-3, (key, score.prob_a, expected)
         assert score.consistent  # a head cannot prefer a position
+
+
+def test_studios_starting_at_once_on_a_fresh_store_install_the_shipped_judge_once(
+    either_db: Database, settings: Settings
+) -> None:
+    """Two or more studios started together on one fresh team store: each start succeeds, one
+    version is installed and active, and its head is whole."""
+    from sqlalchemy import func, select
+
+    from storage.tables import ModelVersion
+    from tests.helpers import threads_at_once
+
+    url = either_db.engine.url.render_as_string(hide_password=False)
+    stores = [Database(url) for _ in range(6)]
+    installed: list[str | None] = []
+    errors = threads_at_once(lambda k: installed.append(install_default_judge(stores[k], settings)), 6)  # type: ignore[arg-type]
+    assert not errors, errors
+    assert installed.count(NAME) == 1 and installed.count(None) == 5, installed
+    with stores[0].session() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(ModelVersion).where(ModelVersion.name.startswith(NAME)))
+            == 1
+        )
+        assert active_version(session).name == NAME  # type: ignore[union-attr]
+        assert Path(active_version(session).head_path, "head.safetensors").is_file()  # type: ignore[union-attr]
+    for store in stores:
+        store.dispose()

@@ -13,12 +13,14 @@ never counted in a later adaptation's held-out figures (core/train/split.py read
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import GramError
@@ -27,6 +29,7 @@ from core.model.spec import ModelSpec, resolve_model
 from core.model.versions import activate, active_version, create_version, version_for
 from core.settings import EMBEDDED_MODEL, Settings
 from core.vocab import BackendName
+from storage.database import Database
 from storage.tables import ModelVersion
 
 SHIPPED = Path(str(files("core.model") / "shipped_head"))
@@ -41,17 +44,28 @@ def shipped_figures() -> dict[str, Any] | None:
     return json.loads(path.read_text()) if is_head(SHIPPED) and path.is_file() else None
 
 
-def install_default_judge(session: Session, settings: Settings) -> ModelVersion | None:
-    """The studio's first start: make the shipped judge the active version, only for the embedded
-    model on the transformers backend (a head reads hidden states, which vLLM does not return),
-    only when no version is active and it was never installed (a person's choice stands)."""
-    if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS:
+def install_default_judge(db: Database, settings: Settings) -> str | None:
+    """The studio's first start: make the shipped judge the active version (its name returned), only
+    for the embedded model on the transformers backend (a head reads hidden states, which vLLM does
+    not return), only when no version is active and it was never installed (a person's choice
+    stands). Studios starting at once on one fresh store install it once: the version's unique
+    name decides, and the others then find it installed."""
+    if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS or shipped_figures() is None:
         return None
-    if shipped_figures() is None or active_version(session) is not None:
-        return None
-    if session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).first() is not None:
-        return None
-    return activate(session, default_judge(session, settings))
+    for attempt in range(3):
+        try:
+            with db.session() as session:
+                if active_version(session) is not None or _installed(session) is not None:
+                    return None
+                return activate(session, default_judge(session, settings)).name
+        except IntegrityError:  # another start made the same rows first: look again
+            if attempt == 2:
+                raise
+    return None
+
+
+def _installed(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).first()
 
 
 def default_judge(session: Session, settings: Settings) -> ModelVersion:
@@ -62,18 +76,11 @@ def default_judge(session: Session, settings: Settings) -> ModelVersion:
         raise GramError(f"no default judge ships with this installation ({SHIPPED} holds no head)")
     if settings.model != EMBEDDED_MODEL:
         raise GramError(f"the default judge is a head of the embedded model, not of {settings.model}")
-    found = session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).first()
-    if found is not None:
+    if (found := _installed(session)) is not None:
         return found
     base = resolve_model(settings)
     folder = settings.models_dir / "heads" / NAME
-    if not is_head(folder):
-        staging = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        shutil.copy2(SHIPPED / HEAD_FILE, staging / HEAD_FILE)
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
+    _copy_head(folder)
     return create_version(
         session,
         NAME,
@@ -86,7 +93,24 @@ def default_judge(session: Session, settings: Settings) -> ModelVersion:
             "train_keys": json.loads((SHIPPED / TRAIN_KEYS).read_text()),  # never held out later (split.py)
         },
         metrics=figures["metrics"],
+        exact_name=True,  # never "default-judge-2": the unique name is what makes it once
     )
+
+
+def _copy_head(folder: Path) -> None:
+    """The shipped head, copied whole to `folder` (staged under a name of its own, then renamed:
+    of several copies at once, the first rename wins and the others are dropped)."""
+    if is_head(folder):
+        return
+    staging = folder.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
+    staging.mkdir(parents=True)
+    shutil.copy2(SHIPPED / HEAD_FILE, staging / HEAD_FILE)
+    try:
+        staging.rename(folder)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not is_head(folder):
+            raise
 
 
 def describe(report: dict[str, Any]) -> str:

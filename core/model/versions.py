@@ -69,10 +69,12 @@ def create_version(
     job_id: int | None,
     config: dict[str, Any],
     metrics: dict[str, Any],
+    exact_name: bool = False,
 ) -> ModelVersion:
-    """A trained version (inactive until someone activates it)."""
+    """A trained version (inactive until someone activates it), named `name` or, where that is
+    taken, `name-2` and so on; with `exact_name`, `name` or an IntegrityError."""
     version = ModelVersion(
-        name=_unique_name(session, name),
+        name=name if exact_name else _unique_name(session, name),
         base_model=spec.path,
         adapter_path=spec.adapter,
         head_path=spec.head,
