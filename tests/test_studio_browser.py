@@ -41,6 +41,9 @@ def test_the_whole_loop_in_the_browser(studio: str, browser: object, db: Databas
     ui.page.fill("#judge-limit input", "3")
     ui.page.fill("#judge-max-tokens input", "24")
     ui.page.click("#judge-start")
+    # The bar moves per pair (a 3-pair run once sat at 0/3 until it ended), with the rate and time left.
+    line = re.compile(r"[12]/3 pairs, \d+\.\d\d pairs/s, [\d.]+ tokens/s, about \d+ (?:s|min) left")
+    ui.page.locator("#judge-progress .job[data-status=running]", has_text=line).wait_for(timeout=300_000)
     ui.page.locator("#judge-progress .job[data-status=succeeded]").wait_for(timeout=300_000)
     assert "3/3" in ui.text("#judge-progress")
     ui.shot("judged")
