@@ -66,11 +66,16 @@ def read_pairs(backend, rows: list[dict[str, Any]], batch: int):  # noqa: ANN001
 def compared(untrained: list[float], head: list[float], labels: list[str]) -> dict[str, Any]:
     """Both models' figures on the same pairs, and the paired test."""
     from core.evaluation.comparison import compare
+    from core.evaluation.metrics import Scored, is_correct
     from core.train.adaptation import figures_of
     from core.vocab import verdict_for
 
-    right_before = [verdict_for(p) == y and p != 0.5 for p, y in zip(untrained, labels, strict=True)]
-    right_after = [verdict_for(p) == y and p != 0.5 for p, y in zip(head, labels, strict=True)]
+    def right(probs: list[float]) -> list[bool]:  # the evaluation's rule: an undecided pair is wrong
+        return [
+            is_correct(Scored(y, verdict_for(p), max(p, 1 - p), p, True)) for p, y in zip(probs, labels, strict=True)
+        ]
+
+    right_before, right_after = right(untrained), right(head)
     return {
         "untrained": figures_of(untrained, labels, [True] * len(labels)),
         "default_judge": figures_of(head, labels, [True] * len(labels)),
@@ -91,7 +96,7 @@ def main() -> None:
     import torch
 
     from core.backends.transformers_backend import TransformersBackend
-    from core.data.demo import demo_paths
+    from core.data.demo import demo_rows
     from core.data.identity import content_key
     from core.model.default_judge import FIGURES, SHIPPED, TRAIN_KEYS, describe
     from core.model.head import HEAD_POOLS, fit_head, head_layers
@@ -99,15 +104,11 @@ def main() -> None:
     from core.settings import get_settings
     from core.train.split import is_held_out
 
-    demo = {
-        content_key(r["prompt"], r["response_a"], r["response_b"])
-        for path in demo_paths()
-        for r in map(json.loads, path.read_text().splitlines())
-    }
-    rows = [r | {"set": name} for name in TRAIN_SOURCES + EVAL_ONLY for r in load(name, args.max_chars)]
-
     def key_of(row: dict[str, Any]) -> str:
         return content_key(row["prompt"], row["response_a"], row["response_b"])
+
+    demo = {key_of(r) for r in demo_rows()}
+    rows = [r | {"set": name} for name in TRAIN_SOURCES + EVAL_ONLY for r in load(name, args.max_chars)]
 
     for r in rows:
         key = key_of(r)

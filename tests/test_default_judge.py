@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.demo import demo_paths
+from core.data.demo import demo_rows
 from core.data.identity import content_key
 from core.model.default_judge import NAME, SHIPPED, TRAIN_KEYS, default_judge, install_default_judge, shipped_figures
 from core.model.spec import ModelSpec
@@ -64,11 +64,7 @@ def test_the_shipped_judge_is_installed_only_for_the_embedded_model_on_a_backend
 
 
 def test_the_shipped_judge_never_trained_on_a_demo_pair() -> None:
-    demo = {
-        content_key(r["prompt"], r["response_a"], r["response_b"])
-        for path in demo_paths()
-        for r in map(json.loads, path.read_text().splitlines())
-    }
+    demo = {content_key(r["prompt"], r["response_a"], r["response_b"]) for r in demo_rows()}
     keys = _shipped_keys()
     assert len(keys) > 500 and not keys & demo
 
@@ -84,11 +80,7 @@ def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
     from core.judge.fast import score_pairs
     from core.judge.protocol import PairText
 
-    rows = {
-        content_key(r["prompt"], r["response_a"], r["response_b"]): r
-        for path in demo_paths()
-        for r in map(json.loads, path.read_text().splitlines())
-    }
+    rows = {content_key(r["prompt"], r["response_a"], r["response_b"]): r for r in demo_rows()}
     probes = shipped_figures()["probes"]  # type: ignore[index]
     texts = [PairText(rows[key]["prompt"], rows[key]["response_a"], rows[key]["response_b"]) for key, _ in probes]
     with db.session() as session:

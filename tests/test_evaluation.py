@@ -70,12 +70,10 @@ def test_before_and_after_are_paired_and_give_no_verdict_on_too_few_pairs() -> N
 def test_the_measurement_sets_are_balanced_criteria_and_peoples_own_labels() -> None:
     """What benchmarks/adapt_curves.py measures on: a criterion's pairs put its property's response
     at A or B by a coin, as often shorter as longer; people's sets keep their A/B and drop ties."""
-    import json
-
-    from core.data.demo import demo_paths
+    from core.data.demo import demo_rows
     from core.evaluation.criteria import CRITERIA, measurement_sets
 
-    rows = [json.loads(line) for path in demo_paths() for line in path.read_text().splitlines()]
+    rows = demo_rows()
     sources = {r["source"].split("/")[0].split("-")[0] for r in rows}
     sets = {s.name: s for s in measurement_sets(rows, 2500, human=sorted(sources))}
     for criterion in CRITERIA:

@@ -3,7 +3,6 @@ consistent by construction, and a model version like any other (`gram adapt --me
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
-from core.data.demo import demo_paths
+from core.data.demo import demo_rows
 from core.evaluation.criteria import CRITERIA, criterion_pairs
 from core.judge.fast import score_pairs, score_pairs_and_features
 from core.judge.protocol import PairText
@@ -44,7 +43,7 @@ def test_the_fit_learns_a_direction_and_keeps_the_symmetry() -> None:
 
 
 def demo_texts() -> list[PairText]:
-    rows = [json.loads(line) for path in demo_paths() for line in path.read_text().splitlines()]
+    rows = demo_rows()
     return [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
 
 

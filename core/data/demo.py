@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,13 +26,19 @@ def demo_paths() -> list[Path]:
     return [Path(str(folder / name)) for name in DEMO_FILES]
 
 
+def demo_rows(path: Path | None = None) -> list[dict[str, Any]]:
+    """The demo's rows in the shared schema (prompt, response_a, response_b, label, source, ...):
+    of one of its files, or of all of them in order."""
+    return [json.loads(line) for p in ([path] if path else demo_paths()) for line in p.read_text().splitlines()]
+
+
 def demo_pair_texts(count: int) -> list[PairText]:
     """`count` demo pairs, half from each of the demo's files (what the benchmarks score)."""
     from core.judge.protocol import PairText
 
     pairs: list[PairText] = []
     for path in demo_paths():
-        rows = [json.loads(line) for line in path.read_text().splitlines()][: (count + 1) // 2]
+        rows = demo_rows(path)[: (count + 1) // 2]
         pairs += [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
     return pairs[:count]
 
