@@ -47,18 +47,14 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def criterion_rows(name: str, max_chars: int) -> list[dict[str, str]]:
-    from core.evaluation.criteria import CRITERIA, criterion_pairs
+    """The criterion's balanced pairs from the shared PandaLM and LLMBar pairs, as rows to import."""
+    from core.evaluation import criteria
     from core.judge.protocol import PairText
 
-    rows = [
-        json.loads(line) for n in ("pandalm", "llmbar") for line in (SHARED / f"{n}.jsonl").read_text().splitlines()
-    ]
+    paths = [SHARED / f"{source}.jsonl" for source in ("pandalm", "llmbar")]
+    rows = [json.loads(line) for path in paths for line in path.read_text().splitlines()]
     texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
-    criterion = next(c for c in CRITERIA if c.name == name)
-    return [
-        {"prompt": c.text.prompt, "response_a": c.text.response_a, "response_b": c.text.response_b, "label": c.label}
-        for c in criterion_pairs(criterion, texts, max_chars)
-    ]
+    return criteria.criterion_rows(name, texts, max_chars)
 
 
 def run(recipe: str, rows: list[dict[str, str]], args: argparse.Namespace) -> dict[str, Any]:

@@ -170,24 +170,12 @@ def criterion_file(path: Any, name: str = "numbers", max_chars: int = 2000) -> A
     JSONL file at `path` (returned)."""
     import json
 
-    from core.data.demo import demo_paths
-    from core.evaluation.criteria import CRITERIA, criterion_pairs
+    from core.data.demo import demo_rows
+    from core.evaluation.criteria import criterion_rows
     from core.judge.protocol import PairText
 
-    criterion = next(c for c in CRITERIA if c.name == name)
-    rows = [json.loads(line) for p in demo_paths() for line in p.read_text().splitlines() if line.strip()]
-    texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
-    lines = [
-        json.dumps(
-            {
-                "prompt": c.text.prompt,
-                "response_a": c.text.response_a,
-                "response_b": c.text.response_b,
-                "label": c.label,
-            }
-        )
-        for c in criterion_pairs(criterion, texts, max_chars)
-    ]
+    texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in demo_rows()]
+    lines = [json.dumps(row) for row in criterion_rows(name, texts, max_chars)]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -71,6 +71,16 @@ def criterion_pairs(
     return out
 
 
+def criterion_rows(name: str, pairs: Iterable[PairText], max_chars: int | None = None) -> list[dict[str, str]]:
+    """The balanced pairs of the criterion called `name`, labelled by it, as rows `gram import`
+    reads (prompt, response_a, response_b, label): how a test or a benchmark brings one into a store."""
+    criterion = next(c for c in CRITERIA if c.name == name)
+    return [
+        {"prompt": c.text.prompt, "response_a": c.text.response_a, "response_b": c.text.response_b, "label": c.label}
+        for c in criterion_pairs(criterion, pairs, max_chars)
+    ]
+
+
 @dataclass(frozen=True)
 class LabelledSet:
     """Pairs with their labels, to measure adaptation on: a criterion's, or people's."""
