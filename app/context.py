@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from core.access.roles import Team
 from core.backends import Backend, configured_backend
-from core.errors import PermissionDenied
 from core.model.features import base_version_id
 from core.model.spec import ModelSpec
 from core.model.versions import current_spec
@@ -30,14 +30,8 @@ class StudioContext:
     judging_failure: str | None = None
     # Instant-judge refits one at a time in the server (each checks afresh whether one is due).
     refitting: threading.Lock = field(default_factory=threading.Lock)
-    # The logins (--admin) that may change what everyone works with: server imports, training,
-    # activation, guidelines. None named: every login may (a single person's or a trusting team's studio).
-    admins: frozenset[str] = frozenset()
-
-    def require_admin(self, user: str, action: str) -> None:
-        """Refuse `action` to a reviewer when admins are named (checked at the edge, in handlers)."""
-        if self.admins and user not in self.admins:
-            raise PermissionDenied(f"only an admin may {action}; {user} is signed in as a reviewer")
+    # Who may do what (core/roles.py): the --admin logins; none named, every login is an admin.
+    team: Team = field(default_factory=Team)
 
     def spec(self) -> ModelSpec:
         """The model in use: the active version, else the settings' model."""

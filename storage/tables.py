@@ -353,6 +353,8 @@ class Job(Base):
     # does: at most one queued or running job per key.
     runner: Mapped[str | None] = mapped_column(String(200), default=None)
     work_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The login that started it (None: the command line, or a job from before migration 0016).
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
 
     __table_args__ = (
         Index(

@@ -11,6 +11,7 @@ from core.settings import Settings
 def test_the_worker_gets_the_database_url_through_its_environment(settings: Settings, tmp_path: Path) -> None:
     """A PostgreSQL password on the command line shows in `ps`; the URL travels in the environment."""
     secret = tmp_path / "pw-s3cret-marker" / "gram.db"
+    secret.parent.mkdir()  # an SQLite URL's folder is never created for it (core/store.py)
     worker_settings = settings.model_copy(update={"db_url": f"sqlite:///{secret}"})
     log = tmp_path / "worker.log"
     process = spawn_worker(worker_settings, 999, log_file=log)

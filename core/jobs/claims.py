@@ -155,19 +155,28 @@ def claim_work(
     runner: Runner,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    owner: str | None = None,
 ) -> int:
     """The job doing this work (the latest unfinished one with `key`, or a new one), claimed for `runner`."""
-    job_id, created = create_or_find(db, kind, key, config, dataset_id, runner)
+    job_id, created = create_or_find(db, kind, key, config, dataset_id, runner, owner=owner)
     if not created:
         claim_job(db, job_id, runner, timeout_s=timeout_s)
     return job_id
 
 
 def create_or_find(
-    db: Database, kind: JobKind, key: str, config: dict[str, Any], dataset_id: int | None, runner: Runner | None = None
+    db: Database,
+    kind: JobKind,
+    key: str,
+    config: dict[str, Any],
+    dataset_id: int | None,
+    runner: Runner | None = None,
+    *,
+    owner: str | None = None,
 ) -> tuple[int, bool]:
     """(id, created): the unfinished job doing this work, its config now this run's (a limit or the
-    backend may differ), or a new one: claimed by `runner` if given, else queued for a worker."""
+    backend may differ), or a new one: claimed by `runner` if given, else queued for a worker. A new
+    job is `owner`'s (the login that may cancel it besides an admin)."""
     for _ in range(3):
         with db.session() as session:
             job = find_resumable(session, kind, key, dataset_id)
@@ -175,7 +184,9 @@ def create_or_find(
                 job.config = config
                 return job.id, False
             try:
-                new = Job(kind=kind, config=config, dataset_id=dataset_id, work_key=key, status=JobStatus.QUEUED)
+                new = Job(
+                    kind=kind, config=config, dataset_id=dataset_id, work_key=key, status=JobStatus.QUEUED, owner=owner
+                )
                 if runner is not None:
                     new.status, new.runner, new.heartbeat_at = JobStatus.RUNNING, runner.token, utcnow()
                 session.add(new)

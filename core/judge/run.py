@@ -196,9 +196,11 @@ def run_judging(
     show_progress: bool = True,
     on_batch: Callable[[Job], None] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    owner: str | None = None,
 ) -> Job:
-    """Judge the run's pending pairs; returns the finished (or cancelled) job. JobBusy if another
-    live runner is doing the same work (this dataset, model version, options)."""
+    """Judge the run's pending pairs; returns the finished (or cancelled) job (a new one is
+    `owner`'s). JobBusy if another live runner is doing the same work (this dataset, model version,
+    options)."""
     with db.session() as session:
         dataset_id = get_dataset(session, run.dataset).id
     target = Target.of(db, backend, run)
@@ -213,7 +215,9 @@ def run_judging(
         with db.session() as session:
             return get_job(session, found.id)
     runner = Runner.of_thread()  # the studio judges in a thread of its server
-    job_id = claim_work(db, JobKind.JUDGE, key, run.config(backend), dataset_id, runner, timeout_s=timeout_s)
+    job_id = claim_work(
+        db, JobKind.JUDGE, key, run.config(backend), dataset_id, runner, timeout_s=timeout_s, owner=owner
+    )
     claimed = Claimed(db, job_id, runner, timeout_s)
     with db.session() as session:
         job = get_job(session, job_id)

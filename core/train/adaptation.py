@@ -123,10 +123,10 @@ def examples_for(plan: AdaptPlan, proofs: dict[str, str]) -> list[TrainExample]:
     ]
 
 
-def start_adaptation(db: Database, settings: Settings, config: AdaptConfig) -> int:
+def start_adaptation(db: Database, settings: Settings, config: AdaptConfig, *, owner: str | None = None) -> int:
     """Create (or find the resumable) adaptation job, its split frozen; returns its id. The work is
     `run_adaptation`."""
-    job_id = start_training_job(db, settings, JobKind.ADAPT, config.dataset, config.as_dict())
+    job_id = start_training_job(db, settings, JobKind.ADAPT, config.dataset, config.as_dict(), owner=owner)
     freeze_split(db, job_id, config.dataset, config.holdout_fraction)
     return job_id
 

@@ -13,14 +13,16 @@ from core.vocab import JobKind
 from storage.database import Database
 
 
-def start_training_job(db: Database, settings: Settings, kind: JobKind, dataset: str, config: dict[str, Any]) -> int:
+def start_training_job(
+    db: Database, settings: Settings, kind: JobKind, dataset: str, config: dict[str, Any], *, owner: str | None = None
+) -> int:
     """Create (or find the unfinished one with the same settings) the job that trains the model in
     use on `dataset`; returns its id. The job's config names that model as the parent version."""
     with db.session() as session:
         dataset_id = get_dataset(session, dataset).id
         parent = version_for(session, current_spec(session, settings))
         job_config = {kind.value: config, "parent_version": parent.id}
-    return create_or_find(db, kind, work_key(kind, dataset_id, job_config), job_config, dataset_id)[0]
+    return create_or_find(db, kind, work_key(kind, dataset_id, job_config), job_config, dataset_id, owner=owner)[0]
 
 
 def claim_training(db: Database, settings: Settings, job_id: int) -> Claimed:

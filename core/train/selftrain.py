@@ -155,10 +155,10 @@ def iteration_figures(candidates: list[Candidate]) -> dict[str, Any]:
     }
 
 
-def start_selftrain(db: Database, settings: Settings, config: SelfTrainConfig) -> int:
+def start_selftrain(db: Database, settings: Settings, config: SelfTrainConfig, *, owner: str | None = None) -> int:
     """Create (or find the resumable) self-training job, its split frozen; returns its id. The work
     is `run_selftrain`."""
-    job_id = start_training_job(db, settings, JobKind.SELFTRAIN, config.dataset, config.as_dict())
+    job_id = start_training_job(db, settings, JobKind.SELFTRAIN, config.dataset, config.as_dict(), owner=owner)
     freeze_split(db, job_id, config.dataset, config.holdout_fraction)
     return job_id
 
