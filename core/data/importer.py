@@ -8,6 +8,7 @@ valid rows are kept. A pair already in the dataset (same content hash) is counte
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,14 +18,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.data.datasets import check_dataset_name
+from core.data.datasets import check_dataset_name, check_distinct
 from core.data.dump import restore_judgment, restore_review
 from core.data.fields import RowContext
 from core.data.formats import FORMATS_BY_NAME, Format, detect
 from core.data.paths import file_in
 from core.data.readers import RawRow, read_rows
 from core.data.records import PairRecord, RowError, RowRejected
-from core.errors import OPTIONS, ConfigError, GramError, InputFileError
+from core.errors import OPTIONS, ConfigError, GramError, InputFileError, PermissionDenied
 from storage.tables import Dataset, Pair
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def parse_files(
 ) -> ParsedFiles:
     """Read and convert `paths`; raises InputFileError if any file is unusable as a whole."""
     result = ParsedFiles([], [], [])
+    expanded = 0  # characters of the converted pairs' texts: rankings repeat each response
     for path in paths:
         rows = read_rows(path, max_bytes)
         if mapping:
@@ -96,8 +98,25 @@ def parse_files(
                 continue
             result.records.extend(records)
             converted += len(records)
+            expanded += sum(len(r.prompt) + len(r.response_a) + len(r.response_b) for r in records)
+            if expanded > max_bytes:
+                raise InputFileError(
+                    str(path),
+                    f"its pairs expand to more than {max_bytes / 2**20:.0f} MiB of text (GRAM_MAX_IMPORT_MB bounds "
+                    "what an import stores, not only its files)",
+                )
         result.files.append(FileReport(str(path), fmt.name, len(rows), converted))
     return result
+
+
+def refuse_work(parsed: ParsedFiles) -> None:
+    """PermissionDenied if the parsed files carry judgments or reviews (an admin's import)."""
+    carrying = [r for r in parsed.records if r.judgments or r.reviews]
+    if carrying:
+        raise PermissionDenied(
+            f"{len(carrying)} of these pairs carry judgments or reviews (a dump of people's work); only an "
+            "admin may import those. Import the pairs without the judgments and reviews columns instead."
+        )
 
 
 def file_columns(paths: list[Path], max_bytes: int) -> list[str]:
@@ -154,9 +173,11 @@ def store_records(
     session: Session, dataset_name: str, records: list[PairRecord], *, source: str = ""
 ) -> tuple[Dataset, int, int, Counter[str]]:
     """Add `records` to the dataset (created if new); returns (dataset, added, duplicates, labels)."""
+    dataset_name = check_dataset_name(dataset_name)
     dataset = session.scalar(select(Dataset).where(Dataset.name == dataset_name))
     if dataset is None:
-        dataset = Dataset(name=check_dataset_name(dataset_name), source=source)
+        check_distinct(session, dataset_name)
+        dataset = Dataset(name=dataset_name, source=source)
         session.add(dataset)
         session.flush()
     seen = set(session.scalars(select(Pair.content_hash).where(Pair.dataset_id == dataset.id)))
@@ -201,8 +222,12 @@ def import_files(
     allow_empty: bool = False,
     max_bytes: int,
     max_chars: int,
+    with_work: bool = True,
 ) -> ImportReport:
-    """Import `paths` into `dataset` (default: the first file's name). The caller commits."""
+    """Import `paths` into `dataset` (default: the first file's name). The caller commits.
+
+    Judgments, reviews and their history (a dump's) speak for the people and models named in them:
+    without `with_work` (a reviewer's import) a file that carries any is refused as a whole."""
     if not paths:
         raise GramError("nothing to import: give at least one file")
     parsed = parse_files(
@@ -213,6 +238,8 @@ def import_files(
         max_bytes=max_bytes,
         max_chars=max_chars,
     )
+    if not with_work:
+        refuse_work(parsed)
     name = check_dataset_name(Path(paths[0]).stem if dataset is None else dataset)
     if not parsed.records:
         # Nothing valid: report the rejections without creating an empty dataset.
@@ -227,7 +254,8 @@ def import_files(
 
 def write_error_report(report: ImportReport, path: Path | None, folder: Path) -> Path:
     """Every rejected row, one per line, in `path` (default: a dated file in `folder`)."""
-    path = path or file_in(folder, f"{report.dataset}-{datetime.now():%Y%m%d-%H%M%S}", ".txt")
+    tail = f"-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+    path = path or file_in(folder, report.dataset, ".txt", tail=tail)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{error}\n" for error in report.errors), encoding="utf-8")
     return path

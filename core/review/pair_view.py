@@ -115,7 +115,9 @@ class PairDetail:
         return next((j for j in self.judgments if j.id == judgment_id), self.judgment)
 
 
-def _change(before: dict[str, Any], after: dict[str, Any]) -> str:
+def _change(before: Any, after: Any) -> str:
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return "(damaged record)"
     changed = [k for k in after if before.get(k) != after.get(k)]
     return "; ".join(f"{k}: {str(before.get(k))[:30]!r} → {str(after.get(k))[:30]!r}" for k in changed)
 
@@ -153,7 +155,7 @@ def pair_detail(session: Session, pair_id: int, reviewer: str) -> PairDetail:
         review_reason=review.reason if review else "",
         reviewer=review.reviewer if review else None,
         review_rationale=review.rationale if review else None,
-        tags=list(review.tags) if review else [],
+        tags=list(review.tags) if review and isinstance(review.tags, list) else [],
         note=review.note if review else "",
         version=review.version if review else 0,
         history=[_entry(e) for e in history(session, pair_id)],

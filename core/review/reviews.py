@@ -10,6 +10,7 @@ are never touched.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.data.dump import STATE_SCHEMA, check_state
 from core.errors import ConflictError, GramError, NotFoundError
 from core.train.instant import prediction_before_review
 from core.vocab import DECISIVE, REVIEW_LABELS, Label, ReviewAction
 from storage.tables import Pair, Review, ReviewEvent, utcnow
 
-STATE_FIELDS = ("label", "reason", "rationale", "tags", "note")
+log = logging.getLogger(__name__)
+
+STATE_FIELDS = tuple(STATE_SCHEMA)  # label, reason, rationale, tags, note
 # A field's value in states recorded before it existed (events keep the fields of their time).
 EARLIER_DEFAULTS: dict[str, Any] = {"reason": ""}
 
@@ -197,6 +201,14 @@ def _step(
             f"change; {action} would revert that, so it was not done"
         )
     state = target.before if action == ReviewAction.UNDO else target.after
+    try:
+        check_state(state, "state")  # a damaged record is refused, never half applied
+    except GramError as error:
+        log.error("pair %s: review event %s has a damaged %s: %s", pair_id, target.id, action, error)
+        raise GramError(
+            f"pair {pair_id}: the change to {action} (event {target.id}) has a damaged record, so it cannot be "
+            "reverted; the server log has the details"
+        ) from None
     return _apply(session, review, dict(state), action=action, reviewer=reviewer, target=target)
 
 
