@@ -15,6 +15,8 @@ from core.data.records import PairRecord, RowRejected, render_conversation
 from core.errors import OPTIONS
 from core.vocab import LABELS, Label
 
+MAX_RANKED = 100  # responses in one ranking row: N of them expand into N(N-1)/2 pairs
+
 
 @dataclass(frozen=True)
 class RowContext:
@@ -147,6 +149,10 @@ def ranked_pairs(
     meta: dict[str, Any],
 ) -> list[PairRecord]:
     """Every pair of N scored responses (higher score is better; equal scores tie)."""
+    if len(candidates) > MAX_RANKED:
+        raise RowRejected(
+            "responses", f"{len(candidates)} responses to rank, more than {MAX_RANKED} (that is over 4,950 pairs a row)"
+        )
     pairs = []
     for (i, (text_i, score_i)), (j, (text_j, score_j)) in combinations(enumerate(candidates), 2):
         i_first = stable_coin(prompt, text_i, text_j)

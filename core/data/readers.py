@@ -8,8 +8,13 @@ returned as that row's error so the other rows still import.
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import io
 import json
+import logging
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ FILE_KINDS = {
     ".parquet": "parquet",
     ".arrow": "arrow",
 }
+log = logging.getLogger(__name__)
 TOO_DEEP = "a value nested too deeply to read (a list or object inside itself thousands of times)"
 # Keys under which a JSON object file keeps its list of rows (BIG-bench uses "examples").
 JSON_ROW_KEYS = ("examples", "data", "rows", "train", "test", "validation")
@@ -41,19 +47,20 @@ class RawRow:
     text_cells: dict[str, str] = field(default_factory=dict)
 
 
+MAX_DEPTH = 64  # lists and objects inside one another: real data nests a few levels
+
+
 def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
-    """All rows of `path` (a file, or a Hugging Face `datasets` folder)."""
+    """All rows of `path` (a file, or a Hugging Face `datasets` folder). `max_bytes` bounds the file
+    and also the text it expands to (a small compressed Parquet file can hold gigabytes): reading
+    stops with an InputFileError once the rows' texts pass it."""
     if not path.exists():
         raise InputFileError(str(path), "no such file or folder")
     if path.is_dir():
-        return _read_hf_folder(path)
+        return _checked_rows(path, _read_hf_folder(path, max_bytes), max_bytes)
     size = path.stat().st_size
     if size > max_bytes:
-        raise InputFileError(
-            str(path),
-            f"file is {size / 2**20:.1f} MiB, over the import limit of {max_bytes / 2**20:.0f} "
-            "MiB (raise GRAM_MAX_IMPORT_MB, or split the file)",
-        )
+        raise InputFileError(str(path), f"file is {size / 2**20:.1f} MiB, {_over(max_bytes)}")
     kind = FILE_KINDS.get(path.suffix.lower())
     if kind is None:
         raise InputFileError(
@@ -65,16 +72,32 @@ def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
         "json": _read_json,
         "csv": _read_csv,
         "tsv": _read_csv,
-        "parquet": _read_parquet,
+        "parquet": lambda p: _read_parquet(p, max_bytes),
         "arrow": _read_arrow,
     }[kind]
-    rows = reader(path)
+    return _checked_rows(path, reader(path), max_bytes)
+
+
+def _over(max_bytes: int) -> str:
+    return f"over the import limit of {max_bytes / 2**20:.0f} MiB (raise GRAM_MAX_IMPORT_MB, or split the file)"
+
+
+def _checked_rows(path: Path, rows: Iterable[RawRow], max_bytes: int) -> list[RawRow]:
+    """The rows, each checked for what no store can keep, while their texts stay within `max_bytes`."""
+    kept, spent = [], 0
     for raw in rows:
         if raw.data is not None and raw.error is None:
-            found = _bad_text(raw.data)
+            size, found = _row_problem(raw.data)
+            spent += size
             if found is not None:
                 raw.error_field, raw.error = found
-    return rows
+                raw.data = None
+        if spent > max_bytes:
+            raise InputFileError(
+                str(path), f"its rows expand to more than {max_bytes / 2**20:.0f} MiB of text, {_over(max_bytes)}"
+            )
+        kept.append(raw)
+    return kept
 
 
 def _decode(data: bytes) -> str:
@@ -83,24 +106,87 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="surrogateescape")
 
 
-def _bad_text(value: Any) -> tuple[str, str] | None:
-    """(field, reason) for the first text in a row that cannot be stored: bytes that were not UTF-8
-    (kept as surrogates by `_decode`), or a lone surrogate written as a JSON escape ("\\ud800").
-    Walked with a stack, not recursion, so a deeply nested value cannot overflow it."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            for ch in item:
-                if "\udc80" <= ch <= "\udcff":
-                    return path or "(row)", "not valid UTF-8 text"
-                if "\ud800" <= ch <= "\udfff":
-                    return path or "(row)", f"contains an unpaired surrogate (U+{ord(ch):04X}), which is not text"
-        elif isinstance(item, dict):
-            stack.extend((f"{path}.{key}" if path else str(key), sub) for key, sub in reversed(list(item.items())))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{index}]", sub) for index, sub in reversed(list(enumerate(item))))
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character, which a database cannot store"
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return "not valid UTF-8 text"
+        if "\ud800" <= ch <= "\udfff":
+            return f"contains an unpaired surrogate (U+{ord(ch):04X}), which is not text"
     return None
+
+
+def _row_problem(value: dict[str, Any]) -> tuple[int, tuple[str, str] | None]:
+    """(characters of text in the row, (field, reason) for the first thing in it that cannot be
+    stored): bytes that were not UTF-8 (kept as surrogates by `_decode`), a lone surrogate written
+    as a JSON escape ("\\ud800"), a NUL, in a value or a key; a value nested over MAX_DEPTH deep; a
+    value no JSON column takes. Walked with a stack, not recursion, so nothing can overflow it.
+    Values are made storable in place (a date as ISO text, NaN as null)."""
+    size = 0
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        where = path or "(row)"
+        if depth > MAX_DEPTH:
+            return size, (where, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, str):
+            size += len(item)
+            problem = _text_problem(item)
+            if problem:
+                return size, (where, problem)
+        elif isinstance(item, dict):
+            for key in list(item):
+                if not isinstance(key, str):
+                    item[str(key)] = item.pop(key)
+                    key = str(key)
+                problem = _text_problem(key)
+                if problem:
+                    return size, (f"{path}.(a key)" if path else "(a column name)", problem)
+                size += len(key)
+                sub = item[key]
+                if not _plain(sub):
+                    try:
+                        item[key] = sub = _storable(sub)
+                    except ValueError as error:
+                        return size, (f"{path}.{key}" if path else key, str(error))
+                stack.append((f"{path}.{key}" if path else key, sub, depth + 1))
+        elif isinstance(item, list):
+            for index, sub in enumerate(item):
+                if not _plain(sub):
+                    try:
+                        item[index] = sub = _storable(sub)
+                    except ValueError as error:
+                        return size, (f"{path}[{index}]", str(error))
+                stack.append((f"{path}[{index}]", sub, depth + 1))
+    return size, None
+
+
+def _plain(value: Any) -> bool:
+    """A value a JSON column keeps as it is."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | bool | int | dict | list)
+
+
+def _storable(value: Any) -> Any:
+    """A value of another type (Parquet's dates, decimals, bytes, maps; NaN) as JSON can hold it."""
+    if isinstance(value, float):  # NaN or infinite: JSON has no such number (pandas writes null)
+        return None
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("binary data, not text") from None
+    if isinstance(value, tuple):
+        return list(value)
+    raise ValueError(f"a value of type {type(value).__name__}, which cannot be stored")
 
 
 def _read_jsonl(path: Path) -> list[RawRow]:
@@ -118,6 +204,9 @@ def _read_jsonl(path: Path) -> list[RawRow]:
             except RecursionError:
                 rows.append(RawRow(number, None, TOO_DEEP))
                 continue
+            except ValueError as error:  # an integer of thousands of digits
+                rows.append(RawRow(number, None, f"unreadable number ({str(error).split(':')[0]})"))
+                continue
             if not isinstance(data, dict):
                 rows.append(RawRow(number, None, f"expected a JSON object, got {type(data).__name__}"))
                 continue
@@ -134,6 +223,8 @@ def _read_json(path: Path) -> list[RawRow]:
         ) from None
     except RecursionError:
         raise InputFileError(str(path), TOO_DEEP) from None
+    except ValueError as error:  # an integer of thousands of digits
+        raise InputFileError(str(path), f"unreadable number ({str(error).split(':')[0]})") from None
     file_meta: dict[str, Any] = {}
     if isinstance(document, dict):
         if "canary" in document:  # BIG-bench marks its tasks as evaluation-only
@@ -187,44 +278,89 @@ def _maybe_json(value: str | None) -> Any:
     if stripped[:1] in "[{" and stripped[-1:] in "]}":
         try:
             return json.loads(stripped)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             pass
     return value
 
 
-def _read_parquet(path: Path) -> list[RawRow]:
+PARQUET_BATCH = 256  # rows read at once: what one batch can expand to stays small
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> InputFileError:
+    """A file a library could not read. Its message can quote the file, so only its type is shown;
+    the log has the whole of it."""
+    log.warning("%s: not a readable %s: %s", path, what, error)
+    return InputFileError(str(path), f"not a readable {what} ({type(error).__name__}; the log has the details)")
+
+
+def _read_parquet(path: Path, max_bytes: int) -> Iterator[RawRow]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        meta = parquet.metadata
     except Exception as error:  # pyarrow raises several types for corrupt files
-        raise InputFileError(str(path), f"not a readable Parquet file: {error}") from None
-    return [RawRow(n, row) for n, row in enumerate(table.to_pylist(), start=1)]
+        raise _unreadable(path, "Parquet file", error) from None
+    expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if expanded > max_bytes:
+        raise InputFileError(str(path), f"its data expands to {expanded / 2**20:.0f} MiB, {_over(max_bytes)}")
+    return _parquet_rows(path, parquet)
 
 
-def _read_arrow(path: Path) -> list[RawRow]:
+def _parquet_rows(path: Path, parquet: Any) -> Iterator[RawRow]:
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+            for row in batch.to_pylist():
+                number += 1
+                yield RawRow(number, row)
+    except InputFileError:
+        raise
+    except Exception as error:
+        raise _unreadable(path, "Parquet file", error) from None
+
+
+def _read_arrow(path: Path) -> Iterator[RawRow]:
     import datasets
 
     try:
         dataset = datasets.Dataset.from_file(str(path))
     except Exception as error:
-        raise InputFileError(str(path), f"not a readable Arrow file: {error}") from None
-    return [RawRow(n, row) for n, row in enumerate(dataset, start=1)]
+        raise _unreadable(path, "Arrow file", error) from None
+    return (RawRow(n, row) for n, row in enumerate(dataset, start=1))
 
 
-def _read_hf_folder(path: Path) -> list[RawRow]:
-    """A folder written by `Dataset.save_to_disk`, or one holding a dataset's data files."""
+def folder_size(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
+
+
+def _read_hf_folder(path: Path, max_bytes: int) -> Iterator[RawRow]:
+    """A folder written by `Dataset.save_to_disk`, or one holding a dataset's data files (read as a
+    stream: nothing is converted into a cache first, so the text budget bounds what it takes)."""
     import datasets
 
+    size = folder_size(path)
+    if size > max_bytes:
+        raise InputFileError(str(path), f"the folder holds {size / 2**20:.1f} MiB, {_over(max_bytes)}")
     saved = any((path / name).exists() for name in ("state.json", "dataset_dict.json"))
     try:
-        loaded = datasets.load_from_disk(str(path)) if saved else datasets.load_dataset(str(path))
+        loaded = datasets.load_from_disk(str(path)) if saved else datasets.load_dataset(str(path), streaming=True)
     except Exception as error:
-        raise InputFileError(str(path), f"not a readable datasets folder: {error}") from None
-    splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
-    rows, number = [], 0
-    for split, dataset in splits:
-        for item in dataset:
-            number += 1
-            rows.append(RawRow(number, item, file_meta={"split": split} if split else {}))
-    return rows
+        raise _unreadable(path, "datasets folder", error) from None
+    splits = (
+        loaded.items() if isinstance(loaded, datasets.DatasetDict | datasets.IterableDatasetDict) else [(None, loaded)]
+    )
+
+    def rows() -> Iterator[RawRow]:
+        number = 0
+        try:
+            for split, dataset in splits:
+                for item in dataset:
+                    number += 1
+                    yield RawRow(number, dict(item), file_meta={"split": split} if split else {})
+        except InputFileError:
+            raise
+        except Exception as error:
+            raise _unreadable(path, "datasets folder", error) from None
+
+    return rows()
