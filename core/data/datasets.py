@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from confusable_homoglyphs import confusables
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from core.errors import ConfigError, NotFoundError
+from core.errors import ConfigError, ConflictError, NotFoundError
 from storage.tables import Dataset, Judgment, Pair, Review
 
 
@@ -28,9 +30,12 @@ MAX_NAME = 200  # the column's width
 
 
 def check_dataset_name(name: str) -> str:
-    """`name`, if it can name a dataset: 1 to 200 characters, no path separators, no control
-    characters, not '.' or '..', no space at either end. Checked where a dataset is made."""
+    """`name` in its NFKC form (full-width `ｄｅｍｏ` is `demo`), if it can name a dataset: 1 to 200
+    characters, no path separators, no control characters, not '.' or '..', no space at either
+    end, no letters of one script posing as another's (Cyrillic `е` among Latin letters). Checked
+    where a dataset is made or renamed."""
     problem = None
+    name = unicodedata.normalize("NFKC", name) if isinstance(name, str) else name
     if not name or not name.strip():
         problem = "is empty"
     elif len(name) > MAX_NAME:
@@ -39,14 +44,39 @@ def check_dataset_name(name: str) -> str:
         problem = "starts or ends with a space"
     elif any(ch in name for ch in "/\\") or name in (".", ".."):
         problem = "contains a path separator or is '.' or '..'"
-    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
-        problem = "contains a control character"
+    elif any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        problem = "contains a control, invisible or unassigned character"
+    elif any(confusables.is_dangerous(word) for word in re.split(r"[\W_]+", name) if word):
+        # Per word: "ünïcode-набор" is two honest words; "dеmo" with a Cyrillic е is one lie.
+        problem = "mixes letters of different scripts that look alike (a look-alike of another name)"
     if problem:
         raise ConfigError(f"the dataset name {name[:60]!r} {problem}; use letters, digits, spaces and punctuation")
     return name
 
 
+def skeleton(name: str) -> str:
+    """What `name` looks like: its NFKC form with each letter that poses as an ASCII one replaced by
+    it (Unicode's confusables). Two names with one skeleton cannot both name datasets."""
+    shown = []
+    for ch in unicodedata.normalize("NFKC", name):
+        found = [] if ch.isascii() else confusables.is_confusable(ch, preferred_aliases=[], greedy=True)
+        ascii_ = [g["c"] for item in (found if isinstance(found, list) else []) for g in item["homoglyphs"]]
+        ascii_ = [c for c in ascii_ if c.isascii()]
+        shown.append(ascii_[0] if ascii_ else ch)
+    return "".join(shown)
+
+
+def check_distinct(session: Session, name: str, keep_id: int | None = None) -> None:
+    """ConflictError if another dataset's name looks like `name` (the same skeleton)."""
+    look = skeleton(name)
+    for other_id, other in session.execute(select(Dataset.id, Dataset.name)).all():
+        if other_id != keep_id and skeleton(other) == look:
+            raise ConflictError(f"the dataset name {name[:60]!r} looks like the existing dataset {other[:60]!r}")
+
+
 def get_dataset(session: Session, name: str) -> Dataset:
+    if isinstance(name, str):
+        name = unicodedata.normalize("NFKC", name)
     dataset = session.scalar(select(Dataset).where(Dataset.name == name))
     if dataset is None:
         known = session.scalars(select(Dataset.name).order_by(Dataset.name)).all()

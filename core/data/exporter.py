@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from core.judge.prompting import gram_r2_user_message, rationale_target
 from core.review.consensus import confirmed_rationale, decide
 from core.vocab import Label
 from storage.tables import Pair, Review
+
+log = logging.getLogger(__name__)
 
 ExportFormat = Literal["dpo", "sft", "jsonl"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("dpo", "sft", "jsonl")
@@ -84,7 +87,8 @@ def sft_row(pair: Pair, rationale: str, label: str) -> dict[str, Any]:
     }
 
 
-def dump_row(pair: Pair) -> dict[str, Any]:
+def dump_row(pair: Pair, reviews: list[Review] | None = None) -> dict[str, Any]:
+    """The pair with its judgments and `reviews` (default: everyone's) and their history."""
     row: dict[str, Any] = {}
     if pair.external_id is not None:
         row["id"] = pair.external_id
@@ -99,8 +103,11 @@ def dump_row(pair: Pair) -> dict[str, Any]:
     if pair.conversation:
         row["conversation"] = pair.conversation
     row["judgments"] = [dump_judgment(j) for j in pair.judgments]
-    row["reviews"] = [dump_review(review, pair.judgments) for review in pair.reviews]
+    row["reviews"] = [dump_review(review, pair.judgments) for review in (pair.reviews if reviews is None else reviews)]
     return row
+
+
+DAMAGED = "with a damaged stored record (logged; the rest exported)"
 
 
 def export_rows(
@@ -110,35 +117,86 @@ def export_rows(
     *,
     include_reference: bool = False,
     conversational: bool = False,
+    reviewer: str | None = None,
 ) -> ExportResult:
+    """The dataset's rows in `fmt`. With `reviewer` (a reviewer's own export) only that person's
+    reviews count and travel: nobody else's labels, rationales or history are in it. A pair whose
+    stored records cannot be read is counted and logged, never the end of the export."""
     if fmt not in EXPORT_FORMATS:
         raise GramError(f"unknown export format '{fmt}'; use one of {', '.join(EXPORT_FORMATS)}")
     result = ExportResult([])
     for pair in _pairs(session, get_dataset(session, dataset).id):
-        if fmt == "jsonl":
-            result.rows.append(dump_row(pair))
-            continue
-        final = decide(pair.id, pair.reviews)
-        label = final.label
-        if label is None and include_reference and fmt == "dpo" and final.how == "unreviewed":
-            label = pair.reference_label
-        if final.how == "disputed":
-            result.skipped["disputed by reviewers (no final label yet)"] += 1
-        elif label is None:
-            result.skipped["without a person's label"] += 1
-        elif label == Label.TIE:
-            result.skipped["tied"] += 1
-        elif label == Label.SKIP:
-            result.skipped["skipped by a reviewer as not judgeable"] += 1
-        elif fmt == "dpo":
-            result.rows.append(dpo_row(pair, label, conversational))
-        else:
-            rationale = confirmed_rationale(final, pair.judgments)
-            if rationale is None:
-                result.skipped["without a rationale for the chosen label"] += 1
+        reviews = list(pair.reviews)
+        if reviewer is not None:
+            reviews = [r for r in reviews if not r.final and r.reviewer == reviewer]
+        try:
+            _export_pair(result, pair, reviews, fmt, include_reference, conversational)
+        except Exception:
+            log.exception("export of %s: pair %s could not be read", dataset, pair.id)
+            if fmt == "jsonl":  # a dump (a deletion's too) loses nothing: the columns as they are stored
+                result.rows.append(raw_row(pair, reviews))
+                result.skipped[RAW] += 1
             else:
-                result.rows.append(sft_row(pair, rationale, label))
+                result.skipped[DAMAGED] += 1
     return result
+
+
+RAW = "kept as their stored columns (a damaged record; `gram import` keeps them in meta)"
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def raw_row(pair: Pair, reviews: list[Review]) -> dict[str, Any]:
+    """A pair whose judgments or reviews cannot be dumped: its texts, and every stored column of
+    them as it is, under keys a re-import keeps in `meta`."""
+
+    def columns(row: Any) -> dict[str, Any]:
+        return {c.key: _plain(getattr(row, c.key)) for c in row.__table__.columns}
+
+    return {
+        "prompt": pair.prompt,
+        "response_a": pair.response_a,
+        "response_b": pair.response_b,
+        "label": pair.reference_label,
+        "source": pair.source,
+        "damaged_judgments": [columns(j) for j in pair.judgments],
+        "damaged_reviews": [{**columns(r), "events": [columns(e) for e in r.events]} for r in reviews],
+    }
+
+
+def _export_pair(
+    result: ExportResult,
+    pair: Pair,
+    reviews: list[Review],
+    fmt: ExportFormat,
+    include_reference: bool,
+    conversational: bool,
+) -> None:
+    if fmt == "jsonl":
+        result.rows.append(dump_row(pair, reviews))
+        return
+    final = decide(pair.id, reviews)
+    label = final.label
+    if label is None and include_reference and fmt == "dpo" and final.how == "unreviewed":
+        label = pair.reference_label
+    if final.how == "disputed":
+        result.skipped["disputed by reviewers (no final label yet)"] += 1
+    elif label is None:
+        result.skipped["without a person's label"] += 1
+    elif label == Label.TIE:
+        result.skipped["tied"] += 1
+    elif label == Label.SKIP:
+        result.skipped["skipped by a reviewer as not judgeable"] += 1
+    elif fmt == "dpo":
+        result.rows.append(dpo_row(pair, label, conversational))
+    else:
+        rationale = confirmed_rationale(final, pair.judgments)
+        if rationale is None:
+            result.skipped["without a rationale for the chosen label"] += 1
+        else:
+            result.rows.append(sft_row(pair, rationale, label))
 
 
 def to_hf_dataset(rows: list[dict[str, Any]]) -> Any:  # a datasets.Dataset (imported lazily: slow)
@@ -169,10 +227,17 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
 
 
 def export_to_folder(
-    session: Session, dataset: str, fmt: ExportFormat, folder: Path, *, include_reference: bool = False
+    session: Session,
+    dataset: str,
+    fmt: ExportFormat,
+    folder: Path,
+    *,
+    include_reference: bool = False,
+    reviewer: str | None = None,
 ) -> tuple[Path, ExportResult]:
-    """Export a dataset into `folder` as `<dataset>-<format>-<time>-<random>.jsonl` (what the studio
-    offers to download): each export its own file, so one person's never replaces another's."""
-    result = export_rows(session, dataset, fmt, include_reference=include_reference)
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    return write_rows(result.rows, file_in(folder, f"{dataset}-{fmt}-{stamp}", ".jsonl")), result
+    """Export a dataset into `folder` as `<dataset>-<id>-<format>-<time>-<random>.jsonl` (what the
+    studio offers to download): each export its own file, so one person's never replaces another's,
+    and the dataset's id keeps datasets whose names look alike as files apart."""
+    result = export_rows(session, dataset, fmt, include_reference=include_reference, reviewer=reviewer)
+    tail = f"-{get_dataset(session, dataset).id}-{fmt}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(8)}"
+    return write_rows(result.rows, file_in(folder, dataset, ".jsonl", tail=tail)), result

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.data.datasets import check_dataset_name, get_dataset
+from core.data.datasets import check_dataset_name, check_distinct, get_dataset
 from core.data.exporter import export_to_folder
 from core.errors import ConflictError
 from core.vocab import ACTIVE
@@ -33,6 +33,7 @@ def rename_dataset(session: Session, name: str, new_name: str) -> None:
         return
     if session.scalar(select(func.count()).where(Dataset.name == new_name)):
         raise ConflictError(f"a dataset named '{new_name}' exists already")
+    check_distinct(session, new_name, keep_id=dataset.id)
     _no_job_on(session, dataset.id, name, "rename")
     dataset.name = new_name
 
