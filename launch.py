@@ -15,7 +15,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from core.data.demo import seed_demo  # noqa: E402
-from core.errors import ConfigError, GramError  # noqa: E402
+from core.errors import SYSTEM_ERRORS, ConfigError, GramError, printable, system_error  # noqa: E402
 from core.model.embedded import embedded_checkpoint  # noqa: E402
 from core.settings import EMBEDDED_MODEL, get_settings, usable_home  # noqa: E402
 from core.store import open_store  # noqa: E402
@@ -45,13 +45,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _port_is_free(host: str, port: int) -> None:
-    """Refuse a port another program holds before anything slow happens (model conversion)."""
+    """Refuse a port out of range, or one another program holds, before anything slow happens (model
+    conversion). SO_REUSEADDR, as the server itself binds: a restart right after a crash finds the
+    port in TIME_WAIT, which is free to bind, not taken."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a port (1 to 65535)")
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
             raise ConfigError(
-                f"--port {port} on {host} cannot be used ({error.strerror}); choose another port"
+                f"--port {port} on {host} cannot be used ({error.strerror or error}); choose another port"
             ) from None
 
 
@@ -68,16 +73,19 @@ def _auth(items: list[str] | None) -> list[tuple[str, str]]:
 def serve(args: argparse.Namespace) -> None:
     from app.logs import configure_logging
     from app.studio import HEAD, StudioContext, build_studio
+    from core.access.roles import Team
     from core.backends import backend_settings
     from core.model.default_judge import install_default_judge
+    from core.model.spec import check_sources
     from core.model.versions import record_current
 
     overrides = {k: getattr(args, k) for k in ("model", "backend") if getattr(args, k)}
     settings = get_settings().model_copy(update=overrides)
     admins = _auth(args.admin)
     auth = _auth(args.auth) + admins
-    backend_settings(settings)  # a wrong backend or a missing endpoint is said before any model loads
     _port_is_free(args.host, args.port)
+    backend_settings(settings)  # a wrong backend or a missing endpoint is said before any model loads
+    check_sources(settings.model)  # so is a model folder that is not there
     log_file = configure_logging(usable_home(settings))
     logging.getLogger("app").info("GRAM Studio starting; the log is also in %s", log_file)
     db = open_store(settings)
@@ -87,7 +95,7 @@ def serve(args: argparse.Namespace) -> None:
         print(f"loaded the demo data: {report.summary()}")
     if settings.model == EMBEDDED_MODEL:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
-    ctx = StudioContext(settings=settings, db=db, admins=frozenset(user for user, _ in admins))
+    ctx = StudioContext(settings=settings, db=db, team=Team(frozenset(user for user, _ in admins)))
     if installed := install_default_judge(db, settings):  # a fresh store starts on the shipped judge
         print(f"active model: {installed} (the shipped judge; `gram models rollback` for the untrained one)")
     with db.session() as session:
@@ -109,7 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         serve(parse_args(argv))
     except GramError as error:
-        print(f"launch.py: {error}", file=sys.stderr)
+        print(f"launch.py: {printable(str(error))}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except SYSTEM_ERRORS as error:  # a full disk, a store that stopped answering
+        logging.getLogger("app").exception("the studio could not start")
+        print(f"launch.py: {printable(system_error(error))}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -6,7 +6,10 @@ Anything else that escapes is a bug.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 
 class GramError(Exception):
@@ -62,3 +65,26 @@ def in_studio_words(message: str) -> str:
     for name in OPTIONS.values():
         message = message.replace(name.cli, name.studio)
     return message
+
+
+def printable(message: str) -> str:
+    """`message` as text any terminal or page can show: lone surrogates (bytes of a file that were
+    not UTF-8, a column name written as "\\ud800") as escapes instead of an encoding error."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# Failures of the machine rather than of the input: each edge shows them as one `system_error` line.
+SYSTEM_ERRORS: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+
+
+def system_error(error: BaseException) -> str:
+    """One line for a failure of the machine rather than of the input: a full disk, a file that
+    cannot be written, a database that stopped answering or refused a write."""
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        reason = error.strerror or type(error).__name__
+        hint = "; free some space and try again" if error.errno == errno.ENOSPC else ""
+        return f"could not read or write{where}: {reason}{hint}"
+    orig = getattr(error, "orig", None)
+    reason = str(orig or error).strip().splitlines()[0] if str(orig or error).strip() else type(error).__name__
+    return f"the database refused the change, so nothing of it was stored ({reason})"

@@ -6,15 +6,17 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
 from core.vocab import BackendName
 
 EMBEDDED_MODEL = "embedded"
+MAX_IMPORT_MB = 1024 * 1024  # a TiB: past that a limit is a typo, not a limit
+MAX_FIELD_CHARS = 100_000_000
 
 
 def default_home() -> Path:
@@ -65,13 +67,28 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(
         default=120,
         gt=0,
+        le=7 * 24 * 3600,
+        allow_inf_nan=False,
         description="A job whose runner has not beaten for this long (seconds) is taken over by the next "
         "runner; a runner whose process ended on the same machine is taken over at once.",
     )
-    max_import_mb: float = Field(default=1024, gt=0, description="Largest input file `gram import` accepts, in MiB.")
-    max_field_chars: int = Field(
-        default=200_000, gt=0, description="Longest prompt or response accepted, in characters."
+    max_import_mb: float = Field(
+        default=1024,
+        gt=0,
+        le=MAX_IMPORT_MB,
+        allow_inf_nan=False,
+        description="Largest import `gram import` accepts, in MiB: of a file, and of the text its rows expand to.",
     )
+    max_field_chars: int = Field(
+        default=200_000, gt=0, le=MAX_FIELD_CHARS, description="Longest prompt or response accepted, in characters."
+    )
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_given(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; name a folder, or unset it for the default")
+        return value
 
     @property
     def max_import_bytes(self) -> int:
@@ -110,6 +127,8 @@ def get_settings() -> Settings:
 
 def usable_home(settings: Settings) -> Path:
     """The data folder, created if needed; a ConfigError naming GRAM_HOME if it cannot be used."""
+    if not str(settings.home).strip():
+        raise ConfigError("GRAM_HOME (or --home) is empty; name a folder, or unset it for the default")
     try:
         settings.home.mkdir(parents=True, exist_ok=True)
         # A probe of its own: two commands started together must not delete each other's.

@@ -23,7 +23,8 @@ SQLITE_WAIT_S = 30  # how long a SQLite connection waits for another process's l
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite, creates the folder and sets WAL and foreign keys."""
+    """An engine for `url`; for SQLite, creates the folder and sets WAL and foreign keys. (A
+    person's URL reaches here through core/store.py, which refuses a folder that is not there.)"""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)

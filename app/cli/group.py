@@ -10,7 +10,7 @@ import click
 
 from app.logs import configure_logging
 from core.backends import Backend, backend_settings, configured_backend
-from core.errors import ConfigError, GramError
+from core.errors import SYSTEM_ERRORS, ConfigError, GramError, printable, system_error
 from core.model.spec import guided_by_default
 from core.model.versions import current_spec
 from core.settings import Settings, get_settings, usable_home
@@ -32,17 +32,24 @@ class GramGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GramError as error:
-            raise (OptionValueError if isinstance(error, ConfigError) else click.ClickException)(str(error)) from error
+            kind = OptionValueError if isinstance(error, ConfigError) else click.ClickException
+            raise kind(printable(str(error))) from error
+        except SYSTEM_ERRORS as error:  # a full disk, a folder that vanished, a store gone
+            # The traceback to the log file only: the terminal gets the one line below.
+            logging.getLogger(__name__).info("gram %s failed", ctx.invoked_subcommand, exc_info=True)
+            raise click.ClickException(printable(system_error(error))) from error
 
 
 @click.group(name="gram", cls=GramGroup)
-@click.option("--home", type=click.Path(path_type=Path), help="Data folder (default: GRAM_HOME).")
+@click.option("--home", help="Data folder (default: GRAM_HOME).")
 @click.option("--db-url", help="SQLAlchemy database URL (default: GRAM_DB_URL, else SQLite in the data folder).")
 @click.version_option(package_name="gram-studio")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, db_url: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, db_url: str | None) -> None:
     """GRAM Studio: judge preference pairs with a GRAM-R² reward model, review, adapt."""
-    overrides = {k: v for k, v in {"home": home, "db_url": db_url}.items() if v is not None}
+    if home is not None and not home.strip():
+        raise OptionValueError("--home is empty; name a folder, or leave it out for GRAM_HOME")
+    overrides = {k: v for k, v in {"home": Path(home) if home else None, "db_url": db_url}.items() if v is not None}
     settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
     ctx.obj = {"settings": settings}
     # The terminal is the command's own output: only warnings join it; the file has everything.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import ConfigError
 from core.model.embedded import CHECKPOINT_NAME, embedded_checkpoint
 from core.settings import EMBEDDED_MODEL, Settings
 
@@ -17,9 +18,33 @@ class ModelSpec:
     head: str | None = None  # a judge head folder (core/model/head.py): the fast path's verdict, if any
 
 
+def looks_like_path(model: str) -> bool:
+    """A folder on this machine rather than a hub id (`org/name`, or a bare `name`)."""
+    starts = model.startswith(("/", "./", "../", "~", ".\\"))
+    return starts or "\\" in model or model.count("/") > 1 or Path(model).exists()
+
+
+def check_sources(model: str, adapter: str | None = None) -> None:
+    """ConfigError, before anything loads, for a model folder or an adapter folder that is not there."""
+    if model != EMBEDDED_MODEL and looks_like_path(model):
+        folder = Path(model).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"GRAM_MODEL (or --model) {model}: no such model folder")
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"GRAM_MODEL (or --model) {model}: not a model folder (it has no config.json)")
+    if adapter is not None:
+        folder = Path(adapter).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"--adapter {adapter}: no such adapter folder")
+        if not (folder / "adapter_config.json").is_file():
+            raise ConfigError(f"--adapter {adapter}: not an adapter folder (it has no adapter_config.json)")
+
+
 def resolve_model(settings: Settings, model: str | None = None, adapter: str | None = None) -> ModelSpec:
-    """The spec for `model` (default: the settings'); 'embedded' is converted on first use."""
+    """The spec for `model` (default: the settings'); 'embedded' is converted on first use. A
+    missing model or adapter folder is refused first."""
     model = model or settings.model
+    check_sources(model, adapter)
     if model == EMBEDDED_MODEL:
         return ModelSpec(
             _with_adapter(CHECKPOINT_NAME, adapter), str(embedded_checkpoint(settings.models_dir)), adapter
