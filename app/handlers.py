@@ -9,13 +9,14 @@ Handlers themselves never catch and format errors.
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gradio as gr
 
-from core.errors import GramError, in_studio_words
+from core.errors import GramError, in_studio_words, printable
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +32,8 @@ def shown_errors(fn: F) -> F:
         except gr.Error:
             raise
         except GramError as error:
-            raise gr.Error(in_studio_words(str(error))) from error
+            # A toast renders HTML: the message (which quotes names people typed) is escaped to text.
+            raise gr.Error(html.escape(printable(in_studio_words(str(error))), quote=False)) from error
         except Exception as error:
             log.exception("studio handler %s failed", getattr(fn, "__name__", fn))
             raise gr.Error(f"Something went wrong ({type(error).__name__}); the server log has the details.") from error

@@ -21,7 +21,7 @@ def test_a_judging_run_that_fails_says_so_on_the_judge_page(settings: Settings, 
     assert judge.start_judging(ctx, "demo", 2, True, False, 16) == "Judging demo…"
     _wait(ctx)
     shown = judge.judging_status(ctx)
-    assert "Judging failed" in shown and "cannot load model" in shown and str(tmp_path) in shown
+    assert "Judging failed" in shown and "no such model folder" in shown and str(tmp_path) in shown
     assert judge.start_judging(ctx, "demo", 2, True, False, 16)  # the lock was released: it can run again
     _wait(ctx)
 

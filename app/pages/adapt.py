@@ -19,6 +19,7 @@ from app.pages.judge import cancel
 from app.plots import loss_svg
 from app.render import literal, progress_html
 from app.widgets import dataset_dropdown, header_text
+from core.access.roles import Action
 from core.errors import GramError
 from core.evaluation.comparison import MIN_VERDICT_PAIRS
 from core.jobs.records import job_view, latest_job
@@ -68,7 +69,7 @@ def start_adapt(
 ) -> tuple[int, str]:
     if not dataset:
         raise GramError("choose a dataset to adapt to")
-    ctx.require_admin(user, "train a model")
+    ctx.team.require(user, Action.TRAIN)
     train = TrainConfig(
         method=cast(Method, method),
         objective=cast(Objective, objective),
@@ -76,7 +77,8 @@ def start_adapt(
         epochs=float(epochs),
         max_length=int(max_length),
     )
-    job_id = start_adaptation(ctx.db, ctx.settings, AdaptConfig(dataset, holdout, prove_missing=prove, train=train))
+    config = AdaptConfig(dataset, holdout, prove_missing=prove, train=train)
+    job_id = start_adaptation(ctx.db, ctx.settings, config, owner=user)
     start_worker(ctx.db, ctx.settings, job_id)
     return job_id, f"Adaptation job {job_id} started in a worker process."
 
@@ -94,7 +96,7 @@ def start_self_training(
 ) -> tuple[int, str]:
     if not dataset:
         raise GramError("choose a dataset to self-train on")
-    ctx.require_admin(user, "train a model")
+    ctx.team.require(user, Action.TRAIN)
     config = SelfTrainConfig(
         dataset,
         iterations=int(iterations),
@@ -103,7 +105,7 @@ def start_self_training(
         threshold=float(threshold),
         train=TrainConfig(max_steps=int(max_steps or -1), epochs=float(epochs)),
     )
-    job_id = start_selftrain(ctx.db, ctx.settings, config)
+    job_id = start_selftrain(ctx.db, ctx.settings, config, owner=user)
     start_worker(ctx.db, ctx.settings, job_id)
     return job_id, f"Self-training job {job_id} started in a worker process."
 
@@ -126,7 +128,7 @@ def versions_text(ctx: StudioContext) -> str:
 
 def activate_new(ctx: StudioContext, job_id: int | None, user: str = "local") -> str:
     """Activate what the page's adaptation job made (or, after a reload, the latest one)."""
-    ctx.require_admin(user, "activate a model version")
+    ctx.team.require(user, Action.ACTIVATE)
     with ctx.db.session() as session:
         job = latest_job(session, JobKind.ADAPT, job_id)
         if job is None:
@@ -135,14 +137,14 @@ def activate_new(ctx: StudioContext, job_id: int | None, user: str = "local") ->
 
 
 def roll_back(ctx: StudioContext, user: str = "local") -> str:
-    ctx.require_admin(user, "roll back the model")
+    ctx.team.require(user, Action.ROLLBACK)
     with ctx.db.session() as session:
         return f"Active: **{literal(rollback(session).name)}**"
 
 
 def confirm_text(ctx: StudioContext, job_id: int | None, user: str = "local") -> str:
     """What activating would change, for the person to confirm."""
-    ctx.require_admin(user, "activate a model version")
+    ctx.team.require(user, Action.ACTIVATE)
     with ctx.db.session() as session:
         job = latest_job(session, JobKind.ADAPT, job_id)
         active = active_version(session)
@@ -225,7 +227,11 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         [job_state, said],
         api_name="adapt",
     )
-    on(stop.click, lambda j: cancel(ctx, JobKind.ADAPT, j), job_state, said, api_name="adapt_cancel")
+
+    def stopped(j: int | None, request: gr.Request) -> str:
+        return cancel(ctx, JobKind.ADAPT, j, reviewer_name(request))
+
+    on(stop.click, stopped, job_state, said, api_name="adapt_cancel")
 
     def tick(job_id: int | None) -> list[Any]:
         job = job_view(ctx.db, JobKind.ADAPT, job_id)
@@ -299,7 +305,11 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         [st_state, st_said],
         api_name="selftrain",
     )
-    on(st_stop.click, lambda j: cancel(ctx, JobKind.SELFTRAIN, j), st_state, st_said, api_name="selftrain_cancel")
+
+    def st_stopped(j: int | None, request: gr.Request) -> str:
+        return cancel(ctx, JobKind.SELFTRAIN, j, reviewer_name(request))
+
+    on(st_stop.click, st_stopped, st_state, st_said, api_name="selftrain_cancel")
 
     def st_tick(job_id: int | None) -> list[Any]:
         job = job_view(ctx.db, JobKind.SELFTRAIN, job_id)

@@ -13,10 +13,11 @@ from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import literal
 from app.widgets import dataset_dropdown, dataset_names
+from core.access.roles import Action
 from core.data.datasets import get_dataset, list_datasets, set_guidelines
 from core.data.exporter import EXPORT_FORMATS, export_to_folder
 from core.data.formats import FORMATS
-from core.data.importer import file_columns, import_files, parse_files, parse_mapping
+from core.data.importer import file_columns, import_files, parse_files, parse_mapping, refuse_work
 from core.data.lifecycle import delete_dataset, rename_dataset
 from core.data.paths import allowed_import_path
 from core.data.records import RowError
@@ -38,7 +39,7 @@ def _paths(ctx: StudioContext, files: list[Any] | None, path: str, user: str) ->
     admin's: a server path reads the server's disk)."""
     chosen = [Path(f if isinstance(f, str) else f.name) for f in files or []]
     if path.strip():
-        ctx.require_admin(user, "import from a path on the server")
+        ctx.team.require(user, Action.IMPORT_SERVER_PATH)
         chosen.append(allowed_import_path(path, ctx.settings.allowed_import_roots))
     if not chosen:
         raise GramError("upload a file or give a local path (a file or a Hugging Face datasets folder)")
@@ -62,6 +63,8 @@ def preview_import(
         max_bytes=ctx.settings.max_import_bytes,
         max_chars=ctx.settings.max_field_chars,
     )
+    if not ctx.team.may(user, Action.IMPORT_WORK):
+        refuse_work(parsed)
     found = "\n".join(f"- `{Path(f.path).name}`: **{f.format}**, {f.rows} rows → {f.pairs} pairs" for f in parsed.files)
     preview = pd.DataFrame(
         [
@@ -96,13 +99,18 @@ def run_import(
             allow_empty=allow_empty,
             max_bytes=ctx.settings.max_import_bytes,
             max_chars=ctx.settings.max_field_chars,
+            with_work=ctx.team.may(user, Action.IMPORT_WORK),
         )
     return literal(report.summary()), _errors(report.errors), dataset_rows(ctx)
 
 
-def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bool) -> tuple[str, str]:
+def run_export(
+    ctx: StudioContext, dataset: str, fmt: str, include_reference: bool, user: str = "local"
+) -> tuple[str, str]:
+    """Write the export to download: an admin's holds everyone's reviews, a reviewer's only their own."""
     if not dataset:
         raise GramError("choose a dataset to export")
+    everyone = ctx.team.may(user, Action.EXPORT_EVERYONE)
     with ctx.db.session() as session:
         out, result = export_to_folder(
             session,
@@ -110,8 +118,10 @@ def run_export(ctx: StudioContext, dataset: str, fmt: str, include_reference: bo
             fmt,  # type: ignore[arg-type]
             ctx.settings.exports_dir,
             include_reference=include_reference,
+            reviewer=None if everyone else user,
         )
-    return str(out), literal(f"wrote {out.name}: {result.summary()}")
+    whose = "" if everyone else f" (your reviews only, {user})"
+    return str(out), literal(f"wrote {out.name}{whose}: {result.summary()}")
 
 
 def _chooser(ctx: StudioContext, value: str | None) -> dict[str, Any]:
@@ -121,7 +131,7 @@ def _chooser(ctx: StudioContext, value: str | None) -> dict[str, Any]:
 
 def rename(ctx: StudioContext, dataset: str, new_name: str, user: str) -> list[Any]:
     """The note, the datasets table and the chooser, after renaming the dataset."""
-    ctx.require_admin(user, "rename a dataset")
+    ctx.team.require(user, Action.RENAME_DATASET)
     if not dataset:
         raise GramError("choose a dataset to rename")
     with ctx.db.session() as session:
@@ -133,7 +143,7 @@ def rename(ctx: StudioContext, dataset: str, new_name: str, user: str) -> list[A
 def delete(ctx: StudioContext, dataset: str, typed: str, user: str) -> list[Any]:
     """Delete the dataset once its name is typed again (a full dump of it is written first): the
     dump to download, the note, the datasets table and the chooser."""
-    ctx.require_admin(user, "delete a dataset")
+    ctx.team.require(user, Action.DELETE_DATASET)
     if not dataset:
         raise GramError("choose a dataset to delete")
     if typed.strip() != dataset:
@@ -172,7 +182,7 @@ def read_guidelines(ctx: StudioContext, dataset: str) -> str:
 def save_guidelines(ctx: StudioContext, dataset: str, text: str, user: str = "local") -> str:
     if not dataset:
         raise GramError("choose a dataset first")
-    ctx.require_admin(user, "edit a dataset's guidelines")
+    ctx.team.require(user, Action.EDIT_GUIDELINES)
     with ctx.db.session() as session:
         set_guidelines(session, dataset, text)
     return f"Saved the guidelines of **{literal(dataset)}**; reviewers see them beside each pair."
@@ -256,9 +266,13 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         export_button = gr.Button("Export", elem_id="export-button")
     exported = gr.File(label="Download")
     export_note = gr.Markdown(elem_id="export-note")
+
+    def exported_now(d: str, f: str, r: bool, request: gr.Request) -> tuple[str, str]:
+        return run_export(ctx, d, f, r, reviewer_name(request))
+
     on(
         export_button.click,
-        lambda d, f, r: run_export(ctx, d, f, r),
+        exported_now,
         [export_dataset, fmt, include_reference],
         [exported, export_note],
         api_name="export",

@@ -14,22 +14,29 @@ import threading
 import gradio as gr
 
 from app.context import StudioContext
-from app.handlers import on
+from app.handlers import on, reviewer_name
 from app.render import progress_html, workers_html
 from app.widgets import dataset_dropdown
+from core.access.roles import Action
 from core.errors import GramError
 from core.jobs.batches import job_workers
-from core.jobs.records import cancel_latest, job_view
+from core.jobs.records import job_view, latest_job, request_cancel
 from core.judge.protocol import JudgeOptions
 from core.judge.run import JudgeRun, run_judging, verdict_protocol
 from core.model.spec import guided_by_default
-from core.vocab import JobKind, JobStatus
+from core.vocab import ACTIVE, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
 
 def start_judging(
-    ctx: StudioContext, dataset: str, limit: float | None, fast: bool, both_orders: bool, max_new_tokens: float
+    ctx: StudioContext,
+    dataset: str,
+    limit: float | None,
+    fast: bool,
+    both_orders: bool,
+    max_new_tokens: float,
+    user: str = "local",
 ) -> str:
     if not dataset:
         raise GramError("choose a dataset to judge")
@@ -52,7 +59,7 @@ def start_judging(
                 batch_size=8,
                 ramp=True,  # a person is watching: the bar moves from the first pair on
             )
-            run_judging(ctx.db, backend, run, show_progress=False, timeout_s=ctx.settings.job_timeout_s)
+            run_judging(ctx.db, backend, run, show_progress=False, timeout_s=ctx.settings.job_timeout_s, owner=user)
         except Exception as error:  # a thread has no edge of its own: the page shows it
             log.exception("judging %s failed", dataset)
             ctx.judging_failure = str(error) if isinstance(error, GramError) else f"{type(error).__name__}: {error}"
@@ -75,11 +82,15 @@ def judging_status(ctx: StudioContext) -> str:
     )
 
 
-def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None) -> str:
+def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None, user: str = "local") -> str:
+    """Ask the page's job to stop: the person who started it may, and an admin may cancel any."""
     with ctx.db.session() as session:
-        job = cancel_latest(session, kind, job_id)
-        if job is None:
+        shown = latest_job(session, kind, job_id)
+        if shown is None or shown.status not in ACTIVE:
             return "No running job to cancel."
+        if not ctx.team.may_cancel(user, shown.owner):
+            ctx.team.require(user, Action.CANCEL_OTHERS_JOB)
+        job = request_cancel(session, shown.id)
         if job.status == JobStatus.CANCELLED:
             return f"Job {job.id} cancelled (its runner had stopped)."
         return f"Cancel requested for job {job.id}."
@@ -98,14 +109,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         stop = gr.Button("Cancel", elem_id="judge-cancel")
     said = gr.Markdown(elem_id="judge-message")
     progress = gr.HTML(elem_id="judge-progress")
-    on(
-        start.click,
-        lambda d, n, f, b, m: start_judging(ctx, d, n, f, b, m),
-        [dataset, limit, fast, both, max_tokens],
-        said,
-        api_name="judge",
-    )
-    on(stop.click, lambda: cancel(ctx, JobKind.JUDGE), outputs=said, api_name="judge_cancel")
+
+    def started(d: str, n: float | None, f: bool, b: bool, m: float, request: gr.Request) -> str:
+        return start_judging(ctx, d, n, f, b, m, reviewer_name(request))
+
+    def stopped(request: gr.Request) -> str:
+        return cancel(ctx, JobKind.JUDGE, user=reviewer_name(request))
+
+    on(start.click, started, [dataset, limit, fast, both, max_tokens], said, api_name="judge")
+    on(stop.click, stopped, outputs=said, api_name="judge_cancel")
     on(
         gr.Timer(1.0).tick,
         lambda: judging_status(ctx),

@@ -18,8 +18,9 @@ from app.handlers import on, reviewer_name
 from app.render import literal
 from app.review_assets import SHORTCUTS
 from app.review_queue import guidelines_of, queue_column, queue_label
-from app.review_view import diff_html, no_pair, pair_values, queue_cells
+from app.review_view import cannot_show, diff_html, no_pair, pair_values, queue_cells
 from app.widgets import first_dataset
+from core.access.roles import Action
 from core.errors import GramError
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
@@ -142,10 +143,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         everyone's reviews that tells when a colleague changed them) and the pair view's outputs."""
         if pair_id is None:
             return replace(cursor, pair_id=None, version=0, stamp=0), no_pair()
-        with db.session() as session:
-            pair = pair_detail(session, pair_id, cursor.reviewer)
-        images = ctx.settings.show_remote_images
-        outputs = pair_values(pair, blind=cursor.blind, images=images, judgment_id=judgment)
+        try:
+            with db.session() as session:
+                pair = pair_detail(session, pair_id, cursor.reviewer)
+            images = ctx.settings.show_remote_images
+            outputs = pair_values(pair, blind=cursor.blind, images=images, judgment_id=judgment, viewer=cursor.reviewer)
+        except GramError:
+            raise
+        except Exception as error:  # one damaged pair: said on the page, the queue still works
+            return replace(cursor, pair_id=pair_id, version=0, stamp=0), cannot_show(pair_id, error)
         return replace(cursor, pair_id=pair_id, version=pair.version, stamp=pair.stamp), outputs
 
     def goto(cursor: Cursor, pair_id: int | None, message: str = "") -> list[Any]:
@@ -259,7 +265,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     def keep(name: str, request: gr.Request) -> str:
         if not name:
             raise GramError("choose a dataset first")
-        ctx.require_admin(reviewer_name(request), "make a model version")
+        ctx.team.require(reviewer_name(request), Action.KEEP_INSTANT)
         made = keep_instant(db, ctx.settings, name, ctx.spec())
         return f"Made model version **{literal(made)}** from the instant judge; activate it on the Adapt page."
 

@@ -16,6 +16,7 @@ from app.context import StudioContext
 from app.handlers import on, reviewer_name
 from app.render import literal, markdown_html
 from app.widgets import dataset_dropdown
+from core.access.roles import Action
 from core.data.datasets import get_dataset, set_reviews_per_pair
 from core.errors import GramError
 from core.review.agreement import FEW_PAIRS, TeamAgreement, team_agreement
@@ -43,19 +44,50 @@ def agreement_text(name: str, team: TeamAgreement) -> str:
     return "  \n".join(lines)
 
 
-def agreement_tables(team: TeamAgreement) -> tuple[pd.DataFrame, pd.DataFrame]:
+HIDDEN_LABELS = "(each person's label: an admin's view)"
+
+
+def agreement_tables(team: TeamAgreement, *, labels_shown: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-person figures and the disagreements; without `labels_shown` (a reviewer's view) the
+    disagreements name their pairs but not who chose what."""
     people = pd.DataFrame(
         [[p.reviewer, p.labelled, p.with_others.shown(), p.with_model.shown()] for p in team.people],
         columns=PEOPLE_COLUMNS,
     )
     disputed = pd.DataFrame(
         [
-            [d.pair_id, ", ".join(f"{who}: {label}" for who, label in sorted(d.labels.items())), d.final or ""]
+            [
+                d.pair_id,
+                ", ".join(f"{who}: {label}" for who, label in sorted(d.labels.items()))
+                if labels_shown
+                else HIDDEN_LABELS,
+                (d.final or "") if labels_shown else "",
+            ]
             for d in team.disagreements
         ],
         columns=DISAGREEMENT_COLUMNS,
     )
     return people, disputed
+
+
+def adjudication_view(ctx: StudioContext, name: str, chosen: float | None, user: str) -> list[Any]:
+    """Every person's label and rationale of the pair (an admin's view), the final label and its
+    rationale, and the final review's version (what the lead's save names)."""
+    if not name or chosen is None:
+        return ["", None, "", 0]
+    ctx.team.require(user, Action.ADJUDICATE)
+    with ctx.db.session() as session:
+        found, version = pair_reviews(session, name, int(chosen))
+    final = next((r for r in found if r.final), None)
+    blocks = [
+        f"**{'final, set by ' if r.final else ''}{literal(r.reviewer or 'someone')}: {literal(r.label)}**"
+        + (f" ({literal(r.reason)})" if r.reason else "")
+        + "\n\n"
+        + (r.rationale or "*(no rationale)*")
+        for r in found
+    ]
+    text = "\n\n---\n\n".join(blocks) if blocks else "*Nobody has labelled this pair.*"
+    return [markdown_html(text), final.label if final else None, (final.rationale or "") if final else "", version]
 
 
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
@@ -85,20 +117,21 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     rationale = gr.Textbox(label="Rationale for the final label (optional)", lines=3, elem_id="adjudicate-rationale")
     final_version = gr.State(0)  # of the pair's final review when the lead opened it
 
-    def shown(name: str) -> list[Any]:
+    def shown(name: str, request: gr.Request | None = None) -> list[Any]:
         if not name:
             return [1, "", pd.DataFrame(), pd.DataFrame()]
         with db.session() as session:
             team = team_agreement(session, name)
             overlap = get_dataset(session, name).reviews_per_pair
-        return [overlap, agreement_text(name, team), *agreement_tables(team)]
+        labels_shown = ctx.team.may(reviewer_name(request), Action.SEE_TEAM_LABELS)
+        return [overlap, agreement_text(name, team), *agreement_tables(team, labels_shown=labels_shown)]
 
     outputs = [needed, figures, people, disputed]
     on(dataset.change, shown, [dataset], outputs, api_name="team_agreement")
     on(refresh.click, shown, [dataset], outputs, api_name="team_refresh")
 
     def overlap_saved(name: str, value: float | None, request: gr.Request) -> str:
-        ctx.require_admin(reviewer_name(request), "change how many reviews a pair needs")
+        ctx.team.require(reviewer_name(request), Action.SET_OVERLAP)
         if not name or value is None:
             raise GramError("choose a dataset and a number of reviews")
         with db.session() as session:
@@ -107,29 +140,16 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
 
     on(save_needed.click, overlap_saved, [dataset, needed], [note], api_name="team_overlap")
 
-    def opened(name: str, chosen: float | None) -> list[Any]:
-        if not name or chosen is None:
-            return ["", None, "", 0]
-        with db.session() as session:
-            found, version = pair_reviews(session, name, int(chosen))
-        final = next((r for r in found if r.final), None)
-        blocks = [
-            f"**{'final, set by ' if r.final else ''}{literal(r.reviewer or 'someone')}: {literal(r.label)}**"
-            + (f" ({literal(r.reason)})" if r.reason else "")
-            + "\n\n"
-            + (r.rationale or "*(no rationale)*")
-            for r in found
-        ]
-        text = "\n\n---\n\n".join(blocks) if blocks else "*Nobody has labelled this pair.*"
-        return [markdown_html(text), final.label if final else None, (final.rationale or "") if final else "", version]
+    def opened(name: str, chosen: float | None, request: gr.Request) -> list[Any]:
+        return adjudication_view(ctx, name, chosen, reviewer_name(request))
 
     adjudication = [reviews, final_label, rationale, final_version]
     on(pair_id.submit, opened, [dataset, pair_id], adjudication, api_name="adjudicate_open")
 
-    def pick(name: str, table: pd.DataFrame, event: gr.SelectData) -> list[Any]:
+    def pick(name: str, table: pd.DataFrame, event: gr.SelectData, request: gr.Request) -> list[Any]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         chosen = int(table.iloc[row, 0])
-        return [chosen, *opened(name, chosen)]
+        return [chosen, *opened(name, chosen, request)]
 
     on(disputed.select, pick, [dataset, disputed], [pair_id, *adjudication], api_name="adjudicate_pick")
 
@@ -137,7 +157,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         name: str, chosen: float | None, label: str | None, text: str, version: int, request: gr.Request
     ) -> list[Any]:
         lead = reviewer_name(request)
-        ctx.require_admin(lead, "set a pair's final label")
+        ctx.team.require(lead, Action.ADJUDICATE)
         if not name or chosen is None or not label:
             raise GramError("choose a pair and its final label")
         with db.session() as session:
@@ -152,7 +172,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                 rationale=text.strip() or None,
             )
         message = f"Pair {int(chosen)}: final label **{literal(label)}**, set by {literal(lead)}."
-        return [message, *opened(name, chosen), *shown(name)[1:]]
+        return [message, *opened(name, chosen, request), *shown(name, request)[1:]]
 
     on(
         save_final.click,
