@@ -75,7 +75,7 @@ def serve(args: argparse.Namespace) -> None:
     from app.studio import HEAD, StudioContext, build_studio
     from core.access.roles import Team
     from core.backends import backend_settings
-    from core.model.default_judge import install_default_judge
+    from core.head.default_judge import install_default_judge
     from core.model.spec import check_sources
     from core.model.versions import record_current
 

@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 
 from app.render import literal, rounded
-from core.evaluation.comparison import MIN_VERDICT_PAIRS, BeforeAfter, pairs_for_half_width
+from core.evaluation.comparison import BeforeAfter
 from core.jobs.records import JobView
+from core.stats.intervals import MIN_VERDICT_PAIRS, pairs_for_half_width
 from core.vocab import JobStatus
 
 SELFTRAIN_COLUMNS = [

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 from core.access.roles import Team
 from core.backends import Backend, configured_backend
-from core.model.features import base_version_id
+from core.head.features import base_version_id
+from core.head.instant import refit_if_due
 from core.model.spec import ModelSpec
 from core.model.versions import current_spec
 from core.settings import Settings
-from core.train.instant import refit_if_due
 from storage.database import Database
 
 

@@ -1,4 +1,4 @@
-"""Adaptation curves of the judge head (core/model/head.py): held-out agreement after 16, 32, 64
+"""Adaptation curves of the judge head (core/head/classifier.py): held-out agreement after 16, 32, 64
 and 128 reviewed pairs, on learnable criteria and human-labelled pairs, for each set of features
 a head can read, with and without self-training on the pairs nobody reviewed.
 
@@ -61,7 +61,7 @@ def held_out(probs: list[float], labels: list[str]) -> dict[str, Any]:
 
 def fit_and_score(x, labels: list[str], train: list[int], held: list[int], pool: list[int], threshold: float):  # noqa: ANN001, ANN201
     """(plain head's held-out probs, self-trained head's probs, pseudo-labels kept, fit seconds)."""
-    from core.model.head import fit_head
+    from core.head.classifier import fit_head
 
     started = time.perf_counter()
     head = fit_head(x[train], [labels[i] for i in train], (0,), ())
@@ -79,10 +79,10 @@ def fit_and_score(x, labels: list[str], train: list[int], held: list[int], pool:
 def run_set(backend, name: str, texts: list, labels: list[str], args: argparse.Namespace) -> dict[str, Any]:  # noqa: ANN001
     import torch
 
-    from core.evaluation.metrics import wilson_interval
-    from core.judge.fast import fast_slots
-    from core.judge.protocol import two_way
-    from core.model.head import head_layers, order_features
+    from core.head.classifier import head_layers, order_features
+    from core.head.fast_path import fast_slots
+    from core.stats.intervals import wilson_interval
+    from core.text.prompting import two_way
     from core.vocab import Order
 
     sizes = [s for s in args.sizes if len(texts) - s >= args.min_held_out]
@@ -145,7 +145,7 @@ def run_set(backend, name: str, texts: list, labels: list[str], args: argparse.N
 
 
 def _mean(runs: list[dict[str, Any]], held_n: int) -> dict[str, Any]:
-    from core.evaluation.metrics import wilson_interval
+    from core.stats.intervals import wilson_interval
 
     accuracy = sum(r["accuracy"] for r in runs) / len(runs)
     return {

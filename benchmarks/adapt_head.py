@@ -1,6 +1,6 @@
-"""The judge head (core/model/head.py) against the untrained fast path, on learnable criteria and
+"""The judge head (core/head/classifier.py) against the untrained fast path, on learnable criteria and
 human-labelled pairs: held-out accuracy (95% interval), position consistency and ECE after 16, 32
-and 64 reviewed pairs, with the time each part takes; and the instant judge (core/train/instant.py)
+and 64 reviewed pairs, with the time each part takes; and the instant judge (core/head/instant.py)
 while a person reviews the training pairs in order: how often it agreed before seeing each label.
 
 Each criterion (core/evaluation/criteria.py) relabels real pairs by a visible property, balanced
@@ -37,11 +37,11 @@ def figures(probs: list[float], labels: list[str], consistent: list[bool]) -> di
 
 def instant(features, labels: list[str], layers: tuple, untrained: list[float]) -> dict:  # noqa: ANN001
     """A person reviews `labels`' pairs in order while the instant judge refits when
-    core/train/instant.py would; each pair is first predicted by the head of the last refit
+    core/head/instant.py would; each pair is first predicted by the head of the last refit
     (prequential agreement), against the untrained fast path on the same pairs."""
-    from core.evaluation.metrics import wilson_interval
-    from core.model.head import fit_head
-    from core.train.instant import MIN_REVIEWS, REFIT_EVERY
+    from core.head.classifier import fit_head
+    from core.head.instant import MIN_REVIEWS, REFIT_EVERY
+    from core.stats.intervals import wilson_interval
 
     head, last, hits, before, fits = None, None, [], [], []
     for k, label in enumerate(labels):
@@ -77,9 +77,9 @@ def run_set(  # noqa: PLR0913
     held_out: int,
     cache: Path | None,
 ) -> dict:
-    from core.judge.fast import fast_slots
-    from core.judge.protocol import two_way
-    from core.model.head import fit_head, head_layers
+    from core.head.classifier import fit_head, head_layers
+    from core.head.fast_path import fast_slots
+    from core.text.prompting import two_way
     from core.vocab import Order
 
     print(f"{name}: {len(texts)} pairs", flush=True)

@@ -49,7 +49,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 def criterion_rows(name: str, max_chars: int) -> list[dict[str, str]]:
     """The criterion's balanced pairs from the shared PandaLM and LLMBar pairs, as rows to import."""
     from core.evaluation import criteria
-    from core.judge.protocol import PairText
+    from core.text.pair import PairText
 
     paths = [SHARED / f"{source}.jsonl" for source in ("pandalm", "llmbar")]
     rows = [json.loads(line) for path in paths for line in path.read_text().splitlines()]

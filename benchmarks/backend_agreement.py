@@ -20,10 +20,10 @@ from pathlib import Path
 from core.backends import load_backend
 from core.backends.precision import TOLERANCE, tolerance_of
 from core.data.demo import demo_pair_texts
-from core.judge.fast import score_pairs
-from core.judge.protocol import PairText
+from core.head.fast_path import score_pairs
 from core.model.spec import resolve_model
 from core.settings import get_settings
+from core.text.pair import PairText
 
 
 def probabilities(name: str, dtype: str, pairs: list[PairText]) -> list[list[float]]:

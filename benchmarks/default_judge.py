@@ -1,6 +1,6 @@
 """Train the default judge shipped with the package, and measure it against the untrained model.
 
-The default judge is a judge head (core/model/head.py) on the embedded model, fitted on the
+The default judge is a judge head (core/head/classifier.py) on the embedded model, fitted on the
 human-labelled pairs the project may ship: PandaLM (Apache-2.0) and LLMBar (MIT), ties left out.
 It is measured on human-labelled pairs it never saw:
 - every pair of the demo dataset (a PandaLM and an LLMBar sample that ships with the studio: the
@@ -9,7 +9,7 @@ It is measured on human-labelled pairs it never saw:
 and on BIG-bench HHH, which is evaluation-only by its canary and a different source (out of
 distribution). The untrained fast path judges the same pairs, so the comparison is paired.
 
-The head is written to core/model/shipped_head/ only with --write, and only when it beats the
+The head is written to core/head/shipped_head/ only with --write, and only when it beats the
 untrained model by at least --min-gain on the held-out pairs (issue 12's rule); the figures go to
 --out and into that folder's README.
 
@@ -51,8 +51,8 @@ def read_pairs(backend, rows: list[dict[str, Any]], batch: int):  # noqa: ANN001
     import torch
     from tqdm import tqdm
 
-    from core.judge.fast import score_pairs_and_features
-    from core.judge.protocol import PairText
+    from core.head.fast_path import score_pairs_and_features
+    from core.text.pair import PairText
 
     features, probs = [], []
     for start in tqdm(range(0, len(rows), batch), desc="reading pairs", unit="batch"):
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--min-gain", type=float, default=0.05, help="held-out points over untrained to ship")
     parser.add_argument("--cache", type=Path, help="keep the pairs' features here, and reuse them")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--write", action="store_true", help="write the head into core/model/shipped_head/")
+    parser.add_argument("--write", action="store_true", help="write the head into core/head/shipped_head/")
     args = parser.parse_args()
 
     import torch
@@ -98,8 +98,8 @@ def main() -> None:
     from core.backends.transformers_backend import TransformersBackend
     from core.data.demo import demo_rows
     from core.data.identity import content_key
-    from core.model.default_judge import FIGURES, SHIPPED, TRAIN_KEYS, describe
-    from core.model.head import HEAD_POOLS, fit_head, head_layers
+    from core.head.classifier import HEAD_POOLS, fit_head, head_layers
+    from core.head.default_judge import FIGURES, SHIPPED, TRAIN_KEYS, describe
     from core.model.spec import resolve_model
     from core.settings import get_settings
     from core.train.split import is_held_out

@@ -25,7 +25,7 @@ from typing import Any
 
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_pair_texts
-from core.judge.fast import FastScore, score_pairs, score_pairs_and_features
+from core.head.fast_path import FastScore, score_pairs, score_pairs_and_features
 from core.model.spec import resolve_model
 from core.settings import get_settings
 

@@ -237,7 +237,7 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(200), default="")
     # The instant judge's P(A) when the pair was first labelled, from a head that never trained on
-    # it: each review is then a held-out test of the instant judge (core/train/instant.py).
+    # it: each review is then a held-out test of the instant judge (core/head/instant.py).
     instant_prob_a: Mapped[float | None] = mapped_column(Float, default=None)
     # Optimistic concurrency: an edit names the version it started from, and every UPDATE says
     # "WHERE version = <the one read>" (version_id_col), so two writers cannot both succeed.
@@ -287,7 +287,7 @@ class ReviewHold(Base):
 
 
 class PairFeature(Base):
-    """A pair's judge-head features (core/model/features.py) under one model version and recipe,
+    """A pair's judge-head features (core/head/features.py) under one model version and recipe,
     kept by the fast path so a head is fitted without running the model again."""
 
     __tablename__ = "pair_features"
@@ -314,7 +314,7 @@ class ReviewTag(Base):
 
 
 class InstantScore(Base):
-    """The instant judge's latest P(A) for a pair it did not train on (core/train/instant.py)."""
+    """The instant judge's latest P(A) for a pair it did not train on (core/head/instant.py)."""
 
     __tablename__ = "instant_scores"
 

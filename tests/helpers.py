@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.judge.prompting import label_slot
+from core.text.prompting import label_slot
 
 
 def reference_p_a(tokenizer: Any, model: Any, text: str) -> float:
@@ -172,7 +172,7 @@ def criterion_file(path: Any, name: str = "numbers", max_chars: int = 2000) -> A
 
     from core.data.demo import demo_rows
     from core.evaluation.criteria import criterion_rows
-    from core.judge.protocol import PairText
+    from core.text.pair import PairText
 
     texts = [PairText(r["prompt"], r["response_a"], r["response_b"]) for r in demo_rows()]
     lines = [json.dumps(row) for row in criterion_rows(name, texts, max_chars)]

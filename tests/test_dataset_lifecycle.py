@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core.data.datasets import rename_dataset
 from core.data.demo import demo_paths
-from core.data.exporter import export_rows
 from core.data.importer import import_files
-from core.data.lifecycle import delete_dataset, rename_dataset
 from core.errors import ConfigError, ConflictError, GramError
+from core.export.deletion import delete_dataset
+from core.export.rows import export_rows
 from core.review.bulk import MAX_BULK, accept_reference_labels, tag_all
 from core.review.queue import QueueFilter
 from core.review.reviews import find_review, history, save_review

@@ -1,4 +1,4 @@
-"""The default judge shipped with the package (core/model/default_judge.py): installed once on a
+"""The default judge shipped with the package (core/head/default_judge.py): installed once on a
 fresh store of the embedded model, a version like any other, never trained on a demo pair, and
 scoring as it did when benchmarks/default_judge.py measured it (that script measures how much
 better than the untrained model it is)."""
@@ -12,7 +12,7 @@ import pytest
 
 from core.data.demo import demo_rows
 from core.data.identity import content_key
-from core.model.default_judge import NAME, SHIPPED, TRAIN_KEYS, default_judge, install_default_judge, shipped_figures
+from core.head.default_judge import NAME, SHIPPED, TRAIN_KEYS, default_judge, install_default_judge, shipped_figures
 from core.model.spec import ModelSpec
 from core.model.versions import activate, active_version, list_versions, rollback, spec_of, version_for
 from core.settings import Settings
@@ -77,8 +77,8 @@ def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
     """The held-out demo pairs the benchmark recorded, judged again through the fast path as judging
     runs it: a change to the features the code computes would leave the shipped weights guessing."""
     from core.backends.transformers_backend import TransformersBackend
-    from core.judge.fast import score_pairs
-    from core.judge.protocol import PairText
+    from core.head.fast_path import score_pairs
+    from core.text.pair import PairText
 
     rows = {content_key(r["prompt"], r["response_a"], r["response_b"]): r for r in demo_rows()}
     probes = shipped_figures()["probes"]  # type: ignore[index]

@@ -46,7 +46,8 @@ def test_a_label_is_forced_only_when_every_order_giving_it_had_no_label_of_its_o
 
 
 def test_before_and_after_are_paired_and_give_no_verdict_on_too_few_pairs() -> None:
-    from core.evaluation.comparison import MIN_VERDICT_PAIRS, compare, mcnemar_p, pairs_for_half_width
+    from core.evaluation.comparison import compare, mcnemar_p
+    from core.stats.intervals import MIN_VERDICT_PAIRS, pairs_for_half_width
 
     # Exact McNemar: 10 fixed and none broken is 2 × (1/2)^10; an even split is no evidence at all.
     assert mcnemar_p(10, 0) == pytest.approx(2 / 1024)

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.data.demo import demo_paths
-from core.data.exporter import export_rows, to_hf_dataset, write_rows
 from core.data.importer import import_files
 from core.errors import NotFoundError
-from core.judge.prompting import gram_r2_user_message, instruction_text
+from core.export.rows import export_rows, to_hf_dataset, write_rows
 from core.review.reviews import save_review, undo
+from core.text.prompting import gram_r2_user_message, instruction_text
 from storage.tables import Dataset, Judgment, Pair
 
 LIMITS = {"max_bytes": 2**30, "max_chars": 200_000}

@@ -16,12 +16,12 @@ from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_rows
 from core.evaluation.criteria import CRITERIA, criterion_pairs
-from core.judge.fast import score_pairs, score_pairs_and_features
-from core.judge.protocol import PairText
-from core.model.head import HEAD_POOLS, Head, fit_head, head_layers
+from core.head.classifier import HEAD_POOLS, Head, fit_head, head_layers
+from core.head.fast_path import score_pairs, score_pairs_and_features
 from core.model.spec import ModelSpec
 from core.model.versions import get_version
 from core.review.reviews import save_review
+from core.text.pair import PairText
 from storage.database import Database
 from storage.tables import Job, Judgment, Pair
 from tests.helpers import demo_on_embedded_model

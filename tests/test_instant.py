@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from core.evaluation.criteria import CRITERIA
-from core.model.features import base_version_id, decode, encode
+from core.head.features import base_version_id, decode, encode
+from core.head.instant import MIN_REVIEWS, live_figures, refit_if_due
 from core.model.versions import active_version, get_version, spec_of
 from core.review.queue import QueueFilter, queue_page
 from core.review.reviews import save_review
-from core.train.instant import MIN_REVIEWS, live_figures, refit_if_due
 from storage.database import Database
 from storage.tables import InstantScore, Job, Judgment, Pair, PairFeature, Review
 from tests.helpers import criterion_file, demo_on_embedded_model
@@ -37,7 +37,7 @@ def test_a_datasets_features_are_read_in_chunks_whole_and_in_order(db: Database,
     import torch
 
     from core.data.demo import seed_demo
-    from core.model.features import FeatureSource, dataset_features, store_features
+    from core.head.features import FeatureSource, dataset_features, store_features
     from storage.tables import ModelVersion
 
     with db.session() as session:

@@ -15,8 +15,9 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select
 
+from core.jobs.cancel import request_cancel
 from core.jobs.claims import JobBusy, JobLost, Runner, claim_job, claim_work, work_key
-from core.jobs.records import Claimed, JobCancelled, request_cancel
+from core.jobs.records import Claimed, JobCancelled
 from core.vocab import JobKind
 from storage.database import Database
 from storage.tables import Job, utcnow
@@ -205,7 +206,7 @@ def test_gram_judge_refuses_a_held_job_and_takes_it_over_when_its_runner_stops(
 ) -> None:
     from core.data.datasets import get_dataset
     from core.data.demo import seed_demo
-    from core.judge.run import JudgeRun
+    from core.judge.work import JudgeRun
     from core.model.spec import ModelSpec
     from core.model.versions import version_for
     from storage.tables import Judgment
@@ -288,7 +289,7 @@ def test_two_clicks_on_adapt_at_once_start_one_trainer(db: Database, settings, e
 
 
 def test_cancelling_a_job_whose_runner_died_ends_it_at_once(db: Database) -> None:
-    from core.jobs.records import cancel_latest
+    from core.jobs.cancel import cancel_latest
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     job_id = _held_job(db, Runner.of_process(sleeper.pid))

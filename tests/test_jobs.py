@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.jobs.workers import spawn_worker
 from core.settings import Settings
+from core.worker.process import spawn_worker
 
 
 def test_the_worker_gets_the_database_url_through_its_environment(settings: Settings, tmp_path: Path) -> None:

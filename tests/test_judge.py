@@ -10,10 +10,11 @@ import pytest
 
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_paths
-from core.judge.fast import score_pairs
-from core.judge.prompting import gram_r2_user_message, label_only_user_message
-from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs, two_way
+from core.head.fast_path import score_pairs
+from core.judge.protocol import JudgeOptions, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
+from core.text.pair import PairText
+from core.text.prompting import gram_r2_user_message, label_only_user_message, two_way
 from core.vocab import verdict_for
 from storage.database import Database
 from storage.tables import Judgment
@@ -155,8 +156,8 @@ def test_a_heads_pools_read_each_response_by_its_own_tokens(
     in a batch changes nothing."""
     import torch
 
-    from core.judge.fast import fast_slots
-    from core.model.head import order_features
+    from core.head.classifier import order_features
+    from core.head.fast_path import fast_slots
     from core.vocab import Order
 
     hostile = PairText(
@@ -215,7 +216,7 @@ def test_the_shared_prefix_runs_once_and_changes_no_probability(
     import torch
 
     from core.backends.shared_prefix import MIN_FAMILY_TOKENS, plan, shared_length
-    from core.judge.fast import fast_slots
+    from core.head.fast_path import fast_slots
     from core.vocab import Order
 
     rows = [json.loads(line) for line in demo_paths()[1].read_text().splitlines()][:6]
@@ -266,7 +267,8 @@ def test_each_precision_stays_within_its_tolerance_and_a_tie_is_undecided(
     from core.backends.precision import tolerance_of
     from core.data.importer import import_files
     from core.evaluation.reports import dataset_report
-    from core.judge.run import JudgeRun, run_judging
+    from core.judge.run import run_judging
+    from core.judge.work import JudgeRun
     from core.review.queue import QueueFilter, queue_page
     from core.vocab import Label, Protocol, label_for
 

@@ -14,7 +14,8 @@ from app.cli import cli
 from core.backends.transformers_backend import TransformersBackend
 from core.data.importer import import_files
 from core.judge.protocol import JudgeOptions
-from core.judge.run import JudgeRun, run_judging
+from core.judge.run import run_judging
+from core.judge.work import JudgeRun
 from core.model.spec import ModelSpec
 from storage.database import Database
 from storage.tables import Job, Judgment
@@ -145,7 +146,7 @@ class CancelledDuring:
         return getattr(self.inner, name)
 
     def _scoring(self) -> None:
-        from core.jobs.records import request_cancel
+        from core.jobs.cancel import request_cancel
 
         self.calls += 1
         if self.calls == self.at:

@@ -58,7 +58,7 @@ def test_launch_serves_the_demo_dataset_behind_a_login(studio: str) -> None:
 def test_a_fresh_studio_of_the_embedded_model_starts_on_the_shipped_judge(
     gram_home: Path, embedded_model_dir: Path, settings: Settings, db: Database
 ) -> None:
-    from core.model.default_judge import NAME
+    from core.head.default_judge import NAME
     from core.model.versions import active_version, list_versions
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)

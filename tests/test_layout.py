@@ -32,22 +32,72 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+# core/'s packages, lowest first: a package may import those before it, never one after it (as
+# import-linter's layers contract). Below them all: errors, vocab, settings, store.
+CORE_ORDER = (
+    "access",  # who may do what
+    "stats",  # intervals and "too few to tell"
+    "text",  # a pair's text, the prompts, the label slot
+    "data",  # reading, importing, datasets, stored judgments
+    "jobs",  # claims, progress, cancelling, batches
+    "model",  # which model a judge runs, its versions
+    "backends",  # inference engines
+    "review",  # people's reviews, queues, consensus, agreement
+    "head",  # the judge head, the fast path, the instant judge, the shipped default
+    "judge",  # the generative path, ranking, judging jobs
+    "evaluation",  # a model on held-out pairs, before and after
+    "export",  # what leaves the studio
+    "train",  # adaptation, self-training
+    "worker",  # the runner of every job kind
+)
+FOUNDATION = {"errors", "vocab", "settings", "store"}
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every absolute import in the module, at its top or inside a function (both can run upward)."""
+    found = _imports(path)
+    return {m for m in found if m.startswith("core.")}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def test_core_keeps_each_concept_in_its_own_folder() -> None:
     flat = {p.stem for p in (ROOT / "core").glob("*.py")}
-    assert flat == {"__init__", "errors", "settings", "store", "vocab"}, "a new concept gets a folder under core/"
+    assert flat == FOUNDATION | {"__init__"}, "a new concept gets a folder under core/"
     folders = {p.name for p in (ROOT / "core").iterdir() if p.is_dir() and not p.name.startswith("__")}
-    assert folders >= {"backends", "data", "evaluation", "jobs", "judge", "model", "review", "train"}
+    assert folders == set(CORE_ORDER), "each package of core/ has its place in CORE_ORDER"
     for folder in folders:
         init = ROOT / "core" / folder / "__init__.py"
         assert init.exists() and ast.get_docstring(ast.parse(init.read_text())), f"core/{folder} says what it holds"
 
 
-def test_layers_only_look_down() -> None:
-    """storage → core → app: the store knows nothing of core, core nothing of the app."""
-    for path in _modules("storage"):
-        assert not {m for m in _imports(path) if m.split(".")[0] in ("core", "app")}, path
+def test_core_packages_only_import_those_below_them() -> None:
+    upward = []
     for path in _modules("core"):
-        assert not {m for m in _imports(path) if m.split(".")[0] == "app"}, path
+        parts = path.relative_to(ROOT / "core").parts
+        here = parts[0] if len(parts) > 1 else Path(parts[0]).stem
+        for module in _all_imports(path):
+            there = module.split(".")[1]
+            if there == here or there in FOUNDATION:  # circles among the foundation: the test below
+                continue
+            if here in FOUNDATION or CORE_ORDER.index(there) > CORE_ORDER.index(here):
+                upward.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not upward, "imports that run upward in core/'s order:\n" + "\n".join(upward)
+
+
+def test_no_module_imports_close_a_circle() -> None:
+    """No two modules of core/ and storage/ reach each other through imports, wherever written."""
+    import graphlib
+
+    known = {_module_name(p): p for package in ("core", "storage") for p in _modules(package)}
+    graph = {name: {m for m in _imports(path) if m in known and m != name} for name, path in known.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        pytest.fail(f"modules that import each other: {' -> '.join(error.args[1])}")
 
 
 def test_the_app_layer_holds_no_sql() -> None:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.data.demo import demo_paths
-from core.data.exporter import export_to_folder
 from core.data.importer import import_files
 from core.errors import GramError
+from core.export.rows import export_to_folder
 from storage.tables import Dataset
 
 LIMITS = {"max_bytes": 2**30, "max_chars": 200_000}

@@ -11,8 +11,8 @@ from sqlalchemy import inspect
 
 from core.data.datasets import list_datasets
 from core.data.demo import demo_paths
-from core.data.exporter import export_rows
 from core.data.importer import import_files
+from core.export.rows import export_rows
 from core.review.reviews import save_review, undo
 from storage.database import Database, downgrade
 from storage.tables import Base, Dataset, Judgment, Pair

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from core.judge.protocol import PairText
 from core.judge.ranking import best_of_n, full_ranking, knockout, rlhf_reward
+from core.text.pair import PairText
 from tests.conftest import FIXTURES
 
 QUALITY = {"w": 0.1, "x": 0.5, "y": 0.9, "z": 0.3, "v": 0.7, "u": 0.2, "t": 0.95}

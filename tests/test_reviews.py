@@ -236,7 +236,7 @@ def test_a_skip_keeps_its_reason_until_the_pair_is_labelled_after_all(session: S
 
 
 def test_a_skipped_pair_never_trains_and_is_kept_out_of_the_training_exports(session: Session, pair_id: int) -> None:
-    from core.data.exporter import export_rows
+    from core.export.rows import export_rows
     from core.train.split import reviewed_pairs
 
     pair = session.get(Pair, pair_id)

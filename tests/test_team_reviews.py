@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from core.data.exporter import export_rows
+from core.export.rows import export_rows
 from core.review.agreement import cohen_kappa, team_agreement
 from core.review.consensus import final_labels
 from core.review.queue import QueueFilter

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from core.data.identity import content_key
 from core.errors import GramError
-from core.judge.protocol import PairText
 from core.model.spec import ModelSpec
 from core.model.versions import activate, active_version, get_version, spec_of, version_for
 from core.review.reviews import save_review
+from core.text.pair import PairText
 from core.train.adaptation import run_adaptation, start_adaptation
 from core.train.config import AdaptConfig, TrainConfig
 from core.train.split import ReviewedPair, assert_no_leak, is_held_out, plan_adaptation
@@ -212,7 +212,7 @@ def test_adaptation_trains_saves_and_changes_the_models_answers(
     assert max(abs(before[i] - after[i]) for i in before) > 1e-3  # the adapter changes the answers
     # The stored version loads back through the judge's backend and gives the job's numbers.
     from core.backends import load_backend
-    from core.judge.fast import score_pairs
+    from core.head.fast_path import score_pairs
 
     with db.session() as session:
         held = [session.get(Pair, i) for i in sorted(held_ids)]

@@ -29,12 +29,12 @@ from app.pages import judge as judge_page
 from app.pages.team import adjudication_view
 from app.review_view import pair_values, queue_cells
 from core.access.roles import Team
-from core.data.datasets import get_dataset
-from core.data.exporter import export_rows, export_to_folder
+from core.data.datasets import get_dataset, rename_dataset
 from core.data.importer import import_files, parse_files
-from core.data.lifecycle import delete_dataset, rename_dataset
 from core.data.paths import NOT_ALLOWED, allowed_import_path
 from core.errors import ConfigError, ConflictError, GramError, InputFileError, PermissionDenied
+from core.export.deletion import delete_dataset
+from core.export.rows import export_rows, export_to_folder
 from core.jobs.claims import create_or_find
 from core.review.pair_view import pair_detail
 from core.review.queue import rows_now

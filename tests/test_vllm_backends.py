@@ -24,10 +24,11 @@ from core.backends.base import Backend
 from core.backends.precision import tolerance_of
 from core.data.demo import demo_paths
 from core.errors import ModelError
-from core.judge.fast import score_pairs
-from core.judge.prompting import gram_r2_user_message, label_only_user_message
-from core.judge.protocol import JudgeOptions, PairText, answer_slot, judge_pairs
+from core.head.fast_path import score_pairs
+from core.judge.protocol import JudgeOptions, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
+from core.text.pair import PairText
+from core.text.prompting import gram_r2_user_message, label_only_user_message
 from core.train.proving import prove
 from core.vocab import Protocol, verdict_for
 from storage.database import Database
@@ -107,7 +108,8 @@ def test_vllm_offline_engine(
 ) -> None:  # type: ignore[no-untyped-def]
     from core.backends.vllm_backend import VLLMBackend
     from core.data.importer import import_files
-    from core.judge.run import JudgeRun, run_judging
+    from core.judge.run import run_judging
+    from core.judge.work import JudgeRun
     from storage.tables import Judgment
 
     backend = VLLMBackend(ModelSpec("smollm2", str(embedded_model_dir)), max_model_len=4096)
@@ -225,7 +227,8 @@ def test_judging_through_two_servers_goes_on_when_one_dies(
     finishes on the other, every pair judged exactly once."""
     from core.backends.openai_backend import OpenAIBackend
     from core.data.importer import import_files
-    from core.judge.run import JudgeRun, run_judging
+    from core.judge.run import run_judging
+    from core.judge.work import JudgeRun
     from storage.tables import Judgment
 
     rows = [json.loads(line) for path in demo_paths() for line in path.read_text().splitlines()[:8]]

@@ -16,10 +16,10 @@ from app.context import StudioContext
 from app.pages import judge
 from core.data.demo import seed_demo
 from core.jobs.batches import claim_batch, complete, worker_views
+from core.jobs.cancel import request_cancel
 from core.jobs.claims import Runner
-from core.jobs.records import request_cancel
 from core.judge.distributed import queue_for_workers
-from core.judge.run import JudgeRun
+from core.judge.work import JudgeRun
 from core.model.spec import ModelSpec
 from core.settings import Settings
 from core.vocab import BatchStatus, JobStatus, Protocol

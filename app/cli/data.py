@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from app.cli.group import cli, database_of, settings_of
-from core.data.exporter import EXPORT_FORMATS
 from core.data.importer import parse_mapping
 from core.errors import GramError
+from core.export.rows import EXPORT_FORMATS
 
 SHOWN_ERRORS = 50
 
@@ -103,7 +103,7 @@ def export_command(
     ctx: click.Context, dataset: str, fmt: str, out: Path, include_reference: bool, conversational: bool
 ) -> None:
     """Export a dataset as TRL DPO rows, GRAM-R² SFT rows, or a full dump that `gram import` reads."""
-    from core.data.exporter import export_rows, write_rows
+    from core.export.rows import export_rows, write_rows
 
     with database_of(ctx).session() as session:
         result = export_rows(

@@ -59,7 +59,8 @@ def judge_command(
 
     Pairs this model already judged are skipped, so an interrupted run resumes where it stopped.
     """
-    from core.judge.run import JudgeRun, run_judging
+    from core.judge.run import run_judging
+    from core.judge.work import JudgeRun
 
     db, settings = database_of(ctx), settings_of(ctx)
     chosen, _ = backend_settings(settings, backend)  # a wrong backend or endpoint is said before any model loads
@@ -203,7 +204,7 @@ def rank_command(
 
 def _protocol(spec: ModelSpec, fast: bool) -> Protocol:
     """`verdict_protocol`, saying so where a judge head chose the fast path."""
-    from core.judge.run import verdict_protocol
+    from core.judge.work import verdict_protocol
 
     if spec.head and not fast:
         click.echo(f"{spec.name} has a judge head: its verdicts come from the fast path (--fast)", err=True)

@@ -111,7 +111,7 @@ def activate_command(ctx: click.Context, version: str) -> None:
 @click.pass_context
 def default_command(ctx: click.Context) -> None:
     """Install the judge shipped with GRAM Studio (a head of the embedded model) and activate it."""
-    from core.model.default_judge import default_judge
+    from core.head.default_judge import default_judge
     from core.model.versions import activate
 
     with database_of(ctx).session() as session:
@@ -142,8 +142,8 @@ def worker_command(ctx: click.Context, job_id: int, backend: str | None, batch_s
     until none is left; any number of workers may join one judging job."""
     from core.backends import configured_backend
     from core.jobs.records import get_job
-    from core.jobs.workers import run_job
     from core.judge.distributed import job_spec, run_worker
+    from core.worker.process import run_job
 
     db, settings = database_of(ctx), settings_of(ctx)
     with db.session() as session:
@@ -166,7 +166,7 @@ def worker_command(ctx: click.Context, job_id: int, backend: str | None, batch_s
 @click.pass_context
 def cancel_command(ctx: click.Context, job_id: int) -> None:
     """Ask a running job to stop (it stops after its current step)."""
-    from core.jobs.records import request_cancel
+    from core.jobs.cancel import request_cancel
 
     with database_of(ctx).session() as session:
         ended = request_cancel(session, job_id).status == JobStatus.CANCELLED
@@ -181,9 +181,9 @@ def cancel_command(ctx: click.Context, job_id: int) -> None:
 def instant_command(ctx: click.Context, dataset: str, reviewer: str, keep: bool) -> None:
     """Refit DATASET's instant judge (a head on the features `gram judge --fast` kept) from its reviews
     now, and show how often it agreed with the reviews it had not trained on."""
-    from core.model.features import base_version_id
+    from core.head.features import base_version_id
+    from core.head.instant import keep_instant, live_figures, refit
     from core.model.versions import current_spec
-    from core.train.instant import keep_instant, live_figures, refit
 
     db, settings = database_of(ctx), settings_of(ctx)
     with db.session() as session:

@@ -1,7 +1,7 @@
 """The Adapt tab: adapt the active model to the reviewed pairs with one click, see before/after on
 held-out pairs, activate or roll back; and GRAM-R²'s self-training from the same page.
 
-Training runs in a worker process (core/jobs/workers.py), never in the web server; the page
+Training runs in a worker process (core/worker/process.py), never in the web server; the page
 reads the job record on a timer. The form's defaults are the configs' (core/train/config.py).
 """
 
@@ -21,15 +21,15 @@ from app.render import literal, progress_html
 from app.widgets import dataset_dropdown, header_text
 from core.access.roles import Action
 from core.errors import GramError
-from core.evaluation.comparison import MIN_VERDICT_PAIRS
 from core.jobs.records import job_view, latest_job
-from core.jobs.workers import start_worker
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
+from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.train.adaptation import start_adaptation
 from core.train.config import ADAPT_METHOD, AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
 from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind
+from core.worker.process import start_worker
 
 TRAIN = TrainConfig()
 

@@ -10,9 +10,10 @@ from app.context import StudioContext
 from app.handlers import on
 from app.plots import reliability_svg
 from app.widgets import dataset_dropdown
+from core.data.judgments import judged_models
 from core.evaluation.metrics import Evaluation
 from core.evaluation.reports import DatasetReport, dataset_report
-from core.judge.judgments import judged_models
+from core.stats.intervals import MIN_VERDICT_PAIRS
 
 
 def models_of(ctx: StudioContext, dataset: str) -> list[str]:
@@ -22,15 +23,12 @@ def models_of(ctx: StudioContext, dataset: str) -> list[str]:
         return judged_models(session, dataset)
 
 
-FEW_PAIRS = 30  # under this many scored pairs an accuracy is shown as too few to mean much
-
-
 def _accuracy(figures: Evaluation) -> str:
     """Accuracy with its size and 95% interval, or a plain statement when there is too little to say."""
     if figures.accuracy_ci is None:
         return "no scored pairs"
     low, high = figures.accuracy_ci
-    few = " — too few pairs to mean much" if figures.n < FEW_PAIRS else ""
+    few = " — too few pairs to mean much" if figures.n < MIN_VERDICT_PAIRS else ""
     return f"accuracy {figures.accuracy:.3f} (95% CI {low:.2f}–{high:.2f}) on {figures.n}{few}"
 
 
@@ -95,7 +93,7 @@ def compare_models(ctx: StudioContext, dataset: str, models: list[str] | None) -
                     "agreement with people": None
                     if report.people_model_agreement is None
                     else f"{report.people_model_agreement:.3f} on {report.agreement_n}",
-                    "note": "too few pairs to tell" if ref.n < FEW_PAIRS else "",
+                    "note": "too few pairs to tell" if ref.n < MIN_VERDICT_PAIRS else "",
                 }
             )
     return pd.DataFrame(rows)

@@ -20,9 +20,11 @@ from app.widgets import dataset_dropdown
 from core.access.roles import Action
 from core.errors import GramError
 from core.jobs.batches import job_workers
-from core.jobs.records import job_view, latest_job, request_cancel
+from core.jobs.cancel import request_cancel
+from core.jobs.records import job_view, latest_job
 from core.judge.protocol import JudgeOptions
-from core.judge.run import JudgeRun, run_judging, verdict_protocol
+from core.judge.run import run_judging
+from core.judge.work import JudgeRun, verdict_protocol
 from core.model.spec import guided_by_default
 from core.vocab import ACTIVE, JobKind, JobStatus
 

@@ -22,12 +22,12 @@ from app.review_view import cannot_show, diff_html, no_pair, pair_values, queue_
 from app.widgets import first_dataset
 from core.access.roles import Action
 from core.errors import GramError
+from core.head.instant import keep_instant, live_figures
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
 from core.review.queue import QueueFilter, progress_key, review_progress, rows_now
 from core.review.reviews import review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
-from core.train.instant import keep_instant, live_figures
 from core.vocab import Label
 
 REFRESH_S = 5  # how often a reviewer's queue rows and open pair are checked for others' changes

@@ -19,9 +19,10 @@ from app.widgets import dataset_dropdown
 from core.access.roles import Action
 from core.data.datasets import get_dataset, set_reviews_per_pair
 from core.errors import GramError
-from core.review.agreement import FEW_PAIRS, TeamAgreement, team_agreement
+from core.review.agreement import TeamAgreement, team_agreement
 from core.review.pair_view import pair_reviews
 from core.review.reviews import save_review
+from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.vocab import REVIEW_LABELS
 
 PEOPLE_COLUMNS = ["reviewer", "labelled", "with the others", "with the model"]
@@ -38,7 +39,7 @@ def agreement_text(name: str, team: TeamAgreement) -> str:
     if len(team.reviewers) > 1:
         lines.append(f"**Krippendorff's alpha, everyone:** {team.alpha.shown()}")
     lines.append(
-        f"*Pairs two or more people labelled A, B or tie count (skips are left out); under {FEW_PAIRS} pairs "
+        f"*Pairs two or more people labelled A, B or tie count (skips are left out); under {MIN_VERDICT_PAIRS} pairs "
         "a figure is too uncertain to tell. The interval is a 95% bootstrap over pairs.*"
     )
     return "  \n".join(lines)

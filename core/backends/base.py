@@ -14,8 +14,8 @@ from typing import Any
 
 from core.backends.precision import tolerance_of
 from core.errors import ModelError
-from core.judge.prompting import LabelSlot, chat_prompt
 from core.model.spec import ModelSpec
+from core.text.prompting import LabelSlot, chat_prompt
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Backend(ABC):
 
     @property
     def num_layers(self) -> int:
-        """The model's number of decoder layers (where a judge head reads, core/model/head.py)."""
+        """The model's number of decoder layers (where a judge head reads, core/head/classifier.py)."""
         raise ModelError(f"the {self.name} backend cannot read hidden states")
 
     def close(self) -> None:  # noqa: B027  (most backends have nothing to free)

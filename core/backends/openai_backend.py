@@ -18,8 +18,8 @@ from core.backends.base import Backend, Completion, Sampling
 from core.backends.precision import tolerance_of
 from core.backends.servers import ServerPool, server_urls
 from core.errors import ModelError
-from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
+from core.text.prompting import LabelSlot
 from core.vocab import BackendName
 
 

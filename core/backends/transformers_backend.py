@@ -10,8 +10,8 @@ from core.backends.base import Backend, Completion, Sampling
 from core.backends.precision import tolerance_of
 from core.backends.shared_prefix import MIN_SHARED_TOKENS, Family, PrefixCache, plan, shared_length
 from core.errors import ModelError
-from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
+from core.text.prompting import LabelSlot
 from core.vocab import BackendName
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from core.backends.base import Backend, Completion, Sampling
 from core.backends.precision import tolerance_of
 from core.errors import ModelError
-from core.judge.prompting import LabelSlot
 from core.model.spec import ModelSpec
+from core.text.prompting import LabelSlot
 from core.vocab import BackendName
 
 # On the CPU build, gpu_memory_utilization is the share of *host* memory for the KV cache; the

@@ -12,7 +12,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, ConflictError, NotFoundError
-from storage.tables import Dataset, Judgment, Pair, Review
+from core.vocab import ACTIVE
+from storage.tables import Dataset, Job, Judgment, Pair, Review
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,24 @@ def list_datasets(session: Session) -> list[DatasetSummary]:
         DatasetSummary(d.id, d.name, d.source, d.created_at, n_pairs, n_judged, n_reviewed)
         for d, n_pairs, n_judged, n_reviewed in rows
     ]
+
+
+def no_job_on(session: Session, dataset_id: int, name: str, action: str) -> None:
+    """ConflictError if a job works on the dataset: it is not renamed or deleted under a job."""
+    active = session.scalar(
+        select(func.count()).where(Job.dataset_id == dataset_id, Job.status.in_([str(s) for s in ACTIVE]))
+    )
+    if active:
+        raise ConflictError(f"a job is working on '{name}'; cancel it or let it finish before you {action} it")
+
+
+def rename_dataset(session: Session, name: str, new_name: str) -> None:
+    dataset = get_dataset(session, name)
+    new_name = check_dataset_name(new_name)
+    if new_name == name:
+        return
+    if session.scalar(select(func.count()).where(Dataset.name == new_name)):
+        raise ConflictError(f"a dataset named '{new_name}' exists already")
+    check_distinct(session, new_name, keep_id=dataset.id)
+    no_job_on(session, dataset.id, name, "rename")
+    dataset.name = new_name

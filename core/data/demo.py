@@ -15,7 +15,7 @@ from core.settings import Settings
 from storage.tables import Dataset
 
 if TYPE_CHECKING:
-    from core.judge.protocol import PairText
+    from core.text.pair import PairText
 
 DEMO_DATASET = "demo"
 DEMO_FILES = ("llmbar_natural.jsonl", "pandalm_sample.jsonl")
@@ -34,7 +34,7 @@ def demo_rows(path: Path | None = None) -> list[dict[str, Any]]:
 
 def demo_pair_texts(count: int) -> list[PairText]:
     """`count` demo pairs, half from each of the demo's files (what the benchmarks score)."""
-    from core.judge.protocol import PairText
+    from core.text.pair import PairText
 
     pairs: list[PairText] = []
     for path in demo_paths():

@@ -12,16 +12,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.evaluation.metrics import wilson_interval
+from core.stats.intervals import MIN_VERDICT_PAIRS, pairs_for_half_width, wilson_interval
 
-MIN_VERDICT_PAIRS = 20
 SIGNIFICANCE = 0.05
-
-
-def pairs_for_half_width(accuracy: float = 0.5, half_width: float = 0.10, z: float = 1.96) -> int:
-    """Held-out pairs for a 95% interval of ±`half_width` around `accuracy` (normal approximation)."""
-    p = min(max(accuracy, 0.05), 0.95)  # an accuracy of 0 or 1 on a few pairs says little about the spread
-    return math.ceil(z * z * p * (1 - p) / half_width**2)
 
 
 def mcnemar_p(fixed: int, broken: int) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.data.identity import stable_coin
-from core.judge.protocol import PairText
+from core.text.pair import PairText
 
 
 @dataclass(frozen=True)

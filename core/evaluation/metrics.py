@@ -12,12 +12,12 @@ Accuracy comes with its Wilson 95% interval, and the labels forced at the answer
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.stats.intervals import wilson_interval
 from core.vocab import DECISIVE, Label
 
 
@@ -91,16 +91,6 @@ def is_undecided(item: Scored) -> bool:
 def is_correct(item: Scored) -> bool:
     """Right only when the preferred response wins outright (undecided is wrong either way)."""
     return not is_undecided(item) and item.label == item.reference
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (95% by default); None for n = 0."""
-    if n == 0:
-        return None
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:

@@ -1,6 +1,6 @@
 """Evaluation reports: a model's verdicts on a dataset or a file, against reference and people's labels.
 
-Every figure comes from the latest judgment of the model on each pair (core/judge/judgments.py).
+Every figure comes from the latest judgment of the model on each pair (core/data/judgments.py).
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ from tqdm import tqdm
 from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.data.importer import parse_files
+from core.data.judgments import latest_judgment_id, model_conditions
 from core.data.records import PairRecord
 from core.evaluation.metrics import Evaluation, Scored, evaluate
+from core.head.fast_path import FastScore, score_pairs
 from core.jobs.claims import DEFAULT_TIMEOUT_S
-from core.judge.fast import FastScore, score_pairs
-from core.judge.judgments import latest_judgment_id, model_conditions
-from core.judge.protocol import JudgeOptions, PairJudgment, PairText, judge_pairs, label_forced
-from core.judge.run import JudgeRun, run_judging
+from core.judge.protocol import JudgeOptions, PairJudgment, judge_pairs, label_forced
+from core.judge.run import run_judging
+from core.judge.work import JudgeRun
 from core.model.versions import version_for
 from core.review.consensus import dataset_finals
 from core.settings import Settings
+from core.text.pair import PairText
 from core.vocab import DECISIVE, Label, Protocol
 from storage.database import Database
 from storage.tables import Judgment, Pair

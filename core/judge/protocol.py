@@ -6,12 +6,11 @@ confidence: P(label) with the softmax over the two tokens A and B. When the repl
 label, the slot is forced after its rationale ('</think>\\n<answer>\\n') and the more likely
 letter is taken, with the problem recorded.
 
-The fast path (label-only, no generation) is core/judge/fast.py.
+The fast path (label-only, no generation) is core/head/fast_path.py.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,16 +19,10 @@ from typing import Any
 
 from core.backends.base import Backend, Completion, Sampling
 from core.errors import ConfigError
-from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
 from core.judge.verdict import parse_verdict, swap_letters
+from core.text.pair import PairText, presented
+from core.text.prompting import LabelSlot, PromptBuilder, label_slot, two_way
 from core.vocab import Label, Order, Protocol, label_for, verdict_for
-
-
-@dataclass(frozen=True)
-class PairText:
-    prompt: str
-    response_a: str
-    response_b: str
 
 
 @dataclass(frozen=True)
@@ -83,21 +76,6 @@ class PairJudgment:
     def record(self) -> dict[str, Any]:
         """The fields of a storage Judgment (every field of this record is one)."""
         return asdict(self)
-
-
-def two_way(logprob_a: float, logprob_b: float) -> float:
-    """P(A) with the softmax taken over the two label tokens only."""
-    top = max(logprob_a, logprob_b)
-    ea, eb = math.exp(logprob_a - top), math.exp(logprob_b - top)
-    return ea / (ea + eb)
-
-
-def presented(pair: PairText, order: Order) -> tuple[str, str, str]:
-    return (
-        (pair.prompt, pair.response_a, pair.response_b)
-        if order == Order.AB
-        else (pair.prompt, pair.response_b, pair.response_a)
-    )
 
 
 def answer_slot(reply: str, has_label: bool) -> str:

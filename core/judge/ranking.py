@@ -20,8 +20,9 @@ from typing import Any
 from core.backends import Backend
 from core.data.records import RowError
 from core.errors import GramError, InputFileError
-from core.judge.fast import score_pairs
-from core.judge.protocol import JudgeOptions, PairText, judge_pairs
+from core.head.fast_path import score_pairs
+from core.judge.protocol import JudgeOptions, judge_pairs
+from core.text.pair import PairText
 
 Compare = Callable[[Sequence[PairText]], list[float]]
 

@@ -15,7 +15,7 @@ class ModelSpec:
     name: str  # shown to people and stored on judgments
     path: str  # what from_pretrained / vLLM load: a folder or a hub id
     adapter: str | None = None  # a LoRA adapter folder, if any
-    head: str | None = None  # a judge head folder (core/model/head.py): the fast path's verdict, if any
+    head: str | None = None  # a judge head folder (core/head/classifier.py): the fast path's verdict, if any
 
 
 def looks_like_path(model: str) -> bool:

@@ -7,7 +7,7 @@
   label most of the other people chose) and against the model's latest verdict: k of n agreed.
 Labels compared are A, B and tie; a skip says the pair could not be judged, so it is left out.
 Every figure carries its n and a 95% interval: a percentile bootstrap over pairs for kappa and
-alpha, Wilson's interval for k of n. Under FEW_PAIRS pairs the studio says it is too few to tell.
+alpha, Wilson's interval for k of n. Under MIN_VERDICT_PAIRS pairs the studio says it is too few to tell.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.data.datasets import get_dataset
-from core.evaluation.metrics import wilson_interval
-from core.judge.judgments import latest_judgment_id
+from core.data.judgments import latest_judgment_id
+from core.stats.intervals import MIN_VERDICT_PAIRS, wilson_interval
 from core.vocab import DECISIVE, LABELS
 from storage.tables import Judgment, Pair, Review
 
-FEW_PAIRS = 20  # below this, a figure is shown with "too few to tell"
 RESAMPLES = 1000
 CATEGORY: dict[str, int] = {str(label): index for index, label in enumerate(LABELS)}  # A, B, tie
 
@@ -46,7 +45,7 @@ class Figure:
         if self.value is None:
             return f"undefined (n = {self.n})"
         interval = f", 95% CI {self.low:.2f} to {self.high:.2f}" if self.low is not None else ""
-        few = " — too few pairs to tell" if self.n < FEW_PAIRS else ""
+        few = " — too few pairs to tell" if self.n < MIN_VERDICT_PAIRS else ""
         return f"{self.value:.2f} (n = {self.n}{interval}){few}"
 
 
@@ -61,7 +60,7 @@ class Rate:
         if not self.n:
             return "no pairs to compare"
         low, high = wilson_interval(self.agreed, self.n) or (0.0, 1.0)
-        few = " — too few pairs to tell" if self.n < FEW_PAIRS else ""
+        few = " — too few pairs to tell" if self.n < MIN_VERDICT_PAIRS else ""
         return f"{self.agreed} of {self.n} ({self.agreed / self.n:.0%}, 95% CI {low:.0%} to {high:.0%}){few}"
 
 

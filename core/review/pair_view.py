@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core.data.judgments import newest_first
 from core.errors import NotFoundError
-from core.judge.judgments import newest_first
 from core.review.reviews import history
 from storage.tables import Judgment, Pair, Review, ReviewEvent
 

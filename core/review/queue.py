@@ -2,7 +2,7 @@
 filtered, sorted, paged.
 
 One SQL query per page (plus one count), so paging stays fast at a million pairs
-(benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/judge/judgments.py),
+(benchmarks/queue_speed.py). Each row shows the pair's latest judgment (core/data/judgments.py),
 the reviewer's own label and how many people have labelled it. "needs you" lists the pairs the
 reviewer has not labelled that have fewer reviews than the dataset's `reviews_per_pair`;
 "disagreements" the pairs whose reviewers chose different labels. The pair itself carries what
@@ -160,7 +160,7 @@ def _rows_query(f: QueueFilter, conditions: list[Any]) -> Any:
         .outerjoin(mine, (mine.pair_id == Pair.id) & mine.final.is_(False) & (mine.reviewer == f.reviewer))
         .where(*conditions)
     )
-    if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/train/instant.py)
+    if f.sort == "instant-uncertain":  # the instant judge's least sure first (core/head/instant.py)
         query = query.outerjoin(InstantScore, InstantScore.pair_id == Pair.id)
     return query
 

@@ -21,9 +21,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.data.dump import STATE_SCHEMA, check_state
 from core.errors import ConflictError, GramError, NotFoundError
-from core.train.instant import prediction_before_review
 from core.vocab import DECISIVE, REVIEW_LABELS, Label, ReviewAction
-from storage.tables import Pair, Review, ReviewEvent, utcnow
+from storage.tables import InstantScore, Pair, Review, ReviewEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,8 @@ def save_review(
     if judgment_id is not None:
         review.judgment_id = judgment_id
     if not final and changes.get("label") in DECISIVE and review.label is None and review.instant_prob_a is None:
-        # The instant judge's guess, kept before it can learn the answer (core/train/instant.py).
+        # The instant judge's guess (core/head/instant.py keeps one per pair it did not train on),
+        # kept before it can learn the answer.
         review.instant_prob_a = prediction_before_review(session, pair_id)
     after = {**review_state(review), **changes}
     if after["label"] != Label.SKIP and after["reason"]:
@@ -249,3 +249,8 @@ def history(session: Session, pair_id: int) -> list[ReviewEvent]:
             .order_by(ReviewEvent.id)
         )
     )
+
+
+def prediction_before_review(session: Session, pair_id: int) -> float | None:
+    """The instant judge's P(A) for a pair it has not trained on (None: it has none)."""
+    return session.scalar(select(InstantScore.prob_a).where(InstantScore.pair_id == pair_id))

@@ -23,14 +23,14 @@ from typing import Any
 from core.backends import load_backend
 from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
+from core.head.classifier import is_head
+from core.head.fast_path import score_pairs
+from core.head.fitting import train_head
 from core.jobs.records import Claimed, JobCancelled, finish, get_job, mark_running
-from core.judge.fast import score_pairs
-from core.model.head import is_head
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
 from core.settings import Settings
 from core.train.config import AdaptConfig, TrainConfig
-from core.train.heads import train_head
 from core.train.jobs import claim_training, start_training_job
 from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
 from core.train.trainer import TrainExample, TrainProgress, is_adapter, train

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.backends.base import Backend, Sampling
-from core.judge.prompting import PromptBuilder, chat_prompt
-from core.judge.protocol import PairText, guided_generate
+from core.judge.protocol import guided_generate
 from core.judge.verdict import named_letters, parse_verdict
+from core.text.pair import PairText
+from core.text.prompting import PromptBuilder, chat_prompt
 from core.vocab import Protocol
 
 PROVE_INSTRUCTION = (

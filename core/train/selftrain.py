@@ -29,10 +29,11 @@ from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
 from core.jobs.records import get_job, mark_running
-from core.judge.protocol import JudgeOptions, PairText, judge_pairs
+from core.judge.protocol import JudgeOptions, judge_pairs
 from core.model.spec import ModelSpec, guided_by_default, resolve_model
 from core.model.versions import create_version, get_version, spec_of, version_for
 from core.settings import Settings
+from core.text.pair import PairText
 from core.train.adaptation import figures, held_out_scores
 from core.train.config import SelfTrainConfig
 from core.train.jobs import claim_training, start_training_job

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
-from core.judge.protocol import PairText
 from core.review.consensus import FinalLabel, confirmed_rationale, final_labels, reviewed_finals
+from core.text.pair import PairText
 from core.vocab import DECISIVE, Label
 from storage.database import Database
 from storage.tables import Job, ModelVersion, Pair

@@ -1,7 +1,7 @@
 """Fine-tuning a judge: supervised "rationale, then label" targets, plus GRAM's label-only loss.
 
 The engine is TRL's SFTTrainer on a prompt-completion dataset whose prompts are exactly what the
-judge sends (the same chat template and truncation rule, core/judge/prompting.py), so the loss falls
+judge sends (the same chat template and truncation rule, core/text/prompting.py), so the loss falls
 on the reply only. Two objectives, mixed by weight:
 
 - rationale: the negative log-likelihood of `<think>rationale</think><answer>L</answer>` after
@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import GramError
-from core.judge.prompting import PromptBuilder, label_slot, rationale_target
 from core.judge.verdict import swap_letters
 from core.model.spec import ModelSpec
+from core.text.prompting import PromptBuilder, label_slot, rationale_target
 from core.train.config import TrainConfig
 from core.vocab import Label, Protocol
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import GramError
-from core.model.head import HEAD_FILE, is_head
+from core.head.classifier import HEAD_FILE, is_head
 from core.model.spec import ModelSpec, resolve_model
 from core.model.versions import activate, active_version, create_version, version_for
 from core.settings import EMBEDDED_MODEL, Settings
@@ -32,7 +32,7 @@ from core.vocab import BackendName
 from storage.database import Database
 from storage.tables import ModelVersion
 
-SHIPPED = Path(str(files("core.model") / "shipped_head"))
+SHIPPED = Path(str(files("core.head") / "shipped_head"))
 NAME = "default-judge"
 FIGURES = "figures.json"  # the held-out comparison the benchmark measured
 TRAIN_KEYS = "train_keys.json"  # content keys of the pairs it trained on
@@ -119,7 +119,7 @@ def describe(report: dict[str, Any]) -> str:
     lines = [
         "# The default judge",
         "",
-        "A judge head (core/model/head.py) on SmolLM2-135M-Instruct, written by",
+        "A judge head (core/head/classifier.py) on SmolLM2-135M-Instruct, written by",
         "`benchmarks/default_judge.py`. Trained on human-labelled pairs of PandaLM",
         "(WeOpenML/PandaLM, Apache-2.0) and LLMBar (princeton-nlp/LLMBar, MIT), ties left out;",
         "the head's weights are derived from them. BIG-bench HHH (Apache-2.0) only measured it.",

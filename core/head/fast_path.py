@@ -2,8 +2,8 @@
 
 P(A better) = [P_AB(A) + P_BA(B)] / 2 from the answer slot of the label-only prompt in both
 presentation orders; or, for a model with a judge head, the head's probability from the same two
-passes' hidden states (core/model/head.py), which are also each pair's head features (kept by
-judging, core/model/features.py).
+passes' hidden states (core/head/classifier.py), which are also each pair's head features (kept by
+judging, core/head/features.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.backends.base import Backend
-from core.judge.prompting import LabelSlot, PromptBuilder, label_slot
-from core.judge.protocol import PairText, presented, two_way
+from core.text.pair import PairText, presented
+from core.text.prompting import LabelSlot, PromptBuilder, label_slot, two_way
 from core.vocab import Order, verdict_for
 
 
@@ -42,14 +42,14 @@ def score_pairs(backend: Backend, pairs: Sequence[PairText], *, both_orders: boo
 
 def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tuple[list[FastScore], Any | None]:
     """The fast path in both orders and, where the backend reads hidden states, each pair's judge-head
-    features (core/model/head.py) from the same forward passes; None where it cannot."""
+    features (core/head/classifier.py) from the same forward passes; None where it cannot."""
     orders = [Order.AB, Order.BA]
     slots = fast_slots(backend, pairs, orders)
     if not backend.reads_hidden_states:
         if backend.spec.head:
             backend.slot_states(slots, [])  # raises: this backend cannot run a head
         return _slot_scores(backend.label_logprobs(slots), orders, backend.undecided_within), None
-    from core.model.head import HEAD_POOLS, head_layers, load_head, order_features
+    from core.head.classifier import HEAD_POOLS, head_layers, load_head, order_features
 
     head = load_head(backend.spec.head) if backend.spec.head else None
     layers, pools = (head.layers, head.pools) if head else (head_layers(backend.num_layers), HEAD_POOLS)

@@ -1,11 +1,12 @@
 """The GRAM-R² prompt protocol: the released checkpoints' instruction texts, filled in exactly.
 
-The texts in core/judge/prompts/ are copied byte for byte from NiuTrans/GRAM (Apache-2.0; see
-core/judge/prompts/NOTICE). They are sent as one user message through the model's chat template.
+The texts in core/text/prompts/ are copied byte for byte from NiuTrans/GRAM (Apache-2.0; see
+core/text/prompts/NOTICE). They are sent as one user message through the model's chat template.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ _PLACEHOLDER = re.compile(r"\{(user_input|response_1|response_2|input|response_a
 @cache
 def instruction_text(name: str) -> str:
     """The instruction template `name` ('gram_r2' or 'gram_label_only'), exactly as released."""
-    return (files("core.judge.prompts") / f"{name}.txt").read_text(encoding="utf-8")
+    return (files("core.text.prompts") / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -215,3 +216,10 @@ def label_slot(tokenizer: Any, text: str, spans: tuple[Span, Span] | None = None
         raise ValueError(f"cannot find single label tokens after {text[-20:]!r}")
     drop, token_a, token_b = found
     return LabelSlot(text[: len(text) - drop] if drop else text, token_a, token_b, spans)
+
+
+def two_way(logprob_a: float, logprob_b: float) -> float:
+    """P(A) with the softmax taken over the two label tokens only."""
+    top = max(logprob_a, logprob_b)
+    ea, eb = math.exp(logprob_a - top), math.exp(logprob_b - top)
+    return ea / (ea + eb)

@@ -29,8 +29,8 @@ from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
 from core.data.paths import file_in
 from core.errors import GramError
-from core.judge.prompting import gram_r2_user_message, rationale_target
 from core.review.consensus import confirmed_rationale, decide
+from core.text.prompting import gram_r2_user_message, rationale_target
 from core.vocab import Label
 from storage.tables import Pair, Review
 

@@ -1,6 +1,6 @@
-"""Training a judge head (core/model/head.py) on reviewed pairs: the adaptation that takes seconds.
+"""Training a judge head (core/head/classifier.py) on reviewed pairs: the adaptation that takes seconds.
 
-The features come from the store where the fast path kept them (core/model/features.py) and are
+The features come from the store where the fast path kept them (core/head/features.py) and are
 computed, then kept, for the pairs it has not read: a dataset judged with `gram judge --fast`
 trains its head without running the model.
 """
@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.judge.fast import score_pairs_and_features
-from core.judge.protocol import PairText
-from core.model.features import (
+from core.head.classifier import fit_head
+from core.head.fast_path import score_pairs_and_features
+from core.head.features import (
     FeatureSource,
     base_version_id,
     covering_recipe,
@@ -23,8 +23,8 @@ from core.model.features import (
     kept_features,
     store_features,
 )
-from core.model.head import fit_head
 from core.model.spec import ModelSpec
+from core.text.pair import PairText
 from storage.database import Database
 
 

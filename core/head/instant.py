@@ -1,7 +1,7 @@
 """The instant judge: a judge head refitted from a dataset's reviews every few labels, in under a second.
 
-It learns from the features the fast path keeps (core/model/features.py), so refitting runs no
-model: a logistic fit on the reviewed pairs (core/model/head.py), then every other pair with
+It learns from the features the fast path keeps (core/head/features.py), so refitting runs no
+model: a logistic fit on the reviewed pairs (core/head/classifier.py), then every other pair with
 features is scored and the scores stored (`instant_scores`), which the queue sorts by ("least sure
 first": active learning) and the Review page shows.
 
@@ -31,14 +31,13 @@ from sqlalchemy.orm import Session
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
-from core.evaluation.comparison import MIN_VERDICT_PAIRS
-from core.evaluation.metrics import wilson_interval
-from core.model.features import FeatureSource, dataset_features, dataset_recipe, kept_features
-from core.model.head import Head, fit_head
+from core.head.classifier import Head, fit_head
+from core.head.features import FeatureSource, dataset_features, dataset_recipe, kept_features
 from core.model.spec import ModelSpec
 from core.model.versions import create_version, version_for
 from core.review.consensus import dataset_finals
 from core.settings import Settings
+from core.stats.intervals import MIN_VERDICT_PAIRS, wilson_interval
 from core.vocab import DECISIVE, verdict_for
 from storage.database import Database
 from storage.tables import InstantScore, Judgment, Pair, Review, utcnow
@@ -149,11 +148,6 @@ def refit_if_due(db: Database, dataset: str, version_id: int, every: int = REFIT
     with db.session() as session:
         due = refit_due(session, get_dataset(session, dataset).id, every)
     return refit(db, dataset, version_id) if due else None
-
-
-def prediction_before_review(session: Session, pair_id: int) -> float | None:
-    """The instant judge's P(A) for a pair it has not trained on (None: it has none)."""
-    return session.scalar(select(InstantScore.prob_a).where(InstantScore.pair_id == pair_id))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A judge head's features, kept per pair: the fast path computes them anyway, so a head is fitted
 on reviewed pairs without running the model again (the instant judge refits after every few reviews).
 
-A pair's features are `order_features` (core/model/head.py) under one model version (its base
+A pair's features are `order_features` (core/head/classifier.py) under one model version (its base
 model and adapter, never a head) and one recipe: the prompt's length budget, the layers read and
 the pools over the responses. They are stored as float16 (half the bytes; a head's logistic
 fit does not notice the rounding) in `pair_features`.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.model.head import HEAD_POOLS, head_layers
+from core.head.classifier import HEAD_POOLS, head_layers
 from core.model.spec import ModelSpec
 from storage.tables import Pair, PairFeature
 
