@@ -53,10 +53,9 @@ CORE_ORDER = (
 FOUNDATION = {"errors", "vocab", "settings", "store"}
 
 
-def _all_imports(path: Path) -> set[str]:
-    """Every absolute import in the module, at its top or inside a function (both can run upward)."""
-    found = _imports(path)
-    return {m for m in found if m.startswith("core.")}
+def _core_imports(path: Path) -> set[str]:
+    """The module's imports of core/, at its top or inside a function (`_imports` walks both)."""
+    return {m for m in _imports(path) if m.startswith("core.")}
 
 
 def _module_name(path: Path) -> str:
@@ -79,7 +78,7 @@ def test_core_packages_only_import_those_below_them() -> None:
     for path in _modules("core"):
         parts = path.relative_to(ROOT / "core").parts
         here = parts[0] if len(parts) > 1 else Path(parts[0]).stem
-        for module in _all_imports(path):
+        for module in _core_imports(path):
             there = module.split(".")[1]
             if there == here or there in FOUNDATION:  # circles among the foundation: the test below
                 continue
