@@ -10,10 +10,10 @@ measured here (no CPU kernel worth timing): it has three more mantissa bits than
 figure bounds it. Half precision strays by a different amount on each machine: CPU kernels differ
 (this machine casts bf16 through float32; another computes in bf16), and the CI machine's bf16 run
 strayed by 0.045 on one of 12 demo pairs where this one stayed under 0.031. So the half-precision
-tolerance is 0.1, twice the largest stray seen anywhere. A backend states its precision; `tests/test_vllm_backends.py` holds every
-backend to its tolerance. A judgment whose P(A) lies within that tolerance of 0.5 is undecided
-(`core.vocab.verdict_for`): in another precision it could have gone either way, so it is counted,
-never scored as A.
+tolerance is 0.1, twice the largest stray seen anywhere. A backend states its precision;
+`tests/test_vllm_backends.py` holds every backend to its tolerance. A judgment whose P(A) lies
+within that tolerance of 0.5 is undecided (`core.vocab.verdict_for`): in another precision it
+could have gone either way, so it is counted, never scored as A.
 """
 
 from __future__ import annotations
