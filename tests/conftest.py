@@ -1,7 +1,13 @@
-"""Shared fixtures: a data folder and SQLite store per test, the real data, the real model."""
+"""Shared fixtures: a data folder and SQLite store per test, the real data, the real model, and
+the scripted backend that stands in for it in the fast tier.
+
+Tiers: a test that asks for the real model (`embedded_model_dir`, directly or through another
+fixture) must be marked `slow`; collection fails otherwise, so `pytest -m "not slow"` never loads
+a model (tests/fakes.py is its stand-in)."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings, get_settings
 from storage.database import Database
+from tests.fakes import ScriptedBackend
 from tests.helpers import free_port, wait_for
 
 pytest_plugins = ["tests.browser"]  # the studio and browser fixtures of the browser tests
@@ -37,11 +44,54 @@ def settings(gram_home: Path) -> Settings:
     return get_settings()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "embedded_model_dir" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests load the real model but are not marked slow (use tests.fakes.ScriptedBackend "
+            "or mark them): " + ", ".join(unmarked)
+        )
+
+
+@pytest.fixture(autouse=True)
+def no_model_in_the_fast_tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fast test runs as if the embedded model were not installed: any path to it fails loudly."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def absent() -> Path:
+        raise AssertionError("a fast test reached for the embedded model; mark it slow or use tests.fakes")
+
+    monkeypatch.setattr("core.model.embedded.gguf_folder", absent)
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to head once per session; each test's `db` starts from a copy."""
+    path = tmp_path_factory.mktemp("template") / "gram.db"
+    Database(f"sqlite:///{path}").dispose()  # the last close folds the WAL back into the file
+    return path
+
+
 @pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
+def db(settings: Settings, migrated_store: Path) -> Iterator[Database]:
+    target = settings.home / "gram.db"
+    if settings.db_url is None and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(migrated_store, target)
     database = Database(settings.database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def scripted() -> ScriptedBackend:
+    """The fast tier's backend: fixed rules instead of a model (tests/fakes.py)."""
+    return ScriptedBackend()
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""The judging job and `gram judge` / `gram evaluate`, on the real model and a real store."""
+"""The judging job on a real store: resume, cancel, limits, what counts as judged, the studio's
+bar (with the scripted backend: the job is the subject); `gram judge` / `gram evaluate` on the
+real model (slow)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,6 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from app.cli import cli
-from core.backends.transformers_backend import TransformersBackend
 from core.data.importer import import_files
 from core.judge.protocol import JudgeOptions
 from core.judge.run import run_judging
@@ -20,14 +20,14 @@ from core.model.spec import ModelSpec
 from storage.database import Database
 from storage.tables import Job, Judgment
 from tests.conftest import FIXTURES
+from tests.fakes import ScriptedBackend
 
-pytestmark = pytest.mark.slow
 SHORT = JudgeOptions(max_new_tokens=8)
 
 
-@pytest.fixture(scope="module")
-def backend(embedded_model_dir: Path) -> Iterator[TransformersBackend]:
-    yield TransformersBackend(ModelSpec("smollm2", str(embedded_model_dir)), batch_size=2)
+@pytest.fixture
+def backend(tmp_path: Path) -> ScriptedBackend:
+    return ScriptedBackend(ModelSpec("smollm2", str(tmp_path / "model")))
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def judgment_counts(db: Database) -> list[int]:
 
 
 def test_a_crashed_job_resumes_without_judging_a_pair_twice(
-    db: Database, backend: TransformersBackend, small: Path
+    db: Database, backend: ScriptedBackend, small: Path
 ) -> None:
     run = JudgeRun("small", options=SHORT, batch_size=2)
     batches = []
@@ -77,7 +77,7 @@ def test_a_crashed_job_resumes_without_judging_a_pair_twice(
     assert run_judging(db, backend, run, show_progress=False).total == 0
 
 
-def test_a_cancelled_job_stops_after_the_current_batch(db: Database, backend: TransformersBackend, small: Path) -> None:
+def test_a_cancelled_job_stops_after_the_current_batch(db: Database, backend: ScriptedBackend, small: Path) -> None:
     def cancel(job: Job) -> None:
         with db.session() as other:  # as the studio would, from another session
             other.get(Job, job.id).cancel_requested = True
@@ -87,7 +87,7 @@ def test_a_cancelled_job_stops_after_the_current_batch(db: Database, backend: Tr
     assert sum(judgment_counts(db)) == 3
 
 
-def test_limit_and_fast_protocol(db: Database, backend: TransformersBackend, small: Path) -> None:
+def test_limit_and_fast_protocol(db: Database, backend: ScriptedBackend, small: Path) -> None:
     job = run_judging(db, backend, JudgeRun("small", protocol="label-only", limit=3), show_progress=False)
     assert job.done == 3
     with db.session() as session:
@@ -96,6 +96,7 @@ def test_limit_and_fast_protocol(db: Database, backend: TransformersBackend, sma
         assert all(len(j.orders) == 2 for j in stored)
 
 
+@pytest.mark.slow
 def test_gram_judge_and_evaluate_commands(
     small: Path, embedded_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,6 +121,7 @@ def test_gram_judge_and_evaluate_commands(
     assert "broken.jsonl" in result.stderr and "row 8" in result.stderr
 
 
+@pytest.mark.slow
 def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedded_model_dir: Path) -> None:
     from core.judge.verdict import parse_verdict
 
@@ -139,7 +141,7 @@ def test_gram_judge_on_the_demo_stores_judgments_that_parse(db: Database, embedd
 class CancelledDuring:
     """The real backend, with a person pressing Cancel while batch `at` is being scored."""
 
-    def __init__(self, inner: TransformersBackend, db: Database, at: int) -> None:
+    def __init__(self, inner: ScriptedBackend, db: Database, at: int) -> None:
         self.inner, self.db, self.at, self.calls = inner, db, at, 0
 
     def __getattr__(self, name: str) -> object:
@@ -164,7 +166,7 @@ class CancelledDuring:
         return self.inner.slot_states_and_logprobs(slots, layers, pools)
 
 
-def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: TransformersBackend, small: Path) -> None:
+def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: ScriptedBackend, small: Path) -> None:
     """Cancelled while batch 2 runs: batch 2 is finished and stored, nothing after it starts."""
     run = JudgeRun("small", protocol="label-only", batch_size=2, limit=6)
     job = run_judging(db, CancelledDuring(backend, db, at=2), run, show_progress=False)  # type: ignore[arg-type]
@@ -174,15 +176,11 @@ def test_a_cancel_keeps_the_batch_that_was_running(db: Database, backend: Transf
 
 
 def test_already_judged_means_by_this_model_with_these_options(
-    db: Database, backend: TransformersBackend, small: Path, embedded_model_dir: Path, tmp_path: Path
+    db: Database, backend: ScriptedBackend, small: Path, tmp_path: Path
 ) -> None:
     """Two models in folders of the same name are two judges; a run with other verdict-changing
     options (both orders) judges again; the same run again judges nothing."""
-    import shutil
-
-    other_dir = tmp_path / "elsewhere" / embedded_model_dir.name
-    shutil.copytree(embedded_model_dir, other_dir)
-    other = TransformersBackend(ModelSpec("smollm2", str(other_dir)), batch_size=2)
+    other = ScriptedBackend(ModelSpec("smollm2", str(tmp_path / "elsewhere" / "model")))
     fast = JudgeRun("small", protocol="label-only", batch_size=4)
     assert run_judging(db, backend, fast, show_progress=False).done == 7
     assert run_judging(db, other, fast, show_progress=False).done == 7  # another model, same folder name
@@ -211,7 +209,7 @@ def test_batches_for_a_person_watching_start_with_one_pair_and_stay_small() -> N
 
 
 def test_the_studios_run_moves_its_bar_per_pair_with_rate_and_time_left(
-    db: Database, backend: TransformersBackend, small: Path
+    db: Database, backend: ScriptedBackend, small: Path
 ) -> None:
     """A 3-pair generative run with batches of 8 sat at 0/3 until all three were judged; the
     studio's run now commits after each pair, with pairs/s and the time left in its log."""

@@ -5,29 +5,20 @@ people label one pair at once."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from sqlalchemy import delete, insert, select, update
 
 from core.review.reviews import save_review, undo
 from storage.database import Database
-from storage.tables import Dataset, Pair, Review, ReviewTag
+from storage.tables import Pair, Review, ReviewTag
+from tests import factories
 from tests.helpers import threads_at_once
 
 
 def _pairs(db: Database, n: int) -> list[int]:
     with db.session() as session:
-        dataset = Dataset(name=f"counts-{uuid.uuid4().hex[:8]}", source="test", reviews_per_pair=2)
-        session.add(dataset)
-        session.flush()
-        pairs = [
-            Pair(dataset_id=dataset.id, prompt=f"p{i}", response_a="a", response_b="b", content_hash=str(i))
-            for i in range(n)
-        ]
-        session.add_all(pairs)
-        session.flush()
-        return [p.id for p in pairs]
+        return factories.dataset(session, n, labels=None, reviews_per_pair=2)
 
 
 def _assert_true(db: Database, pair_ids: list[int]) -> None:

@@ -18,27 +18,11 @@ from core.review.workflow import neighbour, open_queue
 from core.train.split import reviewed_pairs
 from storage.database import Database
 from storage.tables import Dataset, Judgment, Pair, ReviewHold
+from tests import factories
 
 
 def _dataset(session: Session, n: int = 6, name: str = "team") -> list[int]:
-    dataset = Dataset(name=name, source="test")
-    session.add(dataset)
-    session.flush()
-    ids = []
-    for i in range(n):
-        pair = Pair(
-            dataset_id=dataset.id,
-            prompt=f"prompt {i}",
-            response_a=f"answer a {i}",
-            response_b=f"answer b {i}",
-            reference_label="A",
-            content_hash=f"{name}{i}",
-            source="t",
-        )
-        session.add(pair)
-        session.flush()
-        ids.append(pair.id)
-    return ids
+    return factories.dataset(session, n, name=name)
 
 
 def _label(session: Session, ids: list[int], reviewer: str, labels: str) -> None:

@@ -69,6 +69,7 @@ def test_the_rule_check_reads_bare_letters_too() -> None:
     assert rule_check(proof, "A", tokens=10, max_tokens=100) is None
 
 
+@pytest.mark.slow
 def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -163,6 +164,7 @@ def test_held_out_split_is_frozen_and_guarded(session: Session) -> None:
         assert_no_leak([*first.train, twin], first.held_out)
 
 
+@pytest.mark.slow
 def test_adaptation_trains_saves_and_changes_the_models_answers(
     db: Database, settings, embedded_model_dir: Path
 ) -> None:
@@ -228,6 +230,7 @@ def spec_of_embedded(settings) -> ModelSpec:  # noqa: ANN001
     return resolve_model(settings)
 
 
+@pytest.mark.slow
 def test_selftrain_iteration_counts_each_filter(
     db: Database,
     settings,  # noqa: ANN001
@@ -332,6 +335,7 @@ def test_rule_checks() -> None:
     assert rule_check(RATIONALE + "\n<answer>A</answer>", "A", tokens=50, max_tokens=100) == "format"
 
 
+@pytest.mark.slow
 def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, settings, embedded_model_dir: Path) -> None:
     """A real `gram adapt` process is killed (SIGKILL) after its first checkpoint, then resumed by a worker."""
     import os
@@ -419,6 +423,7 @@ def test_killed_adaptation_keeps_the_active_model_and_resumes(db: Database, sett
         assert get_version(session, done.result["version_id"]).parent_id == base.id
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_gives_the_loss_of_the_whole_batch(embedded_model_dir: Path, tmp_path: Path) -> None:
     """2 micro-batches of 2 accumulated must weigh like one batch of 4 (the loss, hence the gradient,
     was N times too large when the custom loss ignored the accumulation)."""

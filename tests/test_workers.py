@@ -39,17 +39,18 @@ def store(request: pytest.FixtureRequest, settings: Settings) -> str:
 
 
 def queued(db: Database, settings: Settings, model_dir: Path, *, limit: int, batch: int) -> Job:
+    """The demo queued for workers; only the spec is stored, so a fast test passes any folder."""
     with db.session() as session:
         seed_demo(session, settings)
     run = JudgeRun("demo", Protocol.LABEL_ONLY, limit=limit, batch_size=batch)
     return queue_for_workers(db, ModelSpec(model_dir.name, str(model_dir)), "transformers", run)
 
 
-def test_racing_workers_claim_each_batch_once(store: str, settings: Settings, embedded_model_dir: Path) -> None:
+def test_racing_workers_claim_each_batch_once(store: str, settings: Settings, tmp_path: Path) -> None:
     """Eight workers claim at once, over and over, until no batch is left: each batch goes to
     exactly one of them, the job counts every pair and ends; a cancel then stops a re-queued job."""
     db = Database(store)
-    job = queued(db, settings, embedded_model_dir, limit=60, batch=2)
+    job = queued(db, settings, tmp_path, limit=60, batch=2)
     claims: list[tuple[str, int]] = []
     barrier = threading.Barrier(8)
 
@@ -82,15 +83,15 @@ def test_racing_workers_claim_each_batch_once(store: str, settings: Settings, em
     db.dispose()
 
 
-def test_queueing_again_keeps_the_batch_a_worker_holds(settings: Settings, embedded_model_dir: Path) -> None:
+def test_queueing_again_keeps_the_batch_a_worker_holds(settings: Settings, tmp_path: Path) -> None:
     """`gram judge --for-workers` again while a worker judges: its batch goes on, the other pairs
     are split afresh, and no pair is in two batches."""
     db = Database(settings.database_url)
-    job = queued(db, settings, embedded_model_dir, limit=6, batch=2)
+    job = queued(db, settings, tmp_path, limit=6, batch=2)
     first = Runner.of_thread()
     held = claim_batch(db, job.id, first, timeout_s=60)
     assert held is not None
-    again = queued(db, settings, embedded_model_dir, limit=6, batch=3)
+    again = queued(db, settings, tmp_path, limit=6, batch=3)
     assert (again.id, again.status, again.total) == (job.id, JobStatus.RUNNING, 6)
     with db.session() as session:
         batches = list(session.scalars(select(JobBatch).where(JobBatch.job_id == job.id)))
@@ -108,9 +109,9 @@ def test_queueing_again_keeps_the_batch_a_worker_holds(settings: Settings, embed
     db.dispose()
 
 
-def test_a_queued_job_nobody_works_on_is_cancelled_at_once(settings: Settings, embedded_model_dir: Path) -> None:
+def test_a_queued_job_nobody_works_on_is_cancelled_at_once(settings: Settings, tmp_path: Path) -> None:
     db = Database(settings.database_url)
-    job = queued(db, settings, embedded_model_dir, limit=6, batch=2)
+    job = queued(db, settings, tmp_path, limit=6, batch=2)
     with db.session() as session:
         assert request_cancel(session, job.id).status == JobStatus.CANCELLED
     assert claim_batch(db, job.id, Runner.of_thread(), timeout_s=60) is None
