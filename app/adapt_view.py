@@ -9,7 +9,7 @@ import pandas as pd
 
 from app.render import literal, rounded
 from core.evaluation.comparison import BeforeAfter
-from core.jobs.records import JobView
+from core.jobs.lifecycle import JobView
 from core.stats.intervals import MIN_VERDICT_PAIRS, pairs_for_half_width
 from core.vocab import JobStatus
 

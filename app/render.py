@@ -23,7 +23,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from core.jobs.batches import WorkerView
-from core.jobs.records import JobView
+from core.jobs.lifecycle import JobView
 from core.review.pair_view import JudgmentView, PairDetail
 from core.vocab import Label, Origin
 

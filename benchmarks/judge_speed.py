@@ -20,7 +20,7 @@ from pathlib import Path
 from core.backends import load_backend
 from core.data.demo import demo_paths
 from core.head.fast_path import score_pairs
-from core.judge.protocol import JudgeOptions, judge_pairs
+from core.judge.generative import JudgeOptions, judge_pairs
 from core.model.spec import resolve_model
 from core.settings import get_settings
 from core.text.pair import PairText

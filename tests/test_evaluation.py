@@ -37,7 +37,7 @@ def test_accuracy_carries_its_size_and_a_95_percent_interval() -> None:
 
 
 def test_a_label_is_forced_only_when_every_order_giving_it_had_no_label_of_its_own() -> None:
-    from core.judge.protocol import label_forced
+    from core.judge.generative import label_forced
 
     assert label_forced([{"label": "A", "forced": True}], "A")
     assert label_forced([{"label": "A", "forced": True}, {"label": "B", "forced": False}], "A")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from core.jobs.cancel import request_cancel
 from core.jobs.claims import JobBusy, JobLost, Runner, claim_job, claim_work, work_key
-from core.jobs.records import Claimed, JobCancelled
+from core.jobs.lifecycle import Claimed, JobCancelled
 from core.vocab import JobKind
 from storage.database import Database
 from storage.tables import Job, utcnow

@@ -26,7 +26,7 @@ def test_the_worker_gets_the_database_url_through_its_environment(settings: Sett
 def test_a_cancel_asked_before_the_runner_starts_is_kept_and_a_resumed_job_starts_without_the_old_one(
     settings: Settings,
 ) -> None:
-    from core.jobs.records import mark_running
+    from core.jobs.lifecycle import mark_running
     from core.vocab import JobStatus
     from storage.database import Database
     from storage.tables import Job

@@ -11,7 +11,7 @@ import pytest
 from core.backends.transformers_backend import TransformersBackend
 from core.data.demo import demo_paths
 from core.head.fast_path import score_pairs
-from core.judge.protocol import JudgeOptions, answer_slot, judge_pairs
+from core.judge.generative import JudgeOptions, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
 from core.text.pair import PairText
 from core.text.prompting import gram_r2_user_message, label_only_user_message, two_way

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.cli import cli
 from core.data.importer import import_files
-from core.judge.protocol import JudgeOptions
+from core.judge.generative import JudgeOptions
 from core.judge.run import run_judging
 from core.judge.work import JudgeRun
 from core.model.spec import ModelSpec

@@ -19,8 +19,8 @@ from core.review.reviews import save_review
 from core.text.pair import PairText
 from core.train.adaptation import run_adaptation, start_adaptation
 from core.train.config import AdaptConfig, TrainConfig
-from core.train.split import ReviewedPair, assert_no_leak, is_held_out, plan_adaptation
-from core.train.trainer import CUT, SWAP_REFUSED, TOO_LONG, TrainExample, gram_loss, swap_rationale, training_rows
+from core.train.split import LabelledPair, assert_no_leak, is_held_out, plan_adaptation
+from core.train.trainer import CUT, SWAP_REFUSED, TOO_LONG, gram_loss, swap_rationale, training_rows
 from storage.database import Database
 from storage.tables import Dataset, Job, Judgment, ModelVersion, Pair, Review
 
@@ -74,7 +74,7 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
-    example = TrainExample(1, "What is the capital of France?", "Paris.", "Lyon.", "A", RATIONALE)
+    example = LabelledPair(1, PairText("What is the capital of France?", "Paris.", "Lyon."), "A", RATIONALE)
     rows = training_rows([example], tokenizer, TrainConfig(objective="both", max_length=1024))
     assert [r["completion"][-11:] if len(r["completion"]) > 1 else r["completion"] for r in rows] == [
         "A\n</answer>",
@@ -87,7 +87,9 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
     assert all(r["prompt"].endswith("<|im_start|>assistant\n") for r in rows)
     # A rationale that names a response by a bare letter cannot be swapped: that view trains its label alone.
     skipped: Counter[str] = Counter()
-    bare = TrainExample(2, "Capital of France?", "Paris.", "Lyon.", "A", "Feedback: A is right.\nConclusion: A.")
+    bare = LabelledPair(
+        2, PairText("Capital of France?", "Paris.", "Lyon."), "A", "Feedback: A is right.\nConclusion: A."
+    )
     rows = training_rows([bare], tokenizer, TrainConfig(objective="both", max_length=1024), skipped)
     assert [r["completion"][-11:] if len(r["completion"]) > 1 else r["completion"] for r in rows] == [
         "A\n</answer>",
@@ -98,11 +100,11 @@ def test_training_rows_are_the_judges_prompts_in_both_orders(embedded_model_dir:
     # One over-long example (a rationale longer than max_length allows) is left out and counted;
     # the run goes on with the others, and prompts cut to fit are counted too.
     skipped = Counter()
-    long_one = TrainExample(3, "Capital?", "Paris.", "Lyon.", "A", RATIONALE + " Response A." * 200)
+    long_one = LabelledPair(3, PairText("Capital?", "Paris.", "Lyon."), "A", RATIONALE + " Response A." * 200)
     rows = training_rows([example, long_one], tokenizer, TrainConfig(objective="both", max_length=1024), skipped)
     assert len(rows) == 6 and skipped[TOO_LONG] == 2 and not skipped[CUT]
     skipped = Counter()
-    long_prompt = TrainExample(4, "Why? " * 600, "Paris.", "Lyon.", "A", None)
+    long_prompt = LabelledPair(4, PairText("Why? " * 600, "Paris.", "Lyon."), "A", None)
     training_rows([long_prompt], tokenizer, TrainConfig(objective="label-only", max_length=512), skipped)
     assert skipped[CUT] == 2
     with pytest.raises(GramError, match="too short"):
@@ -152,7 +154,7 @@ def test_held_out_split_is_frozen_and_guarded(session: Session) -> None:
     # A pair and its swap (or a duplicate under another id) share one side.
     assert content_key("q", "a", "b") == content_key("q", "b", "a")
     held = first.held_out[0]
-    twin = ReviewedPair(
+    twin = LabelledPair(
         999,
         PairText(held.text.prompt, held.text.response_b, held.text.response_a),
         "B",
@@ -430,7 +432,7 @@ def test_gradient_accumulation_gives_the_loss_of_the_whole_batch(embedded_model_
     from core.train.trainer import train
 
     examples = [
-        TrainExample(i, f"Which is right, {i}?", f"Answer {i} is this.", f"No, {i} is that.", "AB"[i % 2])
+        LabelledPair(i, PairText(f"Which is right, {i}?", f"Answer {i} is this.", f"No, {i} is that."), "AB"[i % 2])
         for i in range(4)
     ]
     spec = ModelSpec("smollm2", str(embedded_model_dir))

@@ -69,7 +69,7 @@ def test_the_authors_split_bug_is_not_copied() -> None:
 def test_the_pairs_rationale_is_in_the_pairs_own_terms() -> None:
     """When the swapped order decides, its rationale (which calls the pair's B 'Response A') is
     shown and trained with the letters of the pair, not of the swapped presentation."""
-    from core.judge.protocol import JudgeOptions, Sample, _combine
+    from core.judge.generative import JudgeOptions, Sample, _combine
 
     options = JudgeOptions(both_orders=True)
 
@@ -96,7 +96,7 @@ def test_the_pairs_rationale_is_in_the_pairs_own_terms() -> None:
 def test_orders_that_disagree_evenly_leave_the_judge_undecided() -> None:
     """Two orders that disagree with equal force average to P(A) = 0.5 (or within the backend's
     precision of it): no winner is named, and the as-stored order's rationale is shown."""
-    from core.judge.protocol import JudgeOptions, Sample, _combine
+    from core.judge.generative import JudgeOptions, Sample, _combine
 
     ab = Sample("A", 0.6, "Conclusion: Response A is better.", "raw ab", None, False, 5)
     ba = Sample("B", 0.4, "Conclusion: Response B is better.", "raw ba", None, False, 5)

@@ -25,7 +25,7 @@ from core.backends.precision import tolerance_of
 from core.data.demo import demo_paths
 from core.errors import ModelError
 from core.head.fast_path import score_pairs
-from core.judge.protocol import JudgeOptions, answer_slot, judge_pairs
+from core.judge.generative import JudgeOptions, answer_slot, judge_pairs
 from core.model.spec import ModelSpec
 from core.text.pair import PairText
 from core.text.prompting import gram_r2_user_message, label_only_user_message

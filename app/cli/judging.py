@@ -13,7 +13,7 @@ from tqdm import tqdm
 from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
 from app.cli.options import model_options
 from core.backends import backend_settings
-from core.judge.protocol import JudgeOptions
+from core.judge.generative import JudgeOptions
 from core.judge.ranking import METHODS
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import current_spec

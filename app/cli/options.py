@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from core.judge.protocol import JudgeOptions
+from core.judge.generative import JudgeOptions
 from core.vocab import BackendName
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,7 +10,7 @@ import click
 from app.cli.group import cli, database_of, settings_of
 from app.cli.options import config_from, options_from
 from core.evaluation.comparison import BeforeAfter
-from core.jobs.records import JobView
+from core.jobs.lifecycle import JobView
 from core.train.config import ADAPT_METHOD, AdaptConfig, SelfTrainConfig, TrainConfig
 from core.vocab import BackendName, JobKind, JobStatus
 
@@ -141,7 +141,7 @@ def worker_command(ctx: click.Context, job_id: int, backend: str | None, batch_s
     or join a judging job split for workers (`gram judge --for-workers`) and judge its batches
     until none is left; any number of workers may join one judging job."""
     from core.backends import configured_backend
-    from core.jobs.records import get_job
+    from core.jobs.lifecycle import get_job
     from core.judge.distributed import job_spec, run_worker
     from core.worker.process import run_job
 

@@ -21,7 +21,7 @@ from app.render import literal, progress_html
 from app.widgets import dataset_dropdown, header_text
 from core.access.roles import Action
 from core.errors import GramError
-from core.jobs.records import job_view, latest_job
+from core.jobs.lifecycle import job_view, latest_job
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
 from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.train.adaptation import start_adaptation

@@ -17,8 +17,8 @@ from core.access.roles import Action
 from core.data.datasets import get_dataset, list_datasets, rename_dataset, set_guidelines
 from core.data.formats import FORMATS
 from core.data.importer import file_columns, import_files, parse_files, parse_mapping, refuse_work
+from core.data.pair_record import RowError
 from core.data.paths import allowed_import_path
-from core.data.records import RowError
 from core.errors import GramError, in_studio_words
 from core.export.deletion import delete_dataset
 from core.export.rows import EXPORT_FORMATS, export_to_folder

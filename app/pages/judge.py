@@ -21,8 +21,8 @@ from core.access.roles import Action
 from core.errors import GramError
 from core.jobs.batches import job_workers
 from core.jobs.cancel import request_cancel
-from core.jobs.records import job_view, latest_job
-from core.judge.protocol import JudgeOptions
+from core.jobs.lifecycle import job_view, latest_job
+from core.judge.generative import JudgeOptions
 from core.judge.run import run_judging
 from core.judge.work import JudgeRun, verdict_protocol
 from core.model.spec import guided_by_default

@@ -2,7 +2,7 @@
 
 A backend gets finished prompt strings (the chat template already applied by `chat_prompt`,
 so every backend sends the same tokens) and returns completions, or the log-probabilities of
-the tokens 'A' and 'B' at a label slot. Everything GRAM-specific lives in core/judge/protocol.py.
+the tokens 'A' and 'B' at a label slot. Everything GRAM-specific lives in core/judge/generative.py.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.data.fields import RowContext, checked_text, external_id, other_columns, ranked_pairs, text_field
-from core.data.records import PairRecord, RowRejected
+from core.data.pair_record import PairRecord, RowRejected
 from core.vocab import Label
 
 

@@ -11,7 +11,7 @@ from itertools import combinations
 from typing import Any
 
 from core.data.identity import stable_coin
-from core.data.records import PairRecord, RowRejected, render_conversation
+from core.data.pair_record import PairRecord, RowRejected, render_conversation
 from core.errors import OPTIONS
 from core.vocab import LABELS, Label
 

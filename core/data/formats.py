@@ -27,7 +27,7 @@ from core.data.fields import (
     ranked_pairs,
     text_field,
 )
-from core.data.records import PairRecord, RowRejected, render_conversation
+from core.data.pair_record import PairRecord, RowRejected, render_conversation
 from core.errors import GramError
 
 Converter = Callable[[dict[str, Any], RowContext], list[PairRecord]]

@@ -22,9 +22,9 @@ from core.data.datasets import check_dataset_name, check_distinct
 from core.data.dump import restore_judgment, restore_review
 from core.data.fields import RowContext
 from core.data.formats import FORMATS_BY_NAME, Format, detect
+from core.data.pair_record import PairRecord, RowError, RowRejected
 from core.data.paths import file_in
 from core.data.readers import RawRow, read_rows
-from core.data.records import PairRecord, RowError, RowRejected
 from core.errors import OPTIONS, ConfigError, GramError, InputFileError, PermissionDenied
 from storage.tables import Dataset, Pair
 

@@ -19,11 +19,11 @@ from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.data.importer import parse_files
 from core.data.judgments import latest_judgment_id, model_conditions
-from core.data.records import PairRecord
+from core.data.pair_record import PairRecord
 from core.evaluation.metrics import Evaluation, Scored, evaluate
 from core.head.fast_path import FastScore, score_pairs
 from core.jobs.claims import DEFAULT_TIMEOUT_S
-from core.judge.protocol import JudgeOptions, PairJudgment, judge_pairs, label_forced
+from core.judge.generative import JudgeOptions, PairJudgment, judge_pairs, label_forced
 from core.judge.run import run_judging
 from core.judge.work import JudgeRun
 from core.model.versions import version_for
@@ -106,7 +106,7 @@ def evaluate_records(
     with tqdm(total=len(labelled), unit="pair", desc="evaluating", disable=not show_progress) as bar:
         for start in range(0, len(labelled), EVALUATION_STEP):
             step = labelled[start : start + EVALUATION_STEP]
-            texts = [PairText(r.prompt, r.response_a, r.response_b) for r in step]
+            texts = [PairText.of(r) for r in step]
             results: Sequence[FastScore | PairJudgment] = (
                 score_pairs(backend, texts) if fast else judge_pairs(backend, texts, options)
             )

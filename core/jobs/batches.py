@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.jobs.claims import JobLost, Runner
-from core.jobs.records import finish, get_job
+from core.jobs.lifecycle import finish, get_job
 from core.vocab import ACTIVE, BatchStatus, JobStatus
 from storage.tables import Job, JobBatch, as_utc, utcnow
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from core.jobs.batches import cancel_if_unworked, is_split
 from core.jobs.claims import Runner
-from core.jobs.records import finish, get_job, latest_job
+from core.jobs.lifecycle import finish, get_job, latest_job
 from core.vocab import ACTIVE, JobKind, JobStatus
 from storage.tables import Job
 

@@ -23,7 +23,7 @@ from core.data.datasets import get_dataset
 from core.errors import ConflictError, GramError
 from core.jobs.batches import beat, cancel_if_unworked, claim_batch, complete, fail, held_pairs, is_split, split
 from core.jobs.claims import DEFAULT_TIMEOUT_S, JobBusy, JobLost, Runner, beating, create_or_find
-from core.jobs.records import finish, get_job
+from core.jobs.lifecycle import finish, get_job
 from core.judge.work import JudgeRun, Target, judge_texts, pair_texts, pending_pair_ids, store_batch
 from core.model.spec import ModelSpec
 from core.model.versions import get_version, spec_of, version_id_for

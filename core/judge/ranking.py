@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from core.backends import Backend
-from core.data.records import RowError
+from core.data.pair_record import RowError
 from core.errors import GramError, InputFileError
 from core.head.fast_path import score_pairs
-from core.judge.protocol import JudgeOptions, judge_pairs
+from core.judge.generative import JudgeOptions, judge_pairs
 from core.text.pair import PairText
 
 Compare = Callable[[Sequence[PairText]], list[float]]

@@ -20,7 +20,7 @@ from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.jobs.batches import is_split
 from core.jobs.claims import DEFAULT_TIMEOUT_S, Runner, claim_work, find_resumable
-from core.jobs.records import Claimed, get_job, mark_running
+from core.jobs.lifecycle import Claimed, get_job, mark_running
 from core.judge.distributed import run_worker
 from core.judge.work import JudgeRun, Target, judge_texts, pair_texts, pending_pair_ids, store_batch
 from core.vocab import ACTIVE, JobKind

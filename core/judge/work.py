@@ -16,7 +16,7 @@ from core.backends import Backend
 from core.head.fast_path import score_pairs_and_features
 from core.head.features import FeatureSource, feature_source, store_features
 from core.jobs.claims import work_key
-from core.judge.protocol import JudgeOptions, judge_pairs
+from core.judge.generative import JudgeOptions, judge_pairs
 from core.model.spec import ModelSpec
 from core.model.versions import version_id_for
 from core.text.pair import PairText
@@ -128,7 +128,7 @@ def pair_texts(db: Database, ids: list[int]) -> tuple[list[int], list[PairText]]
     with db.session() as session:
         found = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_(ids)))}
     kept = [i for i in ids if i in found]
-    return kept, [PairText(found[i].prompt, found[i].response_a, found[i].response_b) for i in kept]
+    return kept, [PairText.of(found[i]) for i in kept]
 
 
 def store_batch(

@@ -17,6 +17,7 @@ kept in the job's result, so a resumed job does not redo it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +27,20 @@ from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.head.classifier import is_head
 from core.head.fast_path import score_pairs
 from core.head.fitting import train_head
-from core.jobs.records import Claimed, JobCancelled, finish, get_job, mark_running
+from core.jobs.lifecycle import Claimed, JobCancelled, finish, get_job, mark_running
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
 from core.settings import Settings
 from core.train.config import AdaptConfig, TrainConfig
 from core.train.jobs import claim_training, start_training_job
-from core.train.split import AdaptPlan, ReviewedPair, freeze_split, frozen_plan
-from core.train.trainer import TrainExample, TrainProgress, is_adapter, train
+from core.train.split import AdaptPlan, LabelledPair, freeze_split, frozen_plan
+from core.train.trainer import TrainProgress, is_adapter, train
 from core.vocab import BackendName, JobKind, JobStatus, verdict_for
 from storage.database import Database
 from storage.tables import Job, ModelVersion
 
 
-def held_out_scores(spec: ModelSpec, pairs: Sequence[ReviewedPair], batch_size: int) -> list[dict[str, Any]]:
+def held_out_scores(spec: ModelSpec, pairs: Sequence[LabelledPair], batch_size: int) -> list[dict[str, Any]]:
     """The fast path's verdict on each held-out pair (both orders), against the reviewed label."""
     if not pairs:
         return []
@@ -109,18 +110,8 @@ def before_and_after(
     return fixed, broken, compare([was[i] for i in shared], [now[i] for i in shared])
 
 
-def examples_for(plan: AdaptPlan, proofs: dict[str, str]) -> list[TrainExample]:
-    return [
-        TrainExample(
-            p.pair_id,
-            p.text.prompt,
-            p.text.response_a,
-            p.text.response_b,
-            p.label,
-            p.rationale or proofs.get(str(p.pair_id)),
-        )
-        for p in plan.train
-    ]
+def examples_for(plan: AdaptPlan, proofs: dict[str, str]) -> list[LabelledPair]:
+    return [replace(p, rationale=p.rationale or proofs.get(str(p.pair_id))) for p in plan.train]
 
 
 def start_adaptation(db: Database, settings: Settings, config: AdaptConfig, *, owner: str | None = None) -> int:
@@ -296,7 +287,7 @@ def _proofs(spec: ModelSpec, plan: AdaptPlan, config: AdaptConfig) -> dict[str, 
 def _train(
     claimed: Claimed,
     spec: ModelSpec,
-    examples: list[TrainExample],
+    examples: list[LabelledPair],
     output_dir: Path,
     work_dir: Path,
     config: TrainConfig,

@@ -6,7 +6,7 @@ from typing import Any
 
 from core.data.datasets import get_dataset
 from core.jobs.claims import Runner, claim_job, create_or_find, work_key
-from core.jobs.records import Claimed
+from core.jobs.lifecycle import Claimed
 from core.model.versions import current_spec, version_for
 from core.settings import Settings
 from core.vocab import JobKind

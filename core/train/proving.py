@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.backends.base import Backend, Sampling
-from core.judge.protocol import guided_generate
+from core.judge.generative import guided_generate
 from core.judge.verdict import named_letters, parse_verdict
 from core.text.pair import PairText
 from core.text.prompting import PromptBuilder, chat_prompt

@@ -28,8 +28,8 @@ from core.backends import Backend, configured_backend
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
-from core.jobs.records import get_job, mark_running
-from core.judge.protocol import JudgeOptions, judge_pairs
+from core.jobs.lifecycle import get_job, mark_running
+from core.judge.generative import JudgeOptions, judge_pairs
 from core.model.spec import ModelSpec, guided_by_default, resolve_model
 from core.model.versions import create_version, get_version, spec_of, version_for
 from core.settings import Settings
@@ -38,8 +38,8 @@ from core.train.adaptation import figures, held_out_scores
 from core.train.config import SelfTrainConfig
 from core.train.jobs import claim_training, start_training_job
 from core.train.proving import prove, rule_check
-from core.train.split import AdaptPlan, freeze_split, frozen_plan
-from core.train.trainer import TrainExample, is_adapter, train
+from core.train.split import AdaptPlan, LabelledPair, freeze_split, frozen_plan
+from core.train.trainer import is_adapter, train
 from core.vocab import DECISIVE, JobKind, Origin, Protocol
 from storage.database import Database
 from storage.tables import Job, Judgment, ModelVersion, Pair, Review
@@ -189,10 +189,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             claimed.stop_if_cancelled()
             with db.session() as session:
                 batch = unlabelled_batch(session, dataset_id, config.pairs_per_iteration, held_out_keys)
-                candidates = [
-                    Candidate(p.id, PairText(p.prompt, p.response_a, p.response_b), p.reference_label, {})
-                    for p in batch
-                ]
+                candidates = [Candidate(p.id, PairText.of(p), p.reference_label, {}) for p in batch]
             if not candidates:
                 raise GramError("no unlabelled pairs left in the dataset")
             prover = resolve_model(settings, config.prover) if config.prover else current
@@ -280,20 +277,9 @@ def _retrain(
     with db.session() as session:
         pairs = {p.id: p for p in session.scalars(select(Pair).where(Pair.id.in_([e["pair_id"] for e in kept])))}
         examples = [
-            TrainExample(
-                e["pair_id"],
-                pairs[e["pair_id"]].prompt,
-                pairs[e["pair_id"]].response_a,
-                pairs[e["pair_id"]].response_b,
-                e["label"],
-                e["rationale"],
-            )
-            for e in kept
+            LabelledPair(e["pair_id"], PairText.of(pairs[e["pair_id"]]), e["label"], e["rationale"]) for e in kept
         ]
-    examples += [
-        TrainExample(p.pair_id, p.text.prompt, p.text.response_a, p.text.response_b, p.label, p.rationale)
-        for p in plan.train
-    ]
+    examples += plan.train
     if not examples:
         raise GramError("every pseudo-label was dropped and nothing is reviewed: nothing to train on")
     output_dir = settings.models_dir / "adapters" / f"selftrain-job-{job_id}-it{number}"
@@ -315,7 +301,7 @@ def _retrain(
     # What the version trained on, by id and by content, so no descendant is ever measured on it.
     trained_on = {
         "train_pair_ids": [e.pair_id for e in examples],
-        "train_keys": sorted({content_key(e.prompt, e.response_a, e.response_b) for e in examples}),
+        "train_keys": sorted({content_key(e.text.prompt, e.text.response_a, e.text.response_b) for e in examples}),
         "held_out_pair_ids": [p.pair_id for p in plan.held_out],
     }
     return spec, trained, trained_on

@@ -34,19 +34,22 @@ def is_held_out(key: str, fraction: float) -> bool:
 
 
 @dataclass(frozen=True)
-class ReviewedPair:
+class LabelledPair:
+    """A stored pair with the label to learn or measure it by: a person's (reviewed pairs, the
+    held-out split) or a kept pseudo-label (self-training); the one record training reads."""
+
     pair_id: int
     text: PairText
-    label: str  # the reviewed label, A or B
-    rationale: str | None  # the person's, or the accepted judgment's
-    key: str
+    label: str  # A or B
+    rationale: str | None = None  # the person's, the accepted judgment's, or a proof; None: none written
+    key: str = ""  # the content key the held-out split hashes ("" where no split is drawn)
     source: str = ""
 
 
 @dataclass(frozen=True)
 class AdaptPlan:
-    train: list[ReviewedPair]
-    held_out: list[ReviewedPair]
+    train: list[LabelledPair]
+    held_out: list[LabelledPair]
     left_out: int = 0  # held out by hash, but an ancestor trained on them: not measured
 
     @property
@@ -70,12 +73,12 @@ class AdaptPlan:
         }
 
 
-def _reviewed(pair: Pair, final: FinalLabel, label: str) -> ReviewedPair:
+def _reviewed(pair: Pair, final: FinalLabel, label: str) -> LabelledPair:
     """The pair with `label` and the rationale written (or accepted) for it, if the final label is still `label`."""
     rationale = confirmed_rationale(final, pair.judgments) if final.label == label else None
-    return ReviewedPair(
+    return LabelledPair(
         pair.id,
-        PairText(pair.prompt, pair.response_a, pair.response_b),
+        PairText.of(pair),
         Label(label),
         rationale or None,
         content_key(pair.prompt, pair.response_a, pair.response_b),
@@ -83,7 +86,7 @@ def _reviewed(pair: Pair, final: FinalLabel, label: str) -> ReviewedPair:
     )
 
 
-def reviewed_pairs(session: Session, dataset_id: int) -> list[ReviewedPair]:
+def reviewed_pairs(session: Session, dataset_id: int) -> list[LabelledPair]:
     """The dataset's pairs whose final label (core/review/consensus.py) is A or B, in id order."""
     return [
         _reviewed(pair, final, str(final.label))
@@ -129,7 +132,7 @@ def plan_adaptation(
     return plan
 
 
-def assert_no_leak(train_pairs: Sequence[ReviewedPair], held_out: Sequence[ReviewedPair]) -> None:
+def assert_no_leak(train_pairs: Sequence[LabelledPair], held_out: Sequence[LabelledPair]) -> None:
     """The leakage guard: no held-out pair, by id or by content, in the training set."""
     ids = {p.pair_id for p in held_out}
     keys = {p.key for p in held_out}
@@ -158,7 +161,7 @@ def frozen_plan(session: Session, dataset: str, split: dict[str, Any]) -> AdaptP
         raise GramError(f"pairs {missing[:10]} of this job's frozen split were deleted; start a new job")
     finals = final_labels(session, pairs)
 
-    def side(name: str) -> list[ReviewedPair]:
+    def side(name: str) -> list[LabelledPair]:
         return [_reviewed(pairs[int(i)], finals[int(i)], str(label)) for i, label in split[name]]
 
     plan = AdaptPlan(side("train"), side("held_out"), int(split.get("left_out", 0)))

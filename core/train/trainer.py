@@ -34,19 +34,8 @@ from core.judge.verdict import swap_letters
 from core.model.spec import ModelSpec
 from core.text.prompting import PromptBuilder, label_slot, rationale_target
 from core.train.config import TrainConfig
+from core.train.split import LabelledPair
 from core.vocab import Label, Protocol
-
-
-@dataclass(frozen=True)
-class TrainExample:
-    """One labelled pair to learn from; `rationale` is None where none was written."""
-
-    pair_id: int
-    prompt: str
-    response_a: str
-    response_b: str
-    label: str  # A or B
-    rationale: str | None = None
 
 
 @dataclass
@@ -84,7 +73,7 @@ CUT = "examples kept with their texts cut to max_length (judging cuts only at th
 
 
 def training_rows(
-    examples: Sequence[TrainExample], tokenizer: Any, config: TrainConfig, skipped: Counter[str] | None = None
+    examples: Sequence[LabelledPair], tokenizer: Any, config: TrainConfig, skipped: Counter[str] | None = None
 ) -> list[dict[str, str]]:
     """Prompt-completion rows (TRL's standard form) for the examples under the config; what was
     left out, and why, is counted in `skipped`."""
@@ -92,21 +81,21 @@ def training_rows(
     skipped = Counter() if skipped is None else skipped
     rows: list[dict[str, Any]] = []
     for example in examples:
-        views = [(example.response_a, example.response_b, example.label, example.rationale)]
+        views = [(example.text.response_a, example.text.response_b, example.label, example.rationale)]
         if config.swap_augment:
             flipped = Label(example.label).flipped
             swapped = swap_rationale(example.rationale) if example.rationale else None
             if example.rationale and swapped is None:
                 skipped[SWAP_REFUSED] += 1  # that view still trains its label (label-only)
-            views.append((example.response_b, example.response_a, flipped, swapped))
+            views.append((example.text.response_b, example.text.response_a, flipped, swapped))
         for first, second, label, rationale in views:
             if config.objective in ("rationale", "both") and rationale:
                 target = rationale_target(rationale, label)
                 reserved = len(tokenizer.encode(target, add_special_tokens=False)) + 2
-                prompt, cut = builder.build(Protocol.GRAM_R2, example.prompt, first, second, reserved=reserved)
+                prompt, cut = builder.build(Protocol.GRAM_R2, example.text.prompt, first, second, reserved=reserved)
                 rows.append({"prompt": prompt, "completion": target, "pair_id": example.pair_id, "cut": cut})
             if config.objective in ("label-only", "both") or not rationale:
-                prompt, cut = builder.build(Protocol.LABEL_ONLY, example.prompt, first, second, reserved=2)
+                prompt, cut = builder.build(Protocol.LABEL_ONLY, example.text.prompt, first, second, reserved=2)
                 rows.append({"prompt": prompt, "completion": label, "pair_id": example.pair_id, "cut": cut})
     kept, longest = [], 0
     for row in rows:
@@ -195,7 +184,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def train(
     spec: ModelSpec,
-    examples: Sequence[TrainExample],
+    examples: Sequence[LabelledPair],
     output_dir: Path,
     work_dir: Path,
     config: TrainConfig = TrainConfig(),

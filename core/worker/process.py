@@ -19,7 +19,7 @@ import psutil
 
 from core.errors import GramError
 from core.jobs.claims import JobBusy, Runner, claim_job
-from core.jobs.records import get_job
+from core.jobs.lifecycle import get_job
 from core.settings import Settings
 from core.vocab import TRAINING_JOBS, JobKind
 from storage.database import Database
