@@ -11,8 +11,8 @@ import gradio as gr
 from app.context import StudioContext
 from app.handlers import on
 from app.pages import adapt, datasets, evaluate, judge, review, team
+from app.pages.review.assets import KEYBOARD_JS, REVIEW_CSS
 from app.render import CODE_CSS
-from app.review_assets import KEYBOARD_JS, REVIEW_CSS
 from app.widgets import header_text
 
 # Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.

@@ -105,9 +105,18 @@ def test_the_app_layer_holds_no_sql() -> None:
         assert not touched, f"{path.relative_to(ROOT)} imports {touched}: queries belong in core/"
 
 
-def test_one_module_per_studio_tab() -> None:
-    pages = {p.stem for p in (ROOT / "app" / "pages").glob("*.py")} - {"__init__"}
-    assert pages == {"review", "team", "datasets", "judge", "adapt", "evaluate"}
+TABS = {"review", "team", "datasets", "judge", "adapt", "evaluate"}
+
+
+def test_one_package_per_studio_tab() -> None:
+    """Each tab is a package of app/pages (its layout, handlers and view together); nothing of a
+    tab lives elsewhere in app/, and nothing else lives in app/pages."""
+    pages = ROOT / "app" / "pages"
+    assert {p.name for p in pages.iterdir() if p.is_dir() and p.name != "__pycache__"} == TABS
+    assert {p.name for p in pages.glob("*.py")} == {"__init__.py"}
+    assert all((pages / tab / "__init__.py").is_file() for tab in TABS)
+    for path in (ROOT / "app").glob("*.py"):
+        assert not any(path.stem.startswith(f"{tab}_") for tab in TABS), f"{path.name} belongs in app/pages/"
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -26,8 +26,8 @@ from app.context import StudioContext
 from app.handlers import shown_errors
 from app.pages import datasets as datasets_page
 from app.pages import judge as judge_page
+from app.pages.review.view import pair_values, queue_cells
 from app.pages.team import adjudication_view
-from app.review_view import pair_values, queue_cells
 from core.access.roles import Team
 from core.data.datasets import get_dataset, rename_dataset
 from core.data.importer import import_files, parse_files

@@ -12,9 +12,9 @@ from typing import Any, cast
 
 import gradio as gr
 
-from app.adapt_view import adapt_result, few_held_out, loss_points, pair_list, selftrain_result
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
+from app.pages.adapt.view import adapt_result, few_held_out, loss_points, pair_list, selftrain_result
 from app.pages.judge import cancel
 from app.plots import loss_svg
 from app.render import literal, progress_html

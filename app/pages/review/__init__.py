@@ -15,10 +15,10 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import on, reviewer_name
+from app.pages.review.assets import SHORTCUTS
+from app.pages.review.queue import guidelines_of, queue_column, queue_label
+from app.pages.review.view import cannot_show, diff_html, no_pair, pair_values, queue_cells
 from app.render import literal
-from app.review_assets import SHORTCUTS
-from app.review_queue import guidelines_of, queue_column, queue_label
-from app.review_view import cannot_show, diff_html, no_pair, pair_values, queue_cells
 from app.widgets import first_dataset
 from core.access.roles import Action
 from core.errors import GramError
@@ -39,7 +39,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     cursor_state = gr.State(Cursor())
     pushed_rows = gr.State([])  # the queue rows the refresh last showed
     refresh_timer = gr.Timer(REFRESH_S)
-    # One screen per pair (app/review_assets.py): the queue in a column beside the pair.
+    # One screen per pair (app/pages/review/assets.py): the queue in a column beside the pair.
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_id="review-queue"):
             q = queue_column(ctx)
