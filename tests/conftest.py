@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings, get_settings
 from storage.database import Database
-from tests.fakes import ScriptedBackend
 from tests.helpers import free_port, wait_for
 
 pytest_plugins = ["tests.browser"]  # the studio and browser fixtures of the browser tests
@@ -86,12 +85,6 @@ def db(settings: Settings, migrated_store: Path) -> Iterator[Database]:
     database = Database(settings.database_url)
     yield database
     database.dispose()
-
-
-@pytest.fixture
-def scripted() -> ScriptedBackend:
-    """The fast tier's backend: fixed rules instead of a model (tests/fakes.py)."""
-    return ScriptedBackend()
 
 
 @pytest.fixture

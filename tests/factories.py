@@ -1,20 +1,14 @@
-"""Factories for the fast tier: datasets, pairs, judgments and reviews in a few lines each.
-
-They write rows the way the studio's own code does (reviews through `save_review`, judgments as
-rows whose store triggers keep each pair's latest), so a test states only what it is about.
-"""
+"""Factories for the fast tier: a dataset and its pairs in one line, so a test states only what it
+is about."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.review.reviews import save_review
-from core.vocab import label_for
-from storage.tables import Dataset, Judgment, Pair, Review
+from storage.tables import Dataset, Pair
 
 
 def dataset(
@@ -49,39 +43,3 @@ def dataset(
     session.add_all(pairs)
     session.flush()
     return [p.id for p in pairs]
-
-
-def judgment(
-    session: Session,
-    pair_id: int,
-    prob_a: float = 0.8,
-    *,
-    model: str = "scripted",
-    consistent: bool | None = True,
-    rationale: str | None = None,
-    **fields: Any,
-) -> Judgment:
-    """A judgment of `pair_id` with P(A) `prob_a`: its label and confidence follow from it."""
-    row = Judgment(
-        pair_id=pair_id,
-        model=model,
-        backend="scripted",
-        label=label_for(prob_a),
-        prob_a=prob_a,
-        confidence=max(prob_a, 1 - prob_a),
-        consistent=consistent,
-        rationale=rationale,
-        orders=[],
-        timings={},
-        **fields,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def review(
-    session: Session, pair_id: int, label: str, *, reviewer: str = "tester", rationale: str | None = None
-) -> Review:
-    """A person's review, saved as the Review page saves it."""
-    return save_review(session, pair_id, reviewer=reviewer, label=label, rationale=rationale)

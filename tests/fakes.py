@@ -110,8 +110,6 @@ class ScriptedBackend(Backend):
         self.max_model_len = max_model_len
         self.lean = lean
         self.replies = replies
-        self.calls: dict[str, int] = {"generate": 0, "label_logprobs": 0, "slot_states": 0}
-        self.closed = False
 
     def _logodds(self, slot: LabelSlot) -> float:
         # The fast path's slot knows where the responses are; the generative path's answer slot
@@ -119,7 +117,6 @@ class ScriptedBackend(Backend):
         return self.lean(*_responses(slot)) if slot.spans is not None else _named_last(slot.text)
 
     def label_logprobs(self, slots: Sequence[LabelSlot]) -> list[tuple[float, float]]:
-        self.calls["label_logprobs"] += len(slots)
         out = []
         for slot in slots:
             z = self._logodds(slot)
@@ -127,7 +124,6 @@ class ScriptedBackend(Backend):
         return out
 
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
-        self.calls["generate"] += len(prompts)
         found = []
         for prompt in prompts:
             if self.replies is not None:
@@ -152,7 +148,6 @@ class ScriptedBackend(Backend):
         return LAYERS
 
     def slot_states(self, slots: Sequence[LabelSlot], layers: Sequence[int], pools: Sequence[str] = ()) -> Any:
-        self.calls["slot_states"] += len(slots)
         rows = []
         for slot in slots:
             first, second = _responses(slot)
@@ -163,6 +158,3 @@ class ScriptedBackend(Backend):
                     parts += [bag_of_words(first), bag_of_words(second)]
             rows.append(torch.cat(parts))
         return torch.stack(rows) if rows else torch.zeros(0, len(layers) * (1 + 2 * len(pools)) * HIDDEN)
-
-    def close(self) -> None:
-        self.closed = True
