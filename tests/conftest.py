@@ -100,6 +100,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def embedded_placeholder(settings: Settings) -> Path:
+    """Where the converted embedded model would be, holding only a config: for fast tests whose
+    subject is the store (a version that names the embedded model), never for loading it."""
+    from core.model.embedded import CHECKPOINT_NAME
+
+    folder = settings.models_dir / CHECKPOINT_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def embedded_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded model, converted once for the whole test session."""

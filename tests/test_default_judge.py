@@ -27,7 +27,7 @@ def _shipped_keys() -> set[str]:
 
 
 def test_a_fresh_store_starts_with_the_shipped_judge_once_and_rolls_back_to_the_untrained_model(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, embedded_placeholder: Path
 ) -> None:
     figures = shipped_figures()
     assert figures is not None, "no default judge ships: run benchmarks/default_judge.py --write"
@@ -93,7 +93,7 @@ def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
 
 
 def test_studios_starting_at_once_on_a_fresh_store_install_the_shipped_judge_once(
-    either_db: Database, settings: Settings
+    either_db: Database, settings: Settings, embedded_placeholder: Path
 ) -> None:
     """Two or more studios started together on one fresh team store: each start succeeds, one
     version is installed and active, and its head is whole."""
