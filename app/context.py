@@ -24,10 +24,6 @@ class StudioContext:
     settings: Settings
     db: Database
     _backends: dict[ModelSpec, Backend] = field(default_factory=dict)
-    # One judging job at a time in the server (inference only; training runs in a worker process).
-    judging: threading.Lock = field(default_factory=threading.Lock)
-    # Why the last judging thread stopped, when it failed before its job could record it.
-    judging_failure: str | None = None
     # Instant-judge refits one at a time in the server (each checks afresh whether one is due).
     refitting: threading.Lock = field(default_factory=threading.Lock)
     # Who may do what (core/roles.py): the --admin logins; none named, every login is an admin.

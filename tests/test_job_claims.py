@@ -273,7 +273,9 @@ def test_two_clicks_on_adapt_at_once_start_one_trainer(db: Database, settings, e
         thread.start()
     for thread in clicks:
         thread.join()
-    workers = [p for p in psutil.Process().children() if "worker" in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE]
+    workers = [
+        p for p in psutil.Process().children() if "core.worker" in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE
+    ]  # `python -m core.worker JOB`
     try:
         started = [o for o in outcomes if isinstance(o, tuple)]
         assert len(started) == 1 and len(workers) == 1, outcomes

@@ -199,7 +199,7 @@ def test_already_judged_means_by_this_model_with_these_options(
 
 
 def test_batches_for_a_person_watching_start_with_one_pair_and_stay_small() -> None:
-    from core.judge.run import batches
+    from core.jobs.batches import chunks as batches
 
     assert [len(b) for b in batches(list(range(3)), 8, ramp=True)] == [1, 1, 1]
     sizes = [len(b) for b in batches(list(range(100)), 8, ramp=True)]

@@ -2,35 +2,41 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+import pytest
 
 from app.context import StudioContext
 from app.pages import judge
 from core.data.demo import seed_demo
+from core.errors import GramError
 from core.settings import Settings
 from storage.database import Database
+from tests.helpers import wait_for
 
 
 def test_a_judging_run_that_fails_says_so_on_the_judge_page(settings: Settings, db: Database, tmp_path: Path) -> None:
-    """The model cannot load, so the run dies before its job exists: the page must not keep
-    saying 'Judging…' with no job; it shows why, and the log has the traceback."""
+    """A missing model folder is refused at the click, before any job; a folder that is there but
+    will not load fails in the worker process the page started: its job fails with the reason,
+    the page says why instead of 'Judging…' for ever, and a new click starts again."""
     with db.session() as session:
         seed_demo(session, settings)
-    ctx = StudioContext(settings.model_copy(update={"model": str(tmp_path / "no-such-model")}), db)
-    assert judge.start_judging(ctx, "demo", 2, True, False, 16) == "Judging demo…"
-    _wait(ctx)
+    missing = StudioContext(settings.model_copy(update={"model": str(tmp_path / "no-such-model")}), db)
+    with pytest.raises(GramError, match="no such model folder"):
+        judge.start_judging(missing, "demo", 2, True, False, 16)
+    assert "No job yet" in judge.judging_status(missing)
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    ctx = StudioContext(settings.model_copy(update={"model": str(broken)}), db)
+    said = judge.start_judging(ctx, "demo", 2, True, False, 16)
+    assert said.startswith("Judging demo (job ")
+    wait_for(lambda: 'data-status="failed"' in judge.judging_status(ctx), seconds=120, what="the failed job")
     shown = judge.judging_status(ctx)
-    assert "Judging failed" in shown and "no such model folder" in shown and str(tmp_path) in shown
-    assert judge.start_judging(ctx, "demo", 2, True, False, 16)  # the lock was released: it can run again
-    _wait(ctx)
-
-
-def _wait(ctx: StudioContext) -> None:
-    deadline = time.monotonic() + 60
-    time.sleep(0.2)
-    while ctx.judging.locked() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    assert "the worker could not load broken-model" in shown
+    assert judge.start_judging(ctx, "demo", 2, True, False, 16).startswith("Judging demo (job ")
+    wait_for(lambda: 'data-status="failed"' in judge.judging_status(ctx), seconds=120, what="the second failure")
 
 
 def _ctx(settings: Settings, db: Database) -> StudioContext:

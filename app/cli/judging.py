@@ -81,7 +81,7 @@ def judge_command(
     if for_workers:  # the model loads in each worker, not here
         from core.judge.distributed import queue_for_workers
 
-        job = queue_for_workers(db, spec, chosen, run)
+        job = queue_for_workers(db, spec, chosen, run, timeout_s=settings.job_timeout_s)
         click.echo(
             f"job {job.id} {job.status}: {(job.total or 0) - job.done} pairs to judge in batches of {batch_size}; "
             f"start workers with `gram worker {job.id}` (each loads {spec.name} on {chosen})"

@@ -12,7 +12,7 @@ from app.cli.options import config_from, options_from
 from core.evaluation.comparison import BeforeAfter
 from core.jobs.lifecycle import JobView
 from core.train.config import ADAPT_METHOD, AdaptConfig, SelfTrainConfig, TrainConfig
-from core.vocab import BackendName, JobKind, JobStatus
+from core.vocab import BackendName, JobStatus
 
 TRAIN, ADAPT, SELFTRAIN = "train__", "adapt__", "selftrain__"  # option-name prefixes per config
 
@@ -140,25 +140,10 @@ def worker_command(ctx: click.Context, job_id: int, backend: str | None, batch_s
     """Run a job by id: resume a queued training job (how the studio trains outside its own process),
     or join a judging job split for workers (`gram judge --for-workers`) and judge its batches
     until none is left; any number of workers may join one judging job."""
-    from core.backends import configured_backend
-    from core.jobs.lifecycle import get_job
-    from core.judge.distributed import job_spec, run_worker
-    from core.worker.process import run_job
+    from core.worker.process import WorkerOptions, run_job
 
     db, settings = database_of(ctx), settings_of(ctx)
-    with db.session() as session:
-        kind = get_job(session, job_id).kind
-    if kind != JobKind.JUDGE:
-        job = run_job(db, settings, job_id, show_progress=True)
-        click.echo(f"job {job.id} {job.status}" + (f": {job.error}" if job.error else ""))
-        return
-    spec, queued_on = job_spec(db, job_id)
-    loaded = configured_backend(settings, spec, backend or queued_on or None, batch_size=batch_size)
-    ctx.call_on_close(loaded.close)
-    judged = run_worker(db, loaded, job_id, timeout_s=settings.job_timeout_s)
-    with db.session() as session:
-        job = get_job(session, job_id)
-        click.echo(f"job {job.id} {job.status}: {job.done}/{job.total} pairs judged, {judged} by this worker")
+    click.echo(run_job(db, settings, job_id, WorkerOptions(backend, batch_size)).summary)
 
 
 @cli.command("cancel")

@@ -14,6 +14,7 @@ writes nothing (`JobLost`), so no pair is judged twice and none is missed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -47,16 +48,27 @@ def held_pairs(session: Session, job_id: int) -> set[int]:
     return {pair_id for ids in session.scalars(running) for pair_id in ids}
 
 
-def split(session: Session, job: Job, pair_ids: list[int], size: int) -> int:
-    """Replace the job's waiting (and failed) batches with batches of `size` of `pair_ids`; returns
-    how many. Batches done or held stay: their pairs are judged, or being judged."""
+def chunks(pair_ids: list[int], size: int, *, ramp: bool = False) -> Iterator[list[int]]:
+    """`pair_ids` in batches of `size`; with `ramp` (a person is watching) the first batch is one
+    pair and none is more than a quarter of what is left, so the bar moves from the first pair on."""
+    start = 0
+    while start < len(pair_ids):
+        left = len(pair_ids) - start
+        take = min(size, max(1, left // 4), 1 if start == 0 else size) if ramp else size
+        yield pair_ids[start : start + take]
+        start += take
+
+
+def split(session: Session, job: Job, pair_ids: list[int], size: int, *, ramp: bool = False) -> int:
+    """Replace the job's waiting (and failed) batches with `chunks` of `pair_ids`; returns how
+    many. Batches done or held stay: their pairs are judged, or being judged."""
     waiting = (BatchStatus.PENDING, BatchStatus.FAILED)
     session.query(JobBatch).filter(JobBatch.job_id == job.id, JobBatch.status.in_(waiting)).delete()
     start = session.scalar(select(func.coalesce(func.max(JobBatch.position), -1)).where(JobBatch.job_id == job.id))
-    chunks = [pair_ids[i : i + size] for i in range(0, len(pair_ids), size)]
-    for offset, chunk in enumerate(chunks, start=(start or 0) + 1):
+    found = list(chunks(pair_ids, size, ramp=ramp))
+    for offset, chunk in enumerate(found, start=(start or 0) + 1):
         session.add(JobBatch(job_id=job.id, position=offset, pair_ids=chunk, status=BatchStatus.PENDING))
-    return len(chunks)
+    return len(found)
 
 
 def is_split(session: Session, job_id: int) -> bool:
@@ -190,15 +202,29 @@ def fail(db: Database, batch: ClaimedBatch, worker: Runner, error: str) -> None:
             finish(job, JobStatus.FAILED, error=f"batch {batch.position} ({_describe(worker.token)}): {error}")
 
 
+def _worked_on(session: Session, job_id: int) -> bool:
+    """Whether a live worker holds a batch of the job now."""
+    running = session.scalars(
+        select(JobBatch.worker).where(JobBatch.job_id == job_id, JobBatch.status == BatchStatus.RUNNING)
+    )
+    return any(w is not None and not Runner(w).is_gone() for w in running)
+
+
 def cancel_if_unworked(session: Session, job: Job) -> bool:
     """Cancel a split job at once when no live worker holds a batch of it (none would read the request)."""
-    running = session.scalars(
-        select(JobBatch.worker).where(JobBatch.job_id == job.id, JobBatch.status == BatchStatus.RUNNING)
-    )
-    if any(w is not None and not Runner(w).is_gone() for w in running):
+    if _worked_on(session, job.id):
         return False
-    finish(job, JobStatus.CANCELLED, error="cancelled")
+    finish(job, JobStatus.CANCELLED, error="cancelled", result={"judged": job.done})
     return True
+
+
+def abandon(db: Database, job_id: int, error: str) -> None:
+    """A worker that could not start (its model would not load): the job fails with the reason,
+    so a page waiting on it says why, unless a live worker holds a batch of it and goes on."""
+    with db.session() as session:
+        job = get_job(session, job_id)
+        if job.status in ACTIVE and not _worked_on(session, job_id):
+            finish(job, JobStatus.FAILED, error=error)
 
 
 @dataclass(frozen=True)

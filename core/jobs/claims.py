@@ -108,6 +108,14 @@ def _free_reason(job: Job, runner: Runner, now: datetime, timeout_s: float) -> s
     return None
 
 
+def refuse_if_held(job: Job, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """JobBusy when a live runner holds the job, by the rule a claim uses (for one that splits the
+    job for workers instead of claiming it)."""
+    now = utcnow()
+    if _free_reason(job, Runner(""), now, timeout_s) is None:
+        raise _busy(job, now, timeout_s)
+
+
 def claim_job(db: Database, job_id: int, runner: Runner, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """Make `runner` the job's runner, or raise JobBusy naming the live runner that holds it."""
     with db.session() as session:

@@ -21,10 +21,28 @@ from tqdm import tqdm
 from core.backends import Backend
 from core.data.datasets import get_dataset
 from core.errors import ConflictError, GramError
-from core.jobs.batches import beat, cancel_if_unworked, claim_batch, complete, fail, held_pairs, is_split, split
-from core.jobs.claims import DEFAULT_TIMEOUT_S, JobBusy, JobLost, Runner, beating, create_or_find
+from core.jobs.batches import (
+    abandon,
+    beat,
+    cancel_if_unworked,
+    claim_batch,
+    complete,
+    fail,
+    held_pairs,
+    is_split,
+    split,
+)
+from core.jobs.claims import DEFAULT_TIMEOUT_S, JobLost, Runner, beating, create_or_find, refuse_if_held
 from core.jobs.lifecycle import finish, get_job
-from core.judge.work import JudgeRun, Target, judge_texts, pair_texts, pending_pair_ids, store_batch
+from core.judge.work import (
+    JudgeRun,
+    Target,
+    judge_texts,
+    pair_texts,
+    pending_pair_ids,
+    progress_line,
+    store_batch,
+)
 from core.model.spec import ModelSpec
 from core.model.versions import get_version, spec_of, version_id_for
 from core.vocab import ACTIVE, JobKind, JobStatus
@@ -34,28 +52,35 @@ from storage.tables import Job
 log = logging.getLogger(__name__)
 
 
-def queue_for_workers(db: Database, spec: ModelSpec, backend_name: str, run: JudgeRun) -> Job:
-    """The judging job for this work, its pending pairs split into batches of `run.batch_size` for
-    workers; JobBusy if a single runner is judging it now."""
+def queue_for_workers(
+    db: Database,
+    spec: ModelSpec,
+    backend_name: str,
+    run: JudgeRun,
+    *,
+    owner: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Job:
+    """The judging job for this work (a new one is `owner`'s), its pending pairs split into batches
+    of `run.batch_size` (ramped where `run.ramp`) for workers; JobBusy if a single runner is judging
+    it now (a runner that has not beaten for `timeout_s` holds nothing)."""
     with db.session() as session:
         dataset_id = get_dataset(session, run.dataset).id
     version_id = version_id_for(db, spec)
     options_key = run.options_key()
     config = {**run.config_of(spec, backend_name), "model_version": version_id, "for_workers": True}
     key = Target(version_id, options_key, None).work_key(run, dataset_id)
-    job_id, created = create_or_find(db, JobKind.JUDGE, key, config, dataset_id)
+    job_id, created = create_or_find(db, JobKind.JUDGE, key, config, dataset_id, owner=owner)
     with db.session() as session:
         job = get_job(session, job_id)
-        if not created and job.runner is not None and not Runner(job.runner).is_gone() and job.status in ACTIVE:
-            raise JobBusy(
-                f"judge job {job_id} is being run by {Runner(job.runner).describe()}; wait for it or cancel it"
-            )
+        if not created:
+            refuse_if_held(job, timeout_s=timeout_s)
         held = held_pairs(session, job_id)  # a live worker's batch goes on; a dead one's is taken over
         pending = pending_pair_ids(session, dataset_id, version_id, options_key, labelled_only=run.labelled_only)
         pending = [i for i in pending if i not in held]
         if run.limit is not None:
             pending = pending[: max(run.limit - job.done - len(held), 0)]
-        split(session, job, pending, run.batch_size)
+        split(session, job, pending, run.batch_size, ramp=run.ramp)
         job.runner, job.config, job.cancel_requested, job.error = None, config, False, None
         job.status = JobStatus.RUNNING if held else JobStatus.QUEUED
         job.total = job.done + len(held) + len(pending)
@@ -99,7 +124,7 @@ def run_worker(
             f"job {job_id} judges with model version {config['model_version']}; this worker loaded "
             f"'{backend.spec.name}' (version {target.version_id})"
         )
-    judged = 0
+    judged, tokens, began = 0, 0, time.perf_counter()
     bar = tqdm(total=total, initial=already, unit="pair", desc=f"job {job_id}", disable=not show_progress)
     try:
         while (batch := claim_batch(db, job_id, worker, timeout_s=timeout_s)) is not None:
@@ -109,8 +134,10 @@ def run_worker(
                     ids, texts = pair_texts(db, batch.pair_ids)
                     records, features = judge_texts(backend, run, texts)
                 with db.session() as session:
-                    store_batch(session, backend, run, target, job_id, ids, records, features)
+                    tokens += store_batch(session, backend, run, target, job_id, ids, records, features)
                     job = complete(session, batch, worker, time.perf_counter() - started)
+                    line = progress_line(job.done, job.total, judged + len(ids), tokens, time.perf_counter() - began)
+                    job.log = (job.log + line + "\n")[-20_000:]
             except JobLost as lost:  # presumed dead and taken over: its judgments were not kept
                 log.warning("%s; going on with the next batch", lost)
                 continue
@@ -122,6 +149,9 @@ def run_worker(
             bar.refresh()
             if on_batch:
                 on_batch(job)
+    except Exception as error:  # this worker stops: its job fails with why, unless others go on
+        abandon(db, job_id, f"{type(error).__name__}: {error}")
+        raise
     finally:
         bar.close()
     _cancel_if_last(db, job_id)

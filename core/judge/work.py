@@ -162,6 +162,17 @@ def store_batch(
     return tokens
 
 
+def progress_line(done: int, total: int | None, judged: int, tokens: int, seconds: float) -> str:
+    """What a judging job's log says after a batch: the job's count, and this runner's rate
+    (`judged` pairs and `tokens` generated in `seconds`) with the time left at that rate."""
+    rate = judged / seconds if seconds else 0.0
+    left = (total or done) - done
+    eta = ""
+    if rate and left:
+        eta = f", about {left / rate:.0f} s left" if left / rate < 90 else f", about {left / rate / 60:.0f} min left"
+    return f"{done}/{total} pairs, {rate:.2f} pairs/s, {tokens / seconds if seconds else 0:.1f} tokens/s{eta}"
+
+
 def judge_texts(backend: Backend, run: JudgeRun, texts: list[PairText]) -> tuple[list[dict[str, Any]], Any | None]:
     """The batch's judgment records and, on the fast path where the backend reads them, its features."""
     if run.protocol == Protocol.LABEL_ONLY:

@@ -1,15 +1,14 @@
 """The Judge tab: run the active model over a dataset as a job, with a progress bar and a cancel button.
 
-Judging runs in a thread of the web server (inference only, one job at a time); it writes its
-progress to the job record, which a timer on the page reads, so the page stays usable and a
-reload finds the job again.
+Judging runs as every long job does (core/worker/process.py): the job is split into batches and a
+worker process judges them, writing its progress to the job record, which a timer on the page
+reads, so the page stays usable, a reload finds the job again, and the web server never holds
+the work.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import threading
 
 import gradio as gr
 
@@ -18,15 +17,16 @@ from app.handlers import on, reviewer_name
 from app.render import progress_html, workers_html
 from app.widgets import dataset_dropdown
 from core.access.roles import Action
+from core.backends import backend_settings
 from core.errors import GramError
 from core.jobs.batches import job_workers
 from core.jobs.cancel import request_cancel
 from core.jobs.lifecycle import job_view, latest_job
 from core.judge.generative import JudgeOptions
-from core.judge.run import run_judging
 from core.judge.work import JudgeRun, verdict_protocol
 from core.model.spec import guided_by_default
 from core.vocab import ACTIVE, JobKind, JobStatus
+from core.worker.process import start_judge_worker
 
 log = logging.getLogger(__name__)
 
@@ -42,46 +42,29 @@ def start_judging(
 ) -> str:
     if not dataset:
         raise GramError("choose a dataset to judge")
-    if not ctx.judging.acquire(blocking=False):
-        raise GramError("a judging job is already running; wait for it or cancel it")
-
-    ctx.judging_failure = None
-
-    def work() -> None:
-        try:
-            backend = ctx.backend(ctx.spec())
-            options = JudgeOptions(
-                both_orders=both_orders, max_new_tokens=int(max_new_tokens), guided=guided_by_default(backend.spec)
-            )
-            run = JudgeRun(
-                dataset,
-                verdict_protocol(backend.spec, fast),  # a head version's verdicts are its head's
-                options,
-                limit=int(limit) if limit else None,
-                batch_size=8,
-                ramp=True,  # a person is watching: the bar moves from the first pair on
-            )
-            run_judging(ctx.db, backend, run, show_progress=False, timeout_s=ctx.settings.job_timeout_s, owner=user)
-        except Exception as error:  # a thread has no edge of its own: the page shows it
-            log.exception("judging %s failed", dataset)
-            ctx.judging_failure = str(error) if isinstance(error, GramError) else f"{type(error).__name__}: {error}"
-        finally:
-            ctx.judging.release()
-
-    threading.Thread(target=work, daemon=True, name="gram-judge").start()
-    return f"Judging {dataset}…"
+    spec = ctx.spec()
+    options = JudgeOptions(both_orders=both_orders, max_new_tokens=int(max_new_tokens), guided=guided_by_default(spec))
+    run = JudgeRun(
+        dataset,
+        verdict_protocol(spec, fast),  # a head version's verdicts are its head's
+        options,
+        limit=int(limit) if limit else None,
+        batch_size=8,
+        ramp=True,  # a person is watching: the bar moves from the first pair on
+    )
+    backend_name, _ = backend_settings(ctx.settings)
+    job = start_judge_worker(ctx.db, ctx.settings, spec, backend_name, run, owner=user)
+    if job.status not in ACTIVE:
+        return f"Nothing left to judge in {dataset} with this model and these options."
+    return f"Judging {dataset} (job {job.id}): a worker is loading the model…"
 
 
 def judging_status(ctx: StudioContext) -> str:
-    """The latest judging job's progress (and its workers, where it is split for them: `gram judge
-    --for-workers`), and the failure of a run that ended before its job did."""
-    failure = ctx.judging_failure
-    shown = f'<p class="job-failure"><b>Judging failed:</b> {html.escape(failure)}</p>' if failure else ""
+    """The latest judging job's progress, and its workers where it is split for them (the studio's
+    own runs, and `gram judge --for-workers`)."""
     job = job_view(ctx.db, JobKind.JUDGE)
     workers = job_workers(ctx.db, job.id, timeout_s=ctx.settings.job_timeout_s) if job is not None else None
-    return (
-        shown + progress_html(job) + (workers_html(workers, job.id) if job is not None and workers is not None else "")
-    )
+    return progress_html(job) + (workers_html(workers, job.id) if job is not None and workers is not None else "")
 
 
 def cancel(ctx: StudioContext, kind: JobKind, job_id: int | None = None, user: str = "local") -> str:
