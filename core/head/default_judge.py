@@ -50,14 +50,17 @@ def install_default_judge(db: Database, settings: Settings) -> str | None:
     not return), only when no version is active and it was never installed (a person's choice
     stands). Studios starting at once on one fresh store install it once: the version's unique
     name decides, and the others then find it installed."""
-    if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS or shipped_figures() is None:
+    figures = shipped_figures()
+    if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS or figures is None:
         return None
     for attempt in range(3):
         try:
             with db.session() as session:
                 if active_version(session) is not None or _installed(session) is not None:
                     return None
-                return activate(session, default_judge(session, settings)).name
+                # Made here, never found: a start that finds another's version (made since the
+                # look above) did not install it, and returns None below.
+                return activate(session, _made(session, settings, figures)).name
         except IntegrityError:  # another start made the same rows first: look again
             if attempt == 2:
                 raise
@@ -78,6 +81,11 @@ def default_judge(session: Session, settings: Settings) -> ModelVersion:
         raise GramError(f"the default judge is a head of the embedded model, not of {settings.model}")
     if (found := _installed(session)) is not None:
         return found
+    return _made(session, settings, figures)
+
+
+def _made(session: Session, settings: Settings, figures: dict[str, Any]) -> ModelVersion:
+    """The shipped judge's version, made now (IntegrityError at the flush where it exists)."""
     base = resolve_model(settings)
     folder = settings.models_dir / "heads" / NAME
     _copy_head(folder)
