@@ -13,7 +13,7 @@ from typing import Any, cast
 import gradio as gr
 
 from app.context import StudioContext
-from app.handlers import on, reviewer_name
+from app.handlers import bound, on, reviewer_name
 from app.pages.adapt.view import adapt_result, few_held_out, loss_points, pair_list, selftrain_result
 from app.pages.judge import cancel
 from app.plots import loss_svg
@@ -158,6 +158,39 @@ def confirm_text(ctx: StudioContext, job_id: int | None, user: str = "local") ->
     )
 
 
+def adapt_progress(ctx: StudioContext, job_id: int | None) -> list[Any]:
+    """[progress bar, before/after table, result lines, loss chart] of the page's adaptation job."""
+    job = job_view(ctx.db, JobKind.ADAPT, job_id)
+    with ctx.db.session() as session:
+        active = active_version(session)
+    table, text = adapt_result(job, active.id if active else None)
+    return [progress_html(job), table, text, loss_svg(loss_points(job))]
+
+
+def ask_activate(ctx: StudioContext, job_id: int | None, *, user: str) -> list[Any]:
+    return [confirm_text(ctx, job_id, user), gr.Row(visible=True)]
+
+
+def model_changed(ctx: StudioContext, message: str, job_id: int | None, request: gr.Request | None) -> list[Any]:
+    """After an activation or a roll back: [message, header, versions, result lines, hidden
+    confirmation], all at once."""
+    text = adapt_progress(ctx, job_id)[2]
+    return [message, header_text(ctx, request), versions_text(ctx), text, gr.Row(visible=False)]
+
+
+def activate_confirmed(ctx: StudioContext, job_id: int | None, request: gr.Request) -> list[Any]:
+    return model_changed(ctx, activate_new(ctx, job_id, reviewer_name(request)), job_id, request)
+
+
+def rolled_back(ctx: StudioContext, job_id: int | None, request: gr.Request) -> list[Any]:
+    return model_changed(ctx, roll_back(ctx, reviewer_name(request)), job_id, request)
+
+
+def selftrain_progress(ctx: StudioContext, job_id: int | None) -> list[Any]:
+    job = job_view(ctx.db, JobKind.SELFTRAIN, job_id)
+    return [progress_html(job), selftrain_result(job)]
+
+
 def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
     job_state = gr.State(None)
     with gr.Row():
@@ -210,65 +243,27 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
         confirm_button = gr.Button("Yes, activate", variant="primary", elem_id="adapt-confirm", scale=0)
         keep_button = gr.Button("No, keep the current one", elem_id="adapt-keep", scale=0)
     versions = gr.Markdown(elem_id="model-versions")
-    on(studio.load, lambda: versions_text(ctx), outputs=versions, api_name="versions")
+    on(studio.load, bound(ctx, versions_text), outputs=versions, api_name="versions")
 
-    on(dataset.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan")
-    on(holdout.change, lambda d, h: plan_text(ctx, d, h), [dataset, holdout], plan, api_name="adapt_plan_holdout")
-
-    def started(
-        d: str, h: float, o: str, s: float, e: float, m: float, p: bool, w: str, request: gr.Request
-    ) -> tuple[int, str]:
-        return start_adapt(ctx, d, h, o, s, e, m, p, w, user=reviewer_name(request))
-
+    on(dataset.change, bound(ctx, plan_text), [dataset, holdout], plan, api_name="adapt_plan")
+    on(holdout.change, bound(ctx, plan_text), [dataset, holdout], plan, api_name="adapt_plan_holdout")
     on(
         start.click,
-        started,
+        bound(ctx, start_adapt),
         [dataset, holdout, objective, max_steps, epochs, max_length, prove, method],
         [job_state, said],
         api_name="adapt",
     )
 
-    def stopped(j: int | None, request: gr.Request) -> str:
-        return cancel(ctx, JobKind.ADAPT, j, reviewer_name(request))
-
-    on(stop.click, stopped, job_state, said, api_name="adapt_cancel")
-
-    def tick(job_id: int | None) -> list[Any]:
-        job = job_view(ctx.db, JobKind.ADAPT, job_id)
-        with ctx.db.session() as session:
-            active = active_version(session)
-        table, text = adapt_result(job, active.id if active else None)
-        return [progress_html(job), table, text, loss_svg(loss_points(job))]
-
-    on(gr.Timer(1.0).tick, tick, job_state, [progress, result, lists, loss_chart], api_name="adapt_progress")
-
-    def asked(job_id: int | None, request: gr.Request) -> list[Any]:
-        return [confirm_text(ctx, job_id, reviewer_name(request)), gr.Row(visible=True)]
-
-    on(
-        activate_button.click,
-        asked,
-        job_state,
-        [confirm_question, confirm_row],
-        api_name="activate_ask",
-    )
+    on(stop.click, bound(ctx, cancel, kind=JobKind.ADAPT), job_state, said, api_name="adapt_cancel")
+    ticked = [progress, result, lists, loss_chart]
+    on(gr.Timer(1.0).tick, bound(ctx, adapt_progress), job_state, ticked, api_name="adapt_progress")
+    asking = [confirm_question, confirm_row]
+    on(activate_button.click, bound(ctx, ask_activate), job_state, asking, api_name="activate_ask")
     on(keep_button.click, lambda: gr.Row(visible=False), None, confirm_row, api_name="activate_keep")
-
-    def changed_model(message: str, job_id: int | None, request: gr.Request) -> list[Any]:
-        """After an activation or a roll back: the message, the header, the versions and the result
-        line, all at once."""
-        _table, text = tick(job_id)[1:3]
-        return [message, header_text(ctx, request), versions_text(ctx), text, gr.Row(visible=False)]
-
-    def activate_confirmed(job_id: int | None, request: gr.Request) -> list[Any]:
-        return changed_model(activate_new(ctx, job_id, reviewer_name(request)), job_id, request)
-
-    def rolled_back(job_id: int | None, request: gr.Request) -> list[Any]:
-        return changed_model(roll_back(ctx, reviewer_name(request)), job_id, request)
-
     model_outputs = [said, header, versions, lists, confirm_row]
-    on(confirm_button.click, activate_confirmed, job_state, model_outputs, api_name="activate")
-    on(rollback_button.click, rolled_back, job_state, model_outputs, api_name="rollback")
+    on(confirm_button.click, bound(ctx, activate_confirmed), job_state, model_outputs, api_name="activate")
+    on(rollback_button.click, bound(ctx, rolled_back), job_state, model_outputs, api_name="rollback")
 
     gr.Markdown("### Self-training\nLabel unreviewed pairs with votes, keep confident ones with proofs, retrain.")
     st_state = gr.State(None)
@@ -293,26 +288,14 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
     st_progress = gr.HTML(elem_id="selftrain-progress")
     st_table = gr.Dataframe(interactive=False, label="Iterations")
 
-    def st_started(
-        d: str, i: float, p: float, v: float, t: float, ms: float, ep: float, request: gr.Request
-    ) -> tuple[int, str]:
-        return start_self_training(ctx, d, i, p, v, t, ms, ep, user=reviewer_name(request))
-
     on(
         st_start.click,
-        st_started,
+        bound(ctx, start_self_training),
         [dataset, iterations, pairs, votes, threshold, st_steps, st_epochs],
         [st_state, st_said],
         api_name="selftrain",
     )
 
-    def st_stopped(j: int | None, request: gr.Request) -> str:
-        return cancel(ctx, JobKind.SELFTRAIN, j, reviewer_name(request))
-
-    on(st_stop.click, st_stopped, st_state, st_said, api_name="selftrain_cancel")
-
-    def st_tick(job_id: int | None) -> list[Any]:
-        job = job_view(ctx.db, JobKind.SELFTRAIN, job_id)
-        return [progress_html(job), selftrain_result(job)]
-
-    on(gr.Timer(2.0).tick, st_tick, st_state, [st_progress, st_table], api_name="selftrain_progress")
+    on(st_stop.click, bound(ctx, cancel, kind=JobKind.SELFTRAIN), st_state, st_said, api_name="selftrain_cancel")
+    st_ticked = [st_progress, st_table]
+    on(gr.Timer(2.0).tick, bound(ctx, selftrain_progress), st_state, st_ticked, api_name="selftrain_progress")

@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from app.context import StudioContext
-from app.handlers import on, reviewer_name
+from app.handlers import bound, on
 from app.render import literal
 from app.widgets import dataset_dropdown, dataset_names
 from core.access.roles import Action
@@ -217,25 +217,20 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     summary = gr.Markdown(elem_id="import-summary")
     rejected = gr.Markdown(elem_id="import-rejected")
 
-    def previewed(f: list[Any] | None, p: str, m: str, request: gr.Request) -> tuple[str, pd.DataFrame, str]:
-        return preview_import(ctx, f, p, m, reviewer_name(request))
-
-    def imported(
-        f: list[Any] | None, p: str, m: str, n: str, e: bool, request: gr.Request
-    ) -> tuple[str, str, list[list[Any]]]:
-        return run_import(ctx, f, p, m, n, e, reviewer_name(request))
-
-    def offered_columns(f: list[Any] | None, p: str, request: gr.Request) -> dict[str, Any]:
-        return columns_of(ctx, f, p, reviewer_name(request))
-
     # Its own event: the columns are offered even when the format is not recognised yet.
-    on(preview_button.click, offered_columns, [files, path], map_column, api_name="import_columns")
+    on(preview_button.click, bound(ctx, columns_of), [files, path], map_column, api_name="import_columns")
     on(map_add.click, add_mapping, [mapping, map_field, map_column], mapping, api_name="import_add_mapping")
     shown_preview = [detected, preview, rejected]
-    on(preview_button.click, previewed, [files, path, mapping], shown_preview, api_name="import_preview")
+    on(
+        preview_button.click,
+        bound(ctx, preview_import),
+        [files, path, mapping],
+        shown_preview,
+        api_name="import_preview",
+    )
     on(
         import_button.click,
-        imported,
+        bound(ctx, run_import),
         [files, path, mapping, name, allow_empty],
         [summary, rejected, table],
         api_name="import",
@@ -248,10 +243,13 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     guide_note = gr.Markdown(elem_id="guide-note")
     on(guide_dataset.change, lambda d: read_guidelines(ctx, d), [guide_dataset], [guide_text], api_name="guidelines")
 
-    def guidelines_saved(d: str, t: str, request: gr.Request) -> str:
-        return save_guidelines(ctx, d, t, reviewer_name(request))
-
-    on(guide_save.click, guidelines_saved, [guide_dataset, guide_text], [guide_note], api_name="save_guidelines")
+    on(
+        guide_save.click,
+        bound(ctx, save_guidelines),
+        [guide_dataset, guide_text],
+        [guide_note],
+        api_name="save_guidelines",
+    )
     gr.Markdown("### Export")
     with gr.Row():
         export_dataset = dataset_dropdown(ctx, studio, "export_datasets", label="Dataset", elem_id="export-dataset")
@@ -267,12 +265,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     exported = gr.File(label="Download")
     export_note = gr.Markdown(elem_id="export-note")
 
-    def exported_now(d: str, f: str, r: bool, request: gr.Request) -> tuple[str, str]:
-        return run_export(ctx, d, f, r, reviewer_name(request))
-
     on(
         export_button.click,
-        exported_now,
+        bound(ctx, run_export),
         [export_dataset, fmt, include_reference],
         [exported, export_note],
         api_name="export",
@@ -291,12 +286,6 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     kept = gr.File(label="The deleted dataset's dump", elem_id="deleted-dump")
     manage_note = gr.Markdown(elem_id="manage-note")
 
-    def renamed(d: str, to: str, request: gr.Request) -> list[Any]:
-        return rename(ctx, d, to, reviewer_name(request))
-
-    def deleted(d: str, confirm: str, request: gr.Request) -> list[Any]:
-        return delete(ctx, d, confirm, reviewer_name(request))
-
     managed = [manage_note, table, manage_dataset]
-    on(rename_button.click, renamed, [manage_dataset, new_name], managed, api_name="rename_dataset")
-    on(delete_button.click, deleted, [manage_dataset, typed], [kept, *managed], api_name="delete_dataset")
+    on(rename_button.click, bound(ctx, rename), [manage_dataset, new_name], managed, api_name="rename_dataset")
+    on(delete_button.click, bound(ctx, delete), [manage_dataset, typed], [kept, *managed], api_name="delete_dataset")

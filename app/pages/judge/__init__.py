@@ -13,7 +13,7 @@ import logging
 import gradio as gr
 
 from app.context import StudioContext
-from app.handlers import on, reviewer_name
+from app.handlers import bound, on
 from app.render import progress_html, workers_html
 from app.widgets import dataset_dropdown
 from core.access.roles import Action
@@ -95,14 +95,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     said = gr.Markdown(elem_id="judge-message")
     progress = gr.HTML(elem_id="judge-progress")
 
-    def started(d: str, n: float | None, f: bool, b: bool, m: float, request: gr.Request) -> str:
-        return start_judging(ctx, d, n, f, b, m, reviewer_name(request))
-
-    def stopped(request: gr.Request) -> str:
-        return cancel(ctx, JobKind.JUDGE, user=reviewer_name(request))
-
-    on(start.click, started, [dataset, limit, fast, both, max_tokens], said, api_name="judge")
-    on(stop.click, stopped, outputs=said, api_name="judge_cancel")
+    on(start.click, bound(ctx, start_judging), [dataset, limit, fast, both, max_tokens], said, api_name="judge")
+    on(stop.click, bound(ctx, cancel, kind=JobKind.JUDGE), outputs=said, api_name="judge_cancel")
     on(
         gr.Timer(1.0).tick,
         lambda: judging_status(ctx),

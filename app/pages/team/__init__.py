@@ -13,15 +13,15 @@ import gradio as gr
 import pandas as pd
 
 from app.context import StudioContext
-from app.handlers import on, reviewer_name
+from app.handlers import bound, on
 from app.render import literal, markdown_html
 from app.widgets import dataset_dropdown
 from core.access.roles import Action
 from core.data.datasets import get_dataset, set_reviews_per_pair
 from core.errors import GramError
+from core.review.adjudication import adjudicate
 from core.review.agreement import TeamAgreement, team_agreement
 from core.review.pair_view import pair_reviews
-from core.review.reviews import save_review
 from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.vocab import REVIEW_LABELS
 
@@ -91,8 +91,45 @@ def adjudication_view(ctx: StudioContext, name: str, chosen: float | None, user:
     return [markdown_html(text), final.label if final else None, (final.rationale or "") if final else "", version]
 
 
+def agreement(ctx: StudioContext, name: str, *, user: str) -> list[Any]:
+    """[reviews each pair needs, the figures, each person, the disagreements] of the dataset."""
+    if not name:
+        return [1, "", pd.DataFrame(), pd.DataFrame()]
+    with ctx.db.session() as session:
+        team = team_agreement(session, name)
+        overlap = get_dataset(session, name).reviews_per_pair
+    labels_shown = ctx.team.may(user, Action.SEE_TEAM_LABELS)
+    return [overlap, agreement_text(name, team), *agreement_tables(team, labels_shown=labels_shown)]
+
+
+def save_overlap(ctx: StudioContext, name: str, value: float | None, *, user: str) -> str:
+    ctx.team.require(user, Action.SET_OVERLAP)
+    if not name or value is None:
+        raise GramError("choose a dataset and a number of reviews")
+    with ctx.db.session() as session:
+        set_reviews_per_pair(session, name, int(value))
+    return f"Each pair of **{literal(name)}** now needs {int(value)} review(s); the queues' *needs you* follow."
+
+
+def pick(ctx: StudioContext, name: str, table: pd.DataFrame, event: gr.SelectData, *, user: str) -> list[Any]:
+    """[pair, *adjudication view] of the disagreement selected."""
+    row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+    chosen = int(table.iloc[row, 0])
+    return [chosen, *adjudication_view(ctx, name, chosen, user)]
+
+
+def settle(
+    ctx: StudioContext, name: str, chosen: float | None, label: str | None, text: str, version: int, *, user: str
+) -> list[Any]:
+    """[message, *adjudication view, *agreement figures] after the lead sets the final label."""
+    pair = None if chosen is None else int(chosen)
+    with ctx.db.session() as session:
+        adjudicate(session, ctx.team, name, pair, user, label, text, version=version)
+    message = f"Pair {pair}: final label **{literal(label or '')}**, set by {literal(user)}."
+    return [message, *adjudication_view(ctx, name, chosen, user), *agreement(ctx, name, user=user)[1:]]
+
+
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
-    db = ctx.db
     with gr.Row():
         dataset = dataset_dropdown(ctx, studio, "team_datasets", label="Dataset", elem_id="team-dataset")
         needed = gr.Number(
@@ -118,66 +155,17 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     rationale = gr.Textbox(label="Rationale for the final label (optional)", lines=3, elem_id="adjudicate-rationale")
     final_version = gr.State(0)  # of the pair's final review when the lead opened it
 
-    def shown(name: str, request: gr.Request | None = None) -> list[Any]:
-        if not name:
-            return [1, "", pd.DataFrame(), pd.DataFrame()]
-        with db.session() as session:
-            team = team_agreement(session, name)
-            overlap = get_dataset(session, name).reviews_per_pair
-        labels_shown = ctx.team.may(reviewer_name(request), Action.SEE_TEAM_LABELS)
-        return [overlap, agreement_text(name, team), *agreement_tables(team, labels_shown=labels_shown)]
-
     outputs = [needed, figures, people, disputed]
-    on(dataset.change, shown, [dataset], outputs, api_name="team_agreement")
-    on(refresh.click, shown, [dataset], outputs, api_name="team_refresh")
-
-    def overlap_saved(name: str, value: float | None, request: gr.Request) -> str:
-        ctx.team.require(reviewer_name(request), Action.SET_OVERLAP)
-        if not name or value is None:
-            raise GramError("choose a dataset and a number of reviews")
-        with db.session() as session:
-            set_reviews_per_pair(session, name, int(value))
-        return f"Each pair of **{literal(name)}** now needs {int(value)} review(s); the queues' *needs you* follow."
-
-    on(save_needed.click, overlap_saved, [dataset, needed], [note], api_name="team_overlap")
-
-    def opened(name: str, chosen: float | None, request: gr.Request) -> list[Any]:
-        return adjudication_view(ctx, name, chosen, reviewer_name(request))
-
+    on(dataset.change, bound(ctx, agreement), [dataset], outputs, api_name="team_agreement")
+    on(refresh.click, bound(ctx, agreement), [dataset], outputs, api_name="team_refresh")
+    on(save_needed.click, bound(ctx, save_overlap), [dataset, needed], [note], api_name="team_overlap")
     adjudication = [reviews, final_label, rationale, final_version]
-    on(pair_id.submit, opened, [dataset, pair_id], adjudication, api_name="adjudicate_open")
-
-    def pick(name: str, table: pd.DataFrame, event: gr.SelectData, request: gr.Request) -> list[Any]:
-        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-        chosen = int(table.iloc[row, 0])
-        return [chosen, *opened(name, chosen, request)]
-
-    on(disputed.select, pick, [dataset, disputed], [pair_id, *adjudication], api_name="adjudicate_pick")
-
-    def settle(
-        name: str, chosen: float | None, label: str | None, text: str, version: int, request: gr.Request
-    ) -> list[Any]:
-        lead = reviewer_name(request)
-        ctx.team.require(lead, Action.ADJUDICATE)
-        if not name or chosen is None or not label:
-            raise GramError("choose a pair and its final label")
-        with db.session() as session:
-            pair_reviews(session, name, int(chosen))  # the pair is this dataset's
-            save_review(
-                session,
-                int(chosen),
-                reviewer=lead,
-                final=True,
-                expected_version=version,
-                label=label,
-                rationale=text.strip() or None,
-            )
-        message = f"Pair {int(chosen)}: final label **{literal(label)}**, set by {literal(lead)}."
-        return [message, *opened(name, chosen, request), *shown(name, request)[1:]]
-
+    on(pair_id.submit, bound(ctx, adjudication_view), [dataset, pair_id], adjudication, api_name="adjudicate_open")
+    picked = [pair_id, *adjudication]
+    on(disputed.select, bound(ctx, pick), [dataset, disputed], picked, api_name="adjudicate_pick")
     on(
         save_final.click,
-        settle,
+        bound(ctx, settle),
         [dataset, pair_id, final_label, rationale, final_version],
         [note, *adjudication, figures, people, disputed],
         api_name="adjudicate",
