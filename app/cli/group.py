@@ -70,6 +70,15 @@ def database_of(ctx: click.Context) -> Database:
     return db
 
 
+def known_dataset(ctx: click.Context, name: str) -> str:
+    """`name` if the store has that dataset, else the one-line refusal: a command checks its
+    dataset before it converts or loads any model."""
+    from core.data.datasets import get_dataset
+
+    with database_of(ctx).session() as session:
+        return get_dataset(session, name).name
+
+
 def backend_of(
     ctx: click.Context, model: str | None, adapter: Path | None, backend: str | None, batch_size: int
 ) -> Backend:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from app.cli.group import backend_of, cli, database_of, guided_choice, settings_of
+from app.cli.group import backend_of, cli, database_of, guided_choice, known_dataset, settings_of
 from app.cli.options import model_options
 from core.backends import backend_settings
 from core.judge.generative import JudgeOptions
@@ -64,6 +64,7 @@ def judge_command(
 
     db, settings = database_of(ctx), settings_of(ctx)
     chosen, _ = backend_settings(settings, backend)  # a wrong backend or endpoint is said before any model loads
+    dataset = known_dataset(ctx, dataset)  # and an unknown dataset
     with db.session() as session:
         spec = current_spec(session, settings, model, str(adapter) if adapter else None)
     run = JudgeRun(
@@ -126,10 +127,13 @@ def evaluate_command(
     On a dataset, pairs not yet judged by the model are judged (and stored) first.
     The last line of the plain output is `accuracy=<float> n=<int>`.
     """
-    from core.evaluation.reports import evaluate_dataset, evaluate_file
+    from core.evaluation.reports import evaluate_dataset, evaluate_file, read_for_evaluation
 
     if (dataset is None) == (file is None):
         raise click.UsageError("give a DATASET or --file PATH (one of them)")
+    # The dataset or the file first: a bad one is refused before any model loads.
+    records = read_for_evaluation(file, settings_of(ctx)) if file is not None else []
+    dataset = known_dataset(ctx, dataset) if dataset is not None else None
     loaded = backend_of(ctx, model, adapter, backend, batch_size)
     protocol = _protocol(loaded.spec, fast)
     options = JudgeOptions(both_orders=both_orders, max_new_tokens=max_new_tokens, guided=guided_choice(loaded, guided))
@@ -145,11 +149,8 @@ def evaluate_command(
             timeout_s=settings_of(ctx).job_timeout_s,
         )
     else:
-        assert file is not None
         fast = protocol == Protocol.LABEL_ONLY
-        report = evaluate_file(
-            loaded, file, settings_of(ctx), fast=fast, options=options, limit=limit, show_progress=True
-        )
+        report = evaluate_file(loaded, records, fast=fast, options=options, limit=limit, show_progress=True)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
 
 

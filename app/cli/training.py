@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli.group import cli, database_of, settings_of
+from app.cli.group import cli, database_of, known_dataset, settings_of
 from app.cli.options import config_from, options_from
 from core.evaluation.comparison import BeforeAfter
 from core.jobs.lifecycle import JobView
@@ -171,6 +171,7 @@ def instant_command(ctx: click.Context, dataset: str, reviewer: str, keep: bool)
     from core.model.versions import current_spec
 
     db, settings = database_of(ctx), settings_of(ctx)
+    dataset = known_dataset(ctx, dataset)
     with db.session() as session:
         spec = current_spec(session, settings)
     fit = refit(db, dataset, base_version_id(db, spec))

@@ -49,8 +49,9 @@ class TransformersBackend(Backend):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(spec.path)
             model: Any = AutoModelForCausalLM.from_pretrained(spec.path, dtype=getattr(torch, self.precision))
-        except OSError as error:
-            raise ModelError(f"cannot load model '{spec.path}': {error}") from None
+        except (OSError, ValueError, KeyError) as error:  # a folder that is not a model transformers reads
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ModelError(f"cannot load model '{spec.path}': {first}") from None
         if spec.adapter:
             from peft import PeftModel
 

@@ -20,6 +20,7 @@ from core.data.datasets import get_dataset
 from core.data.importer import parse_files
 from core.data.judgments import latest_judgment_id, model_conditions
 from core.data.pair_record import PairRecord
+from core.errors import InputFileError
 from core.evaluation.metrics import Evaluation, Scored, evaluate
 from core.head.fast_path import FastScore, score_pairs
 from core.jobs.claims import DEFAULT_TIMEOUT_S
@@ -145,23 +146,31 @@ def evaluate_dataset(
         )
 
 
+def read_for_evaluation(path: Path, settings: Settings) -> list[PairRecord]:
+    """A file's pairs, read before any model loads: each bad row is named in the log and the valid
+    ones are still evaluated; a file without one pair labelled A or B is refused, with its first
+    bad row."""
+    parsed = parse_files([path], max_bytes=settings.max_import_bytes, max_chars=settings.max_field_chars)
+    for error in parsed.errors:
+        log.warning("left out of the evaluation: %s", error)
+    if not any(r.label in DECISIVE for r in parsed.records):
+        first = f"; the first bad row: {parsed.errors[0]}" if parsed.errors else ""
+        raise InputFileError(str(path), f"no pair labelled A or B to evaluate{first}")
+    return parsed.records
+
+
 def evaluate_file(
     backend: Backend,
-    path: Path,
-    settings: Settings,
+    records: Sequence[PairRecord],
     *,
     fast: bool,
     options: JudgeOptions,
     limit: int | None = None,
     show_progress: bool = False,
 ) -> Evaluation:
-    """Judge a file's labelled pairs in memory (nothing is stored) and evaluate them."""
-    parsed = parse_files([path], max_bytes=settings.max_import_bytes, max_chars=settings.max_field_chars)
-    for error in parsed.errors:  # the valid rows are still evaluated; each bad one is named
-        log.warning("left out of the evaluation: %s", error)
-    scored = evaluate_records(
-        backend, parsed.records, fast=fast, options=options, limit=limit, show_progress=show_progress
-    )
+    """Judge a file's labelled pairs (read by `read_for_evaluation`) in memory, nothing stored,
+    and evaluate them."""
+    scored = evaluate_records(backend, records, fast=fast, options=options, limit=limit, show_progress=show_progress)
     return evaluate(scored)
 
 
