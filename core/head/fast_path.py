@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.backends.base import Backend
 from core.text.pair import PairText, presented
 from core.text.prompting import LabelSlot, PromptBuilder, label_slot, two_way
 from core.vocab import Order, verdict_for
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,26 @@ def score_pairs_and_features(backend: Backend, pairs: Sequence[PairText]) -> tup
     if head is None:
         return _slot_scores(logprobs, orders, backend.undecided_within), features
     return _head_scores(head.prob_a(features).tolist(), backend.undecided_within), features
+
+
+def kept_head_scores(db: Database, backend: Backend, pair_ids: Sequence[int]) -> dict[int, FastScore]:
+    """The head's scores of the pairs whose features the store keeps for the backend's model without
+    its head, under the recipe the head reads: every head version of one base model (the default
+    judge, the instant judge, an adapted head) judges those pairs without running the model.
+    Empty for a model without a head, or a backend that reads no hidden states."""
+    if not backend.spec.head or not backend.reads_hidden_states or not pair_ids:
+        return {}
+    from core.head.classifier import load_head
+    from core.head.features import FeatureSource, base_version_id, kept_features
+
+    head = load_head(backend.spec.head)
+    source = FeatureSource(base_version_id(db, backend.spec), head.layers, backend.max_model_len, head.pools)
+    with db.session() as session:
+        ids, features = kept_features(session, source.version_id, source.recipe, pair_ids)
+    if features is None:
+        return {}
+    scores = _head_scores(head.prob_a(features).tolist(), backend.undecided_within)
+    return dict(zip(ids, scores, strict=True))
 
 
 def _slot_scores(logprobs: Sequence[tuple[float, float]], orders: Sequence[Order], tie: float) -> list[FastScore]:

@@ -114,6 +114,19 @@ class Claimed:
         log.info("job %s %s", self.job_id, status)
 
 
+def rate_line(
+    done: int, total: int, seconds: float, *, counted: int | None = None, unit: str = "pairs", also: str = ""
+) -> str:
+    """ "done/total unit, rate unit/s[, also], about T left": the rate is of `counted` (default
+    `done`) units in `seconds`, the time left at that rate."""
+    rate = (done if counted is None else counted) / seconds if seconds else 0.0
+    left = total - done
+    eta = ""
+    if rate and left > 0:
+        eta = f", about {left / rate:.0f} s left" if left / rate < 90 else f", about {left / rate / 60:.0f} min left"
+    return f"{done}/{total} {unit}, {rate:.2f} {unit}/s{', ' + also if also else ''}{eta}"
+
+
 def mark_running(job: Job, total: int) -> None:
     # A cancel asked while the job waited for its runner (a worker loading the model) still holds;
     # only a job that had ended (cancelled, failed) and is run again starts without the old request.

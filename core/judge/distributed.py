@@ -132,9 +132,9 @@ def run_worker(
             try:
                 with beating(db, partial(beat, batch=batch, worker=worker), timeout_s, f"job {job_id}"):
                     ids, texts = pair_texts(db, batch.pair_ids)
-                    records, features = judge_texts(backend, run, texts)
+                    judged_now = judge_texts(db, backend, run, ids, texts)
                 with db.session() as session:
-                    tokens += store_batch(session, backend, run, target, job_id, ids, records, features)
+                    tokens += store_batch(session, backend, run, target, job_id, ids, judged_now)
                     job = complete(session, batch, worker, time.perf_counter() - started)
                     line = progress_line(job.done, job.total, judged + len(ids), tokens, time.perf_counter() - began)
                     job.log = (job.log + line + "\n")[-20_000:]

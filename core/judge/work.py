@@ -13,9 +13,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from core.backends import Backend
-from core.head.fast_path import score_pairs_and_features
+from core.head.fast_path import kept_head_scores, score_pairs_and_features
 from core.head.features import FeatureSource, feature_source, store_features
 from core.jobs.claims import work_key
+from core.jobs.lifecycle import rate_line
 from core.judge.generative import JudgeOptions, judge_pairs
 from core.model.spec import ModelSpec
 from core.model.versions import version_id_for
@@ -138,14 +139,13 @@ def store_batch(
     target: Target,
     job_id: int,
     ids: list[int],
-    records: list[dict[str, Any]],
-    features: Any | None,
+    judged: Judged,
 ) -> int:
     """Add a batch's judgments (and features) to the caller's transaction; returns the tokens generated."""
-    if target.features_to is not None and features is not None:
-        store_features(session, target.features_to, ids, features)
+    if target.features_to is not None and judged.features is not None and judged.feature_ids:
+        store_features(session, target.features_to, judged.feature_ids, judged.features)
     tokens = 0
-    for pair_id, record in zip(ids, records, strict=True):
+    for pair_id, record in zip(ids, judged.records, strict=True):
         session.add(
             Judgment(
                 pair_id=pair_id,
@@ -165,19 +165,32 @@ def store_batch(
 def progress_line(done: int, total: int | None, judged: int, tokens: int, seconds: float) -> str:
     """What a judging job's log says after a batch: the job's count, and this runner's rate
     (`judged` pairs and `tokens` generated in `seconds`) with the time left at that rate."""
-    rate = judged / seconds if seconds else 0.0
-    left = (total or done) - done
-    eta = ""
-    if rate and left:
-        eta = f", about {left / rate:.0f} s left" if left / rate < 90 else f", about {left / rate / 60:.0f} min left"
-    return f"{done}/{total} pairs, {rate:.2f} pairs/s, {tokens / seconds if seconds else 0:.1f} tokens/s{eta}"
+    tokens_per_s = f"{tokens / seconds if seconds else 0:.1f} tokens/s"
+    return rate_line(done, total or done, seconds, counted=judged, also=tokens_per_s)
 
 
-def judge_texts(backend: Backend, run: JudgeRun, texts: list[PairText]) -> tuple[list[dict[str, Any]], Any | None]:
-    """The batch's judgment records and, on the fast path where the backend reads them, its features."""
-    if run.protocol == Protocol.LABEL_ONLY:
-        started = time.perf_counter()
-        scores, features = score_pairs_and_features(backend, texts)
-        per_pair = (time.perf_counter() - started) / max(len(texts), 1)
-        return [{**s.record(), "timings": {"score_s": per_pair, "tokens": 0}} for s in scores], features
-    return [j.record() for j in judge_pairs(backend, texts, run.options)], None
+@dataclass
+class Judged:
+    """A batch's judgment records (in the batch's order) and the head features computed on the way,
+    for the pairs `feature_ids` (those the model ran on: none where the features were kept)."""
+
+    records: list[dict[str, Any]]
+    feature_ids: list[int]
+    features: Any | None = None
+
+
+def judge_texts(db: Database, backend: Backend, run: JudgeRun, ids: list[int], texts: list[PairText]) -> Judged:
+    """The batch's judgments. On the fast path a head version scores the pairs whose features are
+    kept from them alone, and the model runs on the others (yielding their features where the
+    backend reads hidden states)."""
+    if run.protocol != Protocol.LABEL_ONLY:
+        return Judged([j.record() for j in judge_pairs(backend, texts, run.options)], [])
+    started = time.perf_counter()
+    kept = kept_head_scores(db, backend, ids)
+    todo = [k for k, pair_id in enumerate(ids) if pair_id not in kept]
+    fresh, features = score_pairs_and_features(backend, [texts[k] for k in todo]) if todo else ([], None)
+    run_by_model = dict(zip(todo, fresh, strict=True))
+    per_pair = (time.perf_counter() - started) / max(len(texts), 1)
+    scores = [kept[pair_id] if pair_id in kept else run_by_model[k] for k, pair_id in enumerate(ids)]
+    records = [{**s.record(), "timings": {"score_s": per_pair, "tokens": 0}} for s in scores]
+    return Judged(records, [ids[k] for k in todo], features)

@@ -16,6 +16,7 @@ kept in the job's result, so a resumed job does not redo it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.head.classifier import is_head
 from core.head.fast_path import score_pairs
 from core.head.fitting import train_head
-from core.jobs.lifecycle import Claimed, JobCancelled, finish, get_job, mark_running
+from core.jobs.lifecycle import Claimed, JobCancelled, finish, get_job, mark_running, rate_line
 from core.model.spec import ModelSpec, guided_by_default
 from core.model.versions import create_version, get_version, spec_of
 from core.settings import Settings
@@ -160,9 +161,8 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
             rows = held_out_scores(parent_spec, plan.held_out, config.eval_batch_size)
             stage("before", {"rows": rows, "figures": figures(rows)}, f"held-out figures of {parent.name}")
         if head:
-            new_spec = _head(
-                stage, db, settings.models_dir / "heads" / f"adapt-job-{job_id}", parent_spec, plan, config
-            )
+            folder = settings.models_dir / "heads" / f"adapt-job-{job_id}"
+            new_spec = _head(stage, claimed, db, folder, parent_spec, plan, config, show_progress)
         else:
             new_spec = _adapter(stage, claimed, settings, parent_spec, plan, config, result, show_progress)
         if "after" not in result:
@@ -244,16 +244,42 @@ def _adapter(
 
 
 def _head(
-    stage: Stage, db: Database, output_dir: Path, parent: ModelSpec, plan: AdaptPlan, config: AdaptConfig
+    stage: Stage,
+    claimed: Claimed,
+    db: Database,
+    output_dir: Path,
+    parent: ModelSpec,
+    plan: AdaptPlan,
+    config: AdaptConfig,
+    show_progress: bool,
 ) -> ModelSpec:
-    """Fit a judge head on the parent's hidden states unless a finished run left it; the new model's spec."""
+    """Fit a judge head on the parent's hidden states unless a finished run left it; the new model's
+    spec. While the model reads the features the store does not keep, the job's line follows it."""
     if not is_head(output_dir):
         ids, texts, labels = (
             [p.pair_id for p in plan.train],
             [p.text for p in plan.train],
             [p.label for p in plan.train],
         )
-        trained = train_head(db, parent, ids, texts, labels, output_dir, batch_size=config.eval_batch_size)
+        began = time.perf_counter()
+
+        def reading(read: int, to_read: int) -> None:
+            line = f"reading features: {rate_line(read, to_read, time.perf_counter() - began)}"
+            with db.session() as session:
+                claimed.progress(session, line=line)
+            claimed.stop_if_cancelled()
+
+        trained = train_head(
+            db,
+            parent,
+            ids,
+            texts,
+            labels,
+            output_dir,
+            batch_size=config.eval_batch_size,
+            show_progress=show_progress,
+            on_step=reading,
+        )
         line = (
             f"head fitted on {len(texts)} pairs in {trained['fit_s']:.2f} s (features {trained['features_s']:.1f} s, "
             f"{trained['kept']} of them kept by the fast path)"
