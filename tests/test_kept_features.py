@@ -91,8 +91,8 @@ def test_a_head_version_judges_kept_pairs_without_the_model(db: Database, sessio
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_fitting_a_head_reads_only_the_pairs_whose_features_are_not_kept(
-    db: Database, session: Session, embedded_model_dir: Path
+def test_fitting_and_measuring_a_head_read_only_the_pairs_whose_features_are_not_kept(
+    db: Database, session: Session, embedded_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from core.backends.transformers_backend import TransformersBackend
     from core.head.fitting import head_features
@@ -116,3 +116,37 @@ def test_fitting_a_head_reads_only_the_pairs_whose_features_are_not_kept(
     import torch
 
     assert torch.allclose(again, features, rtol=1e-3, atol=1e-4)  # the same features, kept as float16
+
+    # The adaptation's held-out figures of the new head: from the kept features, no forward pass,
+    # the same verdicts the model gives when it reads the pairs.
+    from core.head.fast_path import score_pairs
+    from core.train.adaptation import held_out_scores
+    from core.train.split import LabelledPair
+
+    labels = ["A" if i % 2 == 0 else "B" for i in range(len(ids))]
+    fit_head(features, labels, *FeatureSource.reads_of(_recipe(db, spec))).save(tmp_path / "head")
+    head_spec = replace(spec, name="smollm2-head", head=str(tmp_path / "head"))
+    backend = TransformersBackend(head_spec)
+    try:
+        by_model = score_pairs(backend, texts)
+    finally:
+        backend.close()
+    forward_passes: list[int] = []
+    original = TransformersBackend.slot_states_and_logprobs
+
+    def counted(self: Any, slots: Any, *args: Any, **kwargs: Any) -> Any:
+        forward_passes.append(len(slots))
+        return original(self, slots, *args, **kwargs)
+
+    monkeypatch.setattr(TransformersBackend, "slot_states_and_logprobs", counted)
+    held = [LabelledPair(i, t, label) for i, t, label in zip(ids, texts, labels, strict=True)]
+    rows = held_out_scores(db, head_spec, held, batch_size=8)
+    assert not forward_passes
+    assert [r["prob_a"] for r in rows] == pytest.approx([s.prob_a for s in by_model], abs=1e-3)
+
+
+def _recipe(db: Database, spec: ModelSpec) -> str:
+    with db.session() as session:
+        return session.scalars(
+            select(PairFeature.recipe).where(PairFeature.model_version_id == base_version_id(db, spec))
+        ).first()

@@ -26,7 +26,7 @@ from core.backends import load_backend
 from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.head.classifier import is_head
-from core.head.fast_path import score_pairs
+from core.head.fast_path import kept_head_scores, score_pairs
 from core.head.fitting import train_head
 from core.jobs.lifecycle import Claimed, JobCancelled, finish, get_job, mark_running, rate_line
 from core.model.spec import ModelSpec, guided_by_default
@@ -41,15 +41,22 @@ from storage.database import Database
 from storage.tables import Job, ModelVersion
 
 
-def held_out_scores(spec: ModelSpec, pairs: Sequence[LabelledPair], batch_size: int) -> list[dict[str, Any]]:
-    """The fast path's verdict on each held-out pair (both orders), against the reviewed label."""
+def held_out_scores(
+    db: Database, spec: ModelSpec, pairs: Sequence[LabelledPair], batch_size: int
+) -> list[dict[str, Any]]:
+    """The fast path's verdict on each held-out pair (both orders), against the reviewed label. A
+    head scores the pairs whose features are kept from them; the model reads only the others."""
     if not pairs:
         return []
     backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=batch_size)
     try:
-        scores = score_pairs(backend, [p.text for p in pairs])
+        kept = kept_head_scores(db, backend, [p.pair_id for p in pairs])
+        todo = [p for p in pairs if p.pair_id not in kept]
+        fresh = score_pairs(backend, [p.text for p in todo]) if todo else []
+        read = dict(zip([p.pair_id for p in todo], fresh, strict=True))
     finally:
         backend.close()
+    scores = [kept[p.pair_id] if p.pair_id in kept else read[p.pair_id] for p in pairs]
     return [
         {
             "pair_id": p.pair_id,
@@ -158,7 +165,7 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
         if "proofs" not in result:
             stage("proofs", {} if head else _proofs(parent_spec, plan, config), "proofs written")
         if "before" not in result:
-            rows = held_out_scores(parent_spec, plan.held_out, config.eval_batch_size)
+            rows = held_out_scores(db, parent_spec, plan.held_out, config.eval_batch_size)
             stage("before", {"rows": rows, "figures": figures(rows)}, f"held-out figures of {parent.name}")
         if head:
             folder = settings.models_dir / "heads" / f"adapt-job-{job_id}"
@@ -166,7 +173,7 @@ def run_adaptation(db: Database, settings: Settings, job_id: int, *, show_progre
         else:
             new_spec = _adapter(stage, claimed, settings, parent_spec, plan, config, result, show_progress)
         if "after" not in result:
-            rows = held_out_scores(new_spec, plan.held_out, config.eval_batch_size)
+            rows = held_out_scores(db, new_spec, plan.held_out, config.eval_batch_size)
             stage("after", {"rows": rows, "figures": figures(rows)}, "held-out figures of the adapted model")
         if "version_id" not in result:  # else made, and kept with the result, before the process stopped
             _make_version(claimed, parent, new_spec, plan, config, result)

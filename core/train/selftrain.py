@@ -230,7 +230,7 @@ def run_selftrain(db: Database, settings: Settings, job_id: int, *, show_progres
             trained_spec, trained, trained_on = _retrain(
                 db, settings, job_id, number, current, plan, kept_examples, config, show_progress
             )
-            rows = held_out_scores(trained_spec, plan.held_out, config.batch_size)
+            rows = held_out_scores(db, trained_spec, plan.held_out, config.batch_size)
             with db.session() as session:
                 parent_row = session.scalar(
                     select(ModelVersion).where(ModelVersion.name == current.name)
