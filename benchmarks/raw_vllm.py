@@ -8,7 +8,8 @@ building, the engine, parsing each rationale and its label), then the same promp
 straight to `LLM.generate` with the same `SamplingParams`. Both runs generate at least and at
 most `--max-new-tokens` tokens a pair, so the work is equal. Reports generated tokens/s of each and
 the ratio (studio / raw: what the studio adds, which includes reading the label at the answer
-slot after each reply, one more prefill a pair). Also the label-only fast path's pairs/s. Runs wherever vLLM does: its CPU build here, a GPU build on a GPU machine.
+slot after each reply, one more prefill a pair). Also the label-only fast path's pairs/s. Runs
+wherever vLLM does: its CPU build here, a GPU build on a GPU machine.
 """
 
 from __future__ import annotations

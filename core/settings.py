@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         description="Show images that pairs link to (each one is fetched from its server, which then "
         "sees the reviewer); off by default: an image is shown as its address.",
     )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="CPU threads for the transformers backend (default: the cores the load average says "
+        "are free when the model loads, at least one; core/backends/threads.py).",
+    )
     job_timeout_s: float = Field(
         default=120,
         gt=0,

@@ -35,6 +35,7 @@ class TransformersBackend(Backend):
         device: str | None = None,
         dtype: str | None = None,
         reuse_prefix: bool = True,
+        threads: int | None = None,
         **_: Any,
     ) -> None:
         import torch
@@ -43,6 +44,15 @@ class TransformersBackend(Backend):
         super().__init__(spec)
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.threads: int | None = None  # a GPU's work is not on the CPU's threads
+        if self.device == "cpu":
+            from core.backends.threads import free_threads
+            from core.settings import get_settings
+
+            # torch's thread count is the process's: the last backend loaded sets it, for the load
+            # the machine has now (oversubscribed cores slow every step).
+            self.threads = free_threads(threads if threads is not None else get_settings().threads)
+            torch.set_num_threads(self.threads)
         # bf16 on GPU; fp32 on CPU, where bf16 matmuls are slower on most cores; `dtype` overrides.
         self.precision = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
         tolerance_of(self.precision)  # an unknown dtype fails here, before the model loads
