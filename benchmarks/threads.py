@@ -56,7 +56,7 @@ def main() -> None:
         score_pairs(backend, pairs)
         return len(pairs) / (time.perf_counter() - started)
 
-    chosen = {"quiet": free_threads(load=0.0), "busy": free_threads(load=float(burners))}
+    chosen = {"quiet": free_threads(busy=0.0), "busy": free_threads(busy=float(burners))}
     rows: dict[str, dict[str, float]] = {}
     for machine in ("quiet", "busy"):
         spinning = []

@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=1024,
-        description="CPU threads for the transformers backend (default: the cores the load average says "
-        "are free when the model loads, at least one; core/backends/threads.py).",
+        description="CPU threads for the transformers backend (default: the cores other processes leave "
+        "free when the model loads, at least one; core/backends/threads.py).",
     )
     job_timeout_s: float = Field(
         default=120,
