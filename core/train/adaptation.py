@@ -26,7 +26,8 @@ from core.backends import load_backend
 from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.head.classifier import is_head
-from core.head.fast_path import kept_head_scores, score_pairs
+from core.head.fast_path import kept_head_scores, score_pairs_and_features
+from core.head.features import feature_source, store_features
 from core.head.fitting import train_head
 from core.jobs.lifecycle import Claimed, JobCancelled, finish, get_job, mark_running, rate_line
 from core.model.spec import ModelSpec, guided_by_default
@@ -45,15 +46,20 @@ def held_out_scores(
     db: Database, spec: ModelSpec, pairs: Sequence[LabelledPair], batch_size: int
 ) -> list[dict[str, Any]]:
     """The fast path's verdict on each held-out pair (both orders), against the reviewed label. A
-    head scores the pairs whose features are kept from them; the model reads only the others."""
+    head scores the pairs whose features are kept from them; the model reads only the others, and
+    their features are kept (the adapted head's figures then read them)."""
     if not pairs:
         return []
     backend = load_backend(BackendName.TRANSFORMERS, spec, batch_size=batch_size)
     try:
         kept = kept_head_scores(db, backend, [p.pair_id for p in pairs])
         todo = [p for p in pairs if p.pair_id not in kept]
-        fresh = score_pairs(backend, [p.text for p in todo]) if todo else []
+        fresh, features = score_pairs_and_features(backend, [p.text for p in todo]) if todo else ([], None)
         read = dict(zip([p.pair_id for p in todo], fresh, strict=True))
+        source = feature_source(db, backend)
+        if source is not None and features is not None:  # kept: the "after" figures of a head read them
+            with db.session() as session:
+                store_features(session, source, [p.pair_id for p in todo], features)
     finally:
         backend.close()
     scores = [kept[p.pair_id] if p.pair_id in kept else read[p.pair_id] for p in pairs]
