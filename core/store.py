@@ -47,8 +47,13 @@ def open_store(settings: Settings) -> Database:
 def _check_sqlite_file(url: URL, shown: str) -> None:
     """An SQLite URL names a file in a folder that exists and can be written: the folder is never
     created for it (a typo would start an empty store elsewhere), and a folder that is a file is said."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    if url.get_backend_name() != "sqlite":
         return
+    if not url.database or url.database == ":memory:" or "mode=memory" in str(url.query):
+        raise ConfigError(
+            f"GRAM_DB_URL (or --db-url) {shown}: an in-memory database keeps nothing once the program ends "
+            "(and the studio's worker processes would each see another one); name a file: sqlite:///path/gram.db"
+        )
     path = Path(url.database)
     folder = path.parent
     if not folder.exists():

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from app.context import StudioContext
 from app.handlers import shown_errors
 from app.pages import datasets as datasets_page
+from app.pages import evaluate as evaluate_page
 from app.pages import judge as judge_page
 from app.pages.review.view import pair_values, queue_cells
 from app.pages.team import adjudication_view
@@ -231,8 +232,32 @@ def test_one_damaged_pair_breaks_no_page_undo_export_or_deletion(
     with db.session() as session:
         for fmt in ("dpo", "sft", "jsonl"):
             export_rows(session, "d", fmt)  # type: ignore[arg-type]
+    ctx = ctx_of(settings, db)
+    assert evaluate_page.evaluation_view(ctx, "d", "m")[0]  # the figures of the judge with the damaged record
+    assert len(evaluate_page.compare_models(ctx, "d", ["m"])) == 1
     deleted = delete_dataset(db, "d", tmp_path / "deleted")
     assert deleted.pairs == 2 and len(deleted.kept_in.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(("orders", "votes"), [(5, None), ({"order": "AB"}, [1, 2]), ("AB", "many")])
+def test_a_judgment_whose_columns_hold_anything_is_shown_as_damaged_and_its_pair_still_shows(
+    settings: Settings, db: Database, orders: Any, votes: Any
+) -> None:
+    with db.session() as session:
+        dataset = Dataset(name="d", source="")
+        session.add(dataset)
+        session.flush()
+        pair = Pair(dataset_id=dataset.id, prompt="the prompt", response_a="a", response_b="b", content_hash="h")
+        pair.reference_label = "A"
+        session.add(pair)
+        session.flush()
+        session.add(Judgment(pair_id=pair.id, model="m", backend="b", label="A", orders=orders, votes=votes))
+        pair_id = pair.id
+    with db.session() as session:
+        shown = pair_values(pair_detail(session, pair_id, "ana"), blind=False, images=False, viewer="ana")
+        assert "the prompt" in shown[1] and "cannot be shown" in shown[4]
+    ctx = ctx_of(settings, db)
+    assert "1" in evaluate_page.evaluation_view(ctx, "d", "m")[0]
 
 
 # --- 3. paths resolved at every step -----------------------------------------------------------------
@@ -311,6 +336,24 @@ def test_a_small_parquet_file_cannot_expand_past_the_import_limit(tmp_path: Path
     assert path.stat().st_size < 1 * 2**20  # small on disk, 200 MB of text
     with pytest.raises(InputFileError, match="expand"):
         parse_files([path], max_bytes=5 * 2**20, max_chars=200_000)
+
+
+def test_a_small_file_of_many_tiny_rows_cannot_expand_past_the_import_limit(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.parquet"
+    n = 200_000
+    pq.write_table(pa.table({"prompt": ["q"] * n, "response_a": ["a"] * n, "response_b": ["b"] * n}), path)
+    assert path.stat().st_size < 20_000  # 6 MB of text, a fifth of a GB of Python objects
+    with pytest.raises(InputFileError, match="memory"):
+        parse_files([path], max_bytes=50 * 2**20, max_chars=200_000)
+    assert len(parse_files([path], max_bytes=400 * 2**20, max_chars=200_000).records) == n
+
+
+def test_the_import_limit_bounds_all_its_files_together(tmp_path: Path) -> None:
+    rows = [pair_row(i, response_a="z" * 1000) for i in range(2000)]  # about 3 MB in memory each
+    files = [write_jsonl(tmp_path / f"{i}.jsonl", rows) for i in range(3)]
+    assert len(parse_files(files[:1], max_bytes=5 * 2**20, max_chars=200_000).records) == 2000
+    with pytest.raises(InputFileError, match="files before it count together"):
+        parse_files(files, max_bytes=5 * 2**20, max_chars=200_000)
 
 
 def test_a_ranking_row_with_too_many_responses_is_one_rejected_row(tmp_path: Path) -> None:
@@ -467,6 +510,8 @@ def test_a_database_url_that_cannot_be_a_store_is_refused_and_nothing_is_made_or
         (f"sqlite:///{a_file}/gram.db", "not a folder"),
         (f"sqlite:///{a_file}", "not a usable database"),
         (f"sqlite:///{missing}/gram.db", "does not exist"),
+        ("sqlite://", "in-memory"),
+        ("sqlite:///:memory:", "in-memory"),
     ):
         one_line(gram(["-m", "app.cli", "datasets"], home, {"GRAM_DB_URL": url}), "GRAM_DB_URL", word)
     assert a_file.read_text() == "just text\n" and not (tmp_path / "no").exists()

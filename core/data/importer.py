@@ -77,8 +77,10 @@ def parse_files(
     """Read and convert `paths`; raises InputFileError if any file is unusable as a whole."""
     result = ParsedFiles([], [], [])
     expanded = 0  # characters of the converted pairs' texts: rankings repeat each response
+    held = 0  # memory the files' rows take: the limit bounds all the files together
     for path in paths:
-        rows = read_rows(path, max_bytes)
+        rows = read_rows(path, max_bytes, budget=max_bytes - held)
+        held += sum(raw.cost for raw in rows)
         if mapping:
             _apply_mapping(path, rows, mapping)
         fmt = _choose_format(path, rows, format_name)

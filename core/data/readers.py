@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,19 +46,26 @@ class RawRow:
     file_meta: dict[str, Any] = field(default_factory=dict)
     # A CSV cell's own text where it was read as JSON: a format that wants text gets it back.
     text_cells: dict[str, str] = field(default_factory=dict)
+    cost: int = 0  # bytes of memory the row takes once read (set by read_rows)
 
 
+# What a row costs beyond the objects of its values: its RawRow, and the record and pair it becomes
+# (measured: a million one-letter rows took about 1 GB). Without it a small file of many tiny rows
+# would pass a budget that counts only their text.
+ROW_COST = 600
 MAX_DEPTH = 64  # lists and objects inside one another: real data nests a few levels
 
 
-def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
-    """All rows of `path` (a file, or a Hugging Face `datasets` folder). `max_bytes` bounds the file
-    and also the text it expands to (a small compressed Parquet file can hold gigabytes): reading
-    stops with an InputFileError once the rows' texts pass it."""
+def read_rows(path: Path, max_bytes: int, budget: int | None = None) -> list[RawRow]:
+    """All rows of `path` (a file, or a Hugging Face `datasets` folder). `max_bytes` bounds the file;
+    `budget` (default `max_bytes`) bounds the memory its rows take once read, objects and all (a
+    small compressed Parquet file can hold gigabytes of text, or millions of tiny rows): reading
+    stops with an InputFileError once they pass it. Each row's `cost` says what it took."""
+    budget = max_bytes if budget is None else budget
     if not path.exists():
         raise InputFileError(str(path), "no such file or folder")
     if path.is_dir():
-        return _checked_rows(path, _read_hf_folder(path, max_bytes), max_bytes)
+        return _checked_rows(path, _read_hf_folder(path, max_bytes), budget, max_bytes)
     size = path.stat().st_size
     if size > max_bytes:
         raise InputFileError(str(path), f"file is {size / 2**20:.1f} MiB, {_over(max_bytes)}")
@@ -75,26 +83,30 @@ def read_rows(path: Path, max_bytes: int) -> list[RawRow]:
         "parquet": lambda p: _read_parquet(p, max_bytes),
         "arrow": _read_arrow,
     }[kind]
-    return _checked_rows(path, reader(path), max_bytes)
+    return _checked_rows(path, reader(path), budget, max_bytes)
 
 
 def _over(max_bytes: int) -> str:
     return f"over the import limit of {max_bytes / 2**20:.0f} MiB (raise GRAM_MAX_IMPORT_MB, or split the file)"
 
 
-def _checked_rows(path: Path, rows: Iterable[RawRow], max_bytes: int) -> list[RawRow]:
-    """The rows, each checked for what no store can keep, while their texts stay within `max_bytes`."""
+def _checked_rows(path: Path, rows: Iterable[RawRow], budget: int, limit: int) -> list[RawRow]:
+    """The rows, each checked for what no store can keep, while the memory they take stays within `budget`."""
     kept, spent = [], 0
     for raw in rows:
+        raw.cost = ROW_COST
         if raw.data is not None and raw.error is None:
             size, found = _row_problem(raw.data)
-            spent += size
+            raw.cost += size
             if found is not None:
                 raw.error_field, raw.error = found
                 raw.data = None
-        if spent > max_bytes:
+        spent += raw.cost
+        if spent > budget:
             raise InputFileError(
-                str(path), f"its rows expand to more than {max_bytes / 2**20:.0f} MiB of text, {_over(max_bytes)}"
+                str(path),
+                f"its rows expand to more than {limit / 2**20:.0f} MiB of memory once read (at row {raw.row}; "
+                f"a file's rows and the files before it count together), {_over(limit)}",
             )
         kept.append(raw)
     return kept
@@ -118,7 +130,7 @@ def _text_problem(text: str) -> str | None:
 
 
 def _row_problem(value: dict[str, Any]) -> tuple[int, tuple[str, str] | None]:
-    """(characters of text in the row, (field, reason) for the first thing in it that cannot be
+    """(bytes of memory the row's values and keys take, (field, reason) for the first thing in it that cannot be
     stored): bytes that were not UTF-8 (kept as surrogates by `_decode`), a lone surrogate written
     as a JSON escape ("\\ud800"), a NUL, in a value or a key; a value nested over MAX_DEPTH deep; a
     value no JSON column takes. Walked with a stack, not recursion, so nothing can overflow it.
@@ -130,8 +142,8 @@ def _row_problem(value: dict[str, Any]) -> tuple[int, tuple[str, str] | None]:
         where = path or "(row)"
         if depth > MAX_DEPTH:
             return size, (where, f"nested more than {MAX_DEPTH} levels deep")
+        size += sys.getsizeof(item)
         if isinstance(item, str):
-            size += len(item)
             problem = _text_problem(item)
             if problem:
                 return size, (where, problem)
@@ -143,7 +155,7 @@ def _row_problem(value: dict[str, Any]) -> tuple[int, tuple[str, str] | None]:
                 problem = _text_problem(key)
                 if problem:
                     return size, (f"{path}.(a key)" if path else "(a column name)", problem)
-                size += len(key)
+                size += sys.getsizeof(key)
                 sub = item[key]
                 if not _plain(sub):
                     try:

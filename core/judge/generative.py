@@ -307,8 +307,12 @@ def in_pair_terms(rationale: str | None, order: str) -> str | None:
     return swap_letters(rationale)
 
 
-def label_forced(orders: Sequence[dict[str, Any]], label: str | None) -> bool:
+def label_forced(orders: Any, label: str | None) -> bool:
     """Whether a judgment's label was forced at the answer slot: every order that gave it had no
-    reply with a label of its own. (Guided judging reads the slot by design: not forced.)"""
-    giving = [o for o in orders if o.get("label") == label]
+    reply with a label of its own. (Guided judging reads the slot by design: not forced.) Read from
+    a stored judgment, whose orders column a damaged record can hold anything in: what is not a
+    list of orders counts as not forced, so one such row changes no figure but its own."""
+    if not isinstance(orders, list):
+        return False
+    giving = [o for o in orders if isinstance(o, dict) and o.get("label") == label]
     return bool(giving) and all(o.get("forced", False) for o in giving)

@@ -57,7 +57,9 @@ class JudgmentView:
             j.prob_a,
             j.consistent,
             j.rationale,
-            list(j.orders or []),
+            # A damaged record's orders may be anything: kept as they are (in a list), so that only
+            # this judgment's own view says it cannot be shown and the pair's texts still show.
+            list(j.orders) if isinstance(j.orders, list) else [j.orders] if j.orders else [],
             j.votes,
             j.parse_error,
             j.created_at,
