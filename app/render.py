@@ -22,6 +22,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from core.data.judgments import by_construction
 from core.jobs.batches import WorkerView
 from core.jobs.lifecycle import JobView
 from core.review.pair_view import JudgmentView, PairDetail
@@ -140,7 +141,12 @@ def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = Fals
     ]
     if j.label == Label.TIE:
         lines.append("**Undecided:** P(A) is within this backend's precision of 0.5, so no winner is named.")
-    if j.consistent is not None:
+    if by_construction(j.orders):
+        lines.append(
+            "**Both orders agree by construction:** a judge head gives the swapped pair exactly 1 − P(A), "
+            "so this says nothing about position bias."
+        )
+    elif j.consistent is not None:
         lines.append(
             "**Both orders agree.**" if j.consistent else "**Position-inconsistent:** the two orders disagree."
         )

@@ -13,10 +13,10 @@ import pytest
 from core.data.demo import demo_rows
 from core.data.identity import content_key
 from core.head.default_judge import NAME, SHIPPED, TRAIN_KEYS, default_judge, install_default_judge, shipped_figures
+from core.model.lineage import trained_keys
 from core.model.spec import ModelSpec
 from core.model.versions import activate, active_version, list_versions, rollback, spec_of, version_for
 from core.settings import Settings
-from core.train.split import trained_keys
 from core.vocab import BackendName
 from storage.database import Database
 from tests.helpers import gram_output

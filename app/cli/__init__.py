@@ -7,7 +7,7 @@ models, worker, cancel). Importing this package registers them all.
 
 from __future__ import annotations
 
-from app.cli import data, judging, training  # noqa: F401  (registers the commands)
+from app.cli import data, judging, training, trust  # noqa: F401  (registers the commands)
 from app.cli.group import cli
 
 

@@ -150,7 +150,10 @@ def evaluate_command(
         )
     else:
         fast = protocol == Protocol.LABEL_ONLY
-        report = evaluate_file(loaded, records, fast=fast, options=options, limit=limit, show_progress=True)
+        trained = _trained_keys(ctx, loaded.spec)
+        report = evaluate_file(
+            loaded, records, fast=fast, options=options, limit=limit, show_progress=True, trained=trained
+        )
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(report.lines()))
 
 
@@ -201,6 +204,21 @@ def rank_command(
     bar.close()
     if out:
         click.echo(f"wrote {len(requests)} rankings to {out}", err=True)
+
+
+def _trained_keys(ctx: click.Context, spec: ModelSpec) -> set[str]:
+    """What the model's version in the store (and its ancestors) trained on; a model the store has
+    no version of is evaluated on every pair, and the terminal says that what it trained on is unknown."""
+    from core.model.lineage import trained_keys
+    from core.model.versions import find_version
+
+    with database_of(ctx).session() as session:
+        version = find_version(session, spec)
+        if version is None:
+            if spec.head or spec.adapter:  # a base model trained on nothing of the store's
+                click.echo(f"{spec.name} is not a version in this store: what it trained on is not left out", err=True)
+            return set()
+        return trained_keys(session, version.id)
 
 
 def _protocol(spec: ModelSpec, fast: bool) -> Protocol:

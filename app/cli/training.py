@@ -17,6 +17,15 @@ from core.vocab import BackendName, JobStatus
 TRAIN, ADAPT, SELFTRAIN = "train__", "adapt__", "selftrain__"  # option-name prefixes per config
 
 
+def _figure(figures: dict[str, Any], name: str) -> str:
+    value = figures.get(name)
+    if isinstance(value, float):
+        return f"{value:10.3f}"
+    if name == "position_consistency" and figures.get("consistent_by_construction"):
+        return f"{'by constr.':>10}"
+    return f"{'-':>10}"
+
+
 def _print_adaptation(job: JobView) -> None:
     result = job.result
     if job.status != JobStatus.SUCCEEDED:
@@ -28,8 +37,10 @@ def _print_adaptation(job: JobView) -> None:
         click.echo(f"left out of the held-out figures: {result['left_out_pairs']} pairs an ancestor model trained on")
     click.echo(f"{'':22}{'before':>10}{'after':>10}")
     for name in ("accuracy", "position_consistency", "ece"):
-        values = [f"{x:10.3f}" if isinstance(x, float) else f"{'-':>10}" for x in (before.get(name), after.get(name))]
+        values = [_figure(f, name) for f in (before, after)]
         click.echo(f"{name:22}{values[0]}{values[1]}")
+    if after.get("consistent_by_construction"):
+        click.echo("  (a judge head's two orders agree by construction: its position consistency is not measured)")
     click.echo(f"fixed: {result['fixed']}")
     click.echo(f"broken: {result['broken']}")
     if "comparison" in result:

@@ -47,6 +47,14 @@ def model_conditions(
     return conditions
 
 
+def by_construction(orders: object) -> bool:
+    """The verdict's orders are a judge head's: it gives the swapped pair exactly 1 - P(A), so its
+    two orders agree by construction and their agreement says nothing about position bias."""
+    return (
+        isinstance(orders, list) and bool(orders) and all(isinstance(o, dict) and o.get("head") is True for o in orders)
+    )
+
+
 def newest_first(judgments: Sequence[Judgment]) -> list[Judgment]:
     """A pair's loaded judgments, latest first (the same rule, for judgments already in memory)."""
     return sorted(judgments, key=lambda j: j.id, reverse=True)

@@ -8,6 +8,9 @@ Calibration: the confidence is P(label) over {A, B}; the reliability table split
 equal bins (a generative verdict can name the letter its answer slot finds less likely), and ECE
 is the count-weighted mean |accuracy - confidence| over every scored pair with a confidence.
 Accuracy comes with its Wilson 95% interval, and the labels forced at the answer slot are counted.
+No figure counts a pair the verdict's version (or an ancestor) trained on: those are left out and
+counted. Position consistency counts only verdicts whose two orders were judged apart: a judge
+head gives the swapped pair exactly 1 - P(A), so its orders agree by construction (counted apart).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Scored:
     consistent: bool | None
     source: str = ""
     forced: bool = False  # the reply had no label: it was read at the answer slot
+    trained: bool = False  # the verdict's version or an ancestor trained on this pair: never counted
+    by_construction: bool = False  # a judge head's orders: they agree by construction, not measured
 
 
 @dataclass
@@ -55,18 +60,41 @@ class Evaluation:
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
     forced: int = 0  # scored pairs whose label was forced at the answer slot
     undecided: int = 0  # scored pairs the judge named no winner for (counted wrong)
+    trained_excluded: int = 0  # pairs left out of every figure: the model trained on them
+    consistent_by_construction: int = 0  # scored pairs whose orders a judge head made agree
+
+    @property
+    def left_out(self) -> str:
+        """What the figures leave out, in words."""
+        trained = f"; trained on (never counted): {self.trained_excluded}" if self.trained_excluded else ""
+        return f"ties left out: {self.ties_excluded}, no reference: {self.unlabelled_excluded}{trained}"
+
+    @property
+    def consistency_text(self) -> str | None:
+        """Position consistency as measured, or why there is none to measure."""
+        if self.position_consistency is not None:
+            built = (
+                f" ({self.consistent_by_construction} more by construction: a judge head)"
+                if self.consistent_by_construction
+                else ""
+            )
+            return f"{self.position_consistency:.3f} on {self.consistency_n}{built}"
+        if self.consistent_by_construction:
+            return (
+                f"consistent by construction on {self.consistent_by_construction} (a judge head gives the "
+                "swapped pair 1 - P(A); position bias is not measured)"
+            )
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def lines(self) -> list[str]:
-        out = [
-            f"pairs scored: {self.n} (ties left out: {self.ties_excluded}, no reference: {self.unlabelled_excluded})"
-        ]
+        out = [f"pairs scored: {self.n} ({self.left_out})"]
         for source, figures in sorted(self.per_source.items()):
             out.append(f"  {source}: accuracy {figures['accuracy']:.3f} on {int(figures['n'])}")
-        if self.position_consistency is not None:
-            out.append(f"position consistency: {self.position_consistency:.3f} on {self.consistency_n}")
+        if self.consistency_text is not None:
+            out.append(f"position consistency: {self.consistency_text}")
         if self.accuracy_ci is not None:
             low, high = self.accuracy_ci
             out.append(f"accuracy: {self.accuracy:.3f} (95% CI {low:.3f}-{high:.3f}) on {self.n}")
@@ -95,13 +123,15 @@ def is_correct(item: Scored) -> bool:
 
 def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:
     """The figures of `items`; the reliability table splits [0, 1] into `bins` equal bins."""
+    trained = sum(1 for i in items if i.trained)
+    items = [i for i in items if not i.trained]
     ties = sum(1 for i in items if i.reference == Label.TIE)
     unlabelled = sum(1 for i in items if i.reference is None)
     scored = [i for i in items if i.reference in DECISIVE and i.label is not None]
     correct = [is_correct(i) for i in scored]
     accuracy = sum(correct) / len(scored) if scored else 0.0
 
-    both = [i for i in scored if i.consistent is not None]
+    both = [i for i in scored if i.consistent is not None and not i.by_construction]
     consistency = sum(1 for i in both if i.consistent) / len(both) if both else None
 
     # Over the whole range: a generative verdict's confidence, P(its label) at the answer slot,
@@ -140,4 +170,6 @@ def evaluate(items: Sequence[Scored], bins: int = 10) -> Evaluation:
         per_source={s: {"n": len(v), "accuracy": sum(v) / len(v)} for s, v in per_source.items()},
         forced=sum(1 for i in scored if i.forced),
         undecided=sum(1 for i in scored if is_undecided(i)),
+        trained_excluded=trained,
+        consistent_by_construction=sum(1 for i in scored if i.by_construction),
     )

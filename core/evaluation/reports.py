@@ -1,13 +1,15 @@
 """Evaluation reports: a model's verdicts on a dataset or a file, against reference and people's labels.
 
-Every figure comes from the latest judgment of the model on each pair (core/data/judgments.py).
+Every figure comes from the latest judgment of the model on each pair (core/data/judgments.py),
+and none counts a pair that the judgment's version or an ancestor trained on (core/model/lineage.py):
+those are left out and counted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from tqdm import tqdm
 
 from core.backends import Backend
 from core.data.datasets import get_dataset
+from core.data.identity import content_key
 from core.data.importer import parse_files
-from core.data.judgments import latest_judgment_id, model_conditions
+from core.data.judgments import by_construction, latest_judgment_id, model_conditions
 from core.data.pair_record import PairRecord
 from core.errors import InputFileError
 from core.evaluation.metrics import Evaluation, Scored, evaluate
@@ -27,6 +30,7 @@ from core.jobs.claims import DEFAULT_TIMEOUT_S
 from core.judge.generative import JudgeOptions, PairJudgment, judge_pairs, label_forced
 from core.judge.run import run_judging
 from core.judge.work import JudgeRun
+from core.model.lineage import TrainedOn
 from core.model.versions import version_for
 from core.review.consensus import dataset_finals
 from core.settings import Settings
@@ -38,7 +42,9 @@ from storage.tables import Judgment, Pair
 log = logging.getLogger(__name__)
 
 
-def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore, source: str) -> Scored:
+def _scored(
+    reference: str | None, verdict: Judgment | PairJudgment | FastScore, source: str, *, trained: bool = False
+) -> Scored:
     """A verdict (stored or in memory) against a reference label."""
     return Scored(
         reference,
@@ -48,6 +54,8 @@ def _scored(reference: str | None, verdict: Judgment | PairJudgment | FastScore,
         verdict.consistent,
         source,
         label_forced(verdict.orders, verdict.label),
+        trained=trained,
+        by_construction=by_construction(verdict.orders),
     )
 
 
@@ -64,7 +72,7 @@ def stored_scores(
     """The latest judgment of `model` under `protocol` for the dataset's first `limit` pairs
     with an A/B reference, plus its tie and unlabelled pairs (to be counted, not scored)."""
     labelled = (
-        select(Pair.reference_label, Pair.source, Judgment)
+        select(Pair.reference_label, Pair.source, Pair.prompt, Pair.response_a, Pair.response_b, Judgment)
         .join(
             Judgment,
             Judgment.id
@@ -76,7 +84,11 @@ def stored_scores(
     if limit is not None:
         first = select(Pair.id).where(Pair.dataset_id == dataset_id, Pair.reference_label.in_(DECISIVE))
         labelled = labelled.where(Pair.id.in_(first.order_by(Pair.id).limit(limit)))
-    items = [_scored(reference, j, source) for reference, source, j in session.execute(labelled)]
+    trained = TrainedOn(session)
+    items = [
+        _scored(reference, j, source, trained=trained(j.model_version_id, prompt, a, b))
+        for reference, source, prompt, a, b, j in session.execute(labelled)
+    ]
     others = session.scalars(
         select(Pair.reference_label).where(
             Pair.dataset_id == dataset_id, (Pair.reference_label == Label.TIE) | Pair.reference_label.is_(None)
@@ -98,11 +110,14 @@ def evaluate_records(
     options: JudgeOptions,
     limit: int | None = None,
     show_progress: bool = False,
+    trained: Set[str] = frozenset(),
 ) -> list[Scored]:
     """Judge the first `limit` A/B-labelled records in memory (nothing stored), a step at a time
     with a progress bar (pairs/s, ETA) on standard error; the others (ties, unlabelled) are
-    returned unscored, to be counted."""
-    labelled = [r for r in records if r.label in DECISIVE][:limit]
+    returned unscored, to be counted. A record whose content key is in `trained` (the model's
+    training pairs) is not judged: it is counted as left out."""
+    left_out = [r for r in records if r.label in DECISIVE and _key(r) in trained]
+    labelled = [r for r in records if r.label in DECISIVE and _key(r) not in trained][:limit]
     items = []
     with tqdm(total=len(labelled), unit="pair", desc="evaluating", disable=not show_progress) as bar:
         for start in range(0, len(labelled), EVALUATION_STEP):
@@ -113,7 +128,12 @@ def evaluate_records(
             )
             items += [_scored(r.label, res, r.source) for r, res in zip(step, results, strict=True)]
             bar.update(len(step))
-    return items + [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
+    unscored = [Scored(r.label, None, None, None, None) for r in records if r.label not in DECISIVE]
+    return items + unscored + [Scored(r.label, None, None, None, None, trained=True) for r in left_out]
+
+
+def _key(record: PairRecord) -> str:
+    return content_key(record.prompt, record.response_a, record.response_b)
 
 
 def evaluate_dataset(
@@ -167,10 +187,13 @@ def evaluate_file(
     options: JudgeOptions,
     limit: int | None = None,
     show_progress: bool = False,
+    trained: Set[str] = frozenset(),
 ) -> Evaluation:
     """Judge a file's labelled pairs (read by `read_for_evaluation`) in memory, nothing stored,
-    and evaluate them."""
-    scored = evaluate_records(backend, records, fast=fast, options=options, limit=limit, show_progress=show_progress)
+    and evaluate them, leaving out those whose content key is in `trained`."""
+    scored = evaluate_records(
+        backend, records, fast=fast, options=options, limit=limit, show_progress=show_progress, trained=trained
+    )
     return evaluate(scored)
 
 
@@ -190,17 +213,23 @@ def dataset_report(session: Session, dataset: str, model: str) -> DatasetReport:
     """Figures from the latest stored judgment of `model` (any protocol) on each pair."""
     dataset_id = get_dataset(session, dataset).id
     rows = session.execute(
-        select(Pair.id, Pair.reference_label, Pair.source, Judgment)
+        select(Pair.id, Pair.reference_label, Pair.source, Pair.prompt, Pair.response_a, Pair.response_b, Judgment)
         .join(Judgment, Judgment.id == latest_judgment_id(*model_conditions(model)))
         .where(Pair.dataset_id == dataset_id)
         .order_by(Pair.id)
     ).all()
     finals = dataset_finals(session, dataset_id)  # people's labels: the final one (core/review/consensus.py)
+    trained_on = TrainedOn(session)
     by_reference, by_review, agree = [], [], []
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for pair_id, reference, source, j in rows:
+    for pair_id, reference, source, prompt, a, b, j in rows:
         reviewed = finals[pair_id].label if pair_id in finals else None
-        by_reference.append(_scored(reference, j, source))
+        trained = trained_on(j.model_version_id, prompt, a, b)
+        by_reference.append(_scored(reference, j, source, trained=trained))
+        if trained:  # in no figure: the counts say how many
+            if reviewed is not None and reviewed != Label.SKIP:
+                by_review.append(_scored(reviewed, j, source, trained=True))
+            continue
         confusion[reference or "none"][j.label or "none"] += 1
         if reviewed is not None and reviewed != Label.SKIP:  # a skipped pair is not judgeable
             by_review.append(_scored(reviewed, j, source))

@@ -29,14 +29,19 @@ def _unique_name(session: Session, name: str) -> str:
     )
 
 
-def version_for(session: Session, spec: ModelSpec) -> ModelVersion:
-    """The version row for `spec`, created (inactive) on first use."""
+def find_version(session: Session, spec: ModelSpec) -> ModelVersion | None:
+    """The version row for `spec`, if the store has one."""
     query = select(ModelVersion).where(
         ModelVersion.base_model == spec.path,
         ModelVersion.adapter_path.is_(None) if spec.adapter is None else ModelVersion.adapter_path == spec.adapter,
         ModelVersion.head_path.is_(None) if spec.head is None else ModelVersion.head_path == spec.head,
     )
-    version = session.scalars(query).first()
+    return session.scalars(query).first()
+
+
+def version_for(session: Session, spec: ModelSpec) -> ModelVersion:
+    """The version row for `spec`, created (inactive) on first use."""
+    version = find_version(session, spec)
     if version is None:
         version = ModelVersion(
             name=_unique_name(session, spec.name), base_model=spec.path, adapter_path=spec.adapter, head_path=spec.head

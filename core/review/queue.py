@@ -19,6 +19,7 @@ from sqlalchemy import column, exists, func, literal_column, or_, select, table,
 from sqlalchemy.orm import Session, aliased
 
 from core.data.datasets import get_dataset
+from core.data.judgments import by_construction
 from core.vocab import DECISIVE, Label
 from storage.tables import PAIR_FILTERS, Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
 
@@ -61,6 +62,7 @@ class QueueRow:
     judge: str = ""  # whose verdict the row lists: the model and protocol of the latest judgment
     reviews: int = 0  # people who labelled the pair
     needed: int = 1  # the dataset's reviews per pair
+    head: bool = False  # a judge head's verdict: its two orders agree by construction
 
     def cells(self) -> list[Any]:
         return [
@@ -68,7 +70,7 @@ class QueueRow:
             self.status,
             self.label or "",
             "" if self.confidence is None else round(self.confidence, 3),
-            {True: "yes", False: "NO", None: ""}[self.consistent],
+            "by construction" if self.head else {True: "yes", False: "NO", None: ""}[self.consistent],
             self.reference or "",
             {True: "yes", False: "NO", None: ""}[self.agrees],
             self.reviewed_label or "",
@@ -154,6 +156,7 @@ def _rows_query(f: QueueFilter, conditions: list[Any]) -> Any:
             latest.model,
             latest.protocol,
             Pair.review_count,
+            latest.orders,
         )
         .select_from(Pair)
         .outerjoin(latest, latest.id == Pair.latest_judgment_id)  # kept by triggers (migration 0010)
@@ -280,6 +283,7 @@ def _row(
     model: str | None,
     protocol: str | None,
     reviews: int | None,
+    orders: Any,
     *,
     needed: int,
 ) -> QueueRow:
@@ -300,6 +304,7 @@ def _row(
         judge,
         reviews or 0,
         needed,
+        by_construction(orders),
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.backends import load_backend
+from core.data.judgments import by_construction
 from core.evaluation.comparison import BeforeAfter, compare
 from core.evaluation.metrics import Scored, evaluate, is_correct
 from core.head.classifier import is_head
@@ -71,6 +72,7 @@ def held_out_scores(
             "confidence": s.confidence,
             "prob_a": s.prob_a,
             "consistent": s.consistent,
+            "by_construction": by_construction(s.orders),
             "source": p.source,
         }
         for p, s in zip(pairs, scores, strict=True)
@@ -79,13 +81,25 @@ def held_out_scores(
 
 def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     report = evaluate(
-        [Scored(r["reference"], r["label"], r["confidence"], r["prob_a"], r["consistent"], r["source"]) for r in rows]
+        [
+            Scored(
+                r["reference"],
+                r["label"],
+                r["confidence"],
+                r["prob_a"],
+                r["consistent"],
+                r["source"],
+                by_construction=bool(r.get("by_construction")),
+            )
+            for r in rows
+        ]
     )
     return {
         "n": report.n,
         "accuracy": report.accuracy,
         "accuracy_ci": report.accuracy_ci,
         "position_consistency": report.position_consistency,
+        "consistent_by_construction": report.consistent_by_construction,
         "ece": report.ece,
     }
 

@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session, selectinload
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
+from core.model.lineage import trained_keys
 from core.review.consensus import FinalLabel, confirmed_rationale, final_labels, reviewed_finals
 from core.text.pair import PairText
 from core.vocab import DECISIVE, Label
 from storage.database import Database
-from storage.tables import Job, ModelVersion, Pair
+from storage.tables import Job, Pair
 
 
 def is_held_out(key: str, fraction: float) -> bool:
@@ -93,22 +94,6 @@ def reviewed_pairs(session: Session, dataset_id: int) -> list[LabelledPair]:
         for pair, final in reviewed_finals(session, dataset_id)
         if final.label in DECISIVE
     ]
-
-
-def trained_keys(session: Session, version_id: int | None) -> set[str]:
-    """The content keys of every pair that version `version_id` or one of its ancestors trained on."""
-    keys: set[str] = set()
-    seen: set[int] = set()
-    version = session.get(ModelVersion, version_id) if version_id is not None else None
-    while version is not None and version.id not in seen:
-        seen.add(version.id)
-        config = version.config or {}
-        keys.update(config.get("train_keys") or [])
-        ids = [i for i in config.get("train_pair_ids") or [] if isinstance(i, int)]
-        for pair in _pairs(session, ids):  # versions made before keys were recorded
-            keys.add(content_key(pair.prompt, pair.response_a, pair.response_b))
-        version = session.get(ModelVersion, version.parent_id) if version.parent_id is not None else None
-    return keys
 
 
 def _pairs(session: Session, ids: Iterable[int]) -> list[Pair]:

@@ -51,15 +51,24 @@ def _with_interval(figures: dict[str, Any]) -> str | None:
     return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
 
 
+def _consistency(figures: dict[str, Any]) -> Any:
+    """Measured, or "by construction" for a judge head (its two orders cannot disagree)."""
+    value = figures.get("position_consistency")
+    if value is None and figures.get("consistent_by_construction"):
+        return "by construction (a head)"
+    return rounded(value)
+
+
 def adapt_result(job: JobView | None, active_id: int | None = None) -> tuple[pd.DataFrame, str]:
     if job is None or job.status != JobStatus.SUCCEEDED or "after" not in job.result:
         return pd.DataFrame(), ""
     r = job.result
     before, after = r["before"]["figures"], r["after"]["figures"]
     rows = [{"figure": "accuracy (95% CI)", "before": _with_interval(before), "after": _with_interval(after)}]
+    rows.append({"figure": "position consistency", "before": _consistency(before), "after": _consistency(after)})
     rows += [
-        {"figure": name.replace("_", " "), "before": rounded(before.get(name)), "after": rounded(after.get(name))}
-        for name in ("position_consistency", "ece", "n")
+        {"figure": name, "before": rounded(before.get(name)), "after": rounded(after.get(name))}
+        for name in ("ece", "n")
     ]
     table = pd.DataFrame(rows)
     if not after.get("n"):

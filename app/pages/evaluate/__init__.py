@@ -38,18 +38,24 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
     with ctx.db.session() as session:
         report = dataset_report(session, dataset, model)
     ref, rev = report.against_reference, report.against_reviews
-    consistency = "" if ref.position_consistency is None else f" · position consistency {ref.position_consistency:.3f}"
+    consistency = "" if ref.consistency_text is None else f" · position consistency {ref.consistency_text}"
+    trained = (
+        f"\n\n**Left out of every figure:** {ref.trained_excluded} pairs this model (or a version it was "
+        "trained from) trained on."
+        if ref.trained_excluded
+        else ""
+    )
     agreement = (
         "no reviewed pairs yet"
         if report.people_model_agreement is None
         else f"{report.people_model_agreement:.3f} on {report.agreement_n} reviewed pairs"
     )
     text = (
-        f"**Against reference labels:** {_accuracy(ref)} (ties left out: {ref.ties_excluded}){consistency} · "
+        f"**Against reference labels:** {_accuracy(ref)} ({ref.left_out}){consistency} · "
         f"ECE {ref.ece:.4f} · labels forced at the answer slot: {ref.forced} of {ref.n} · "
         f"undecided (counted wrong): {ref.undecided} of {ref.n}\n\n"
         f"**Against people's labels:** {_accuracy(rev)}\n\n"
-        f"**People–model agreement:** {agreement}"
+        f"**People–model agreement:** {agreement}{trained}"
     )
     return text, confusion_table(report), reliability_svg(ref)
 
@@ -70,6 +76,12 @@ def confusion_table(report: DatasetReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _consistency_cell(figures: Evaluation) -> float | str | None:
+    if figures.position_consistency is not None:
+        return round(figures.position_consistency, 3)
+    return "by construction (a head)" if figures.consistent_by_construction else None
+
+
 def compare_models(ctx: StudioContext, dataset: str, models: list[str] | None) -> pd.DataFrame:
     """The chosen models on one dataset, side by side: each on the pairs it judged."""
     if not dataset or not models:
@@ -86,9 +98,8 @@ def compare_models(ctx: StudioContext, dataset: str, models: list[str] | None) -
                     "scored pairs": ref.n,
                     "accuracy": round(ref.accuracy, 3) if ref.n else None,
                     "95% CI": f"{low:.2f}–{high:.2f}" if ref.n else "",
-                    "position consistency": None
-                    if ref.position_consistency is None
-                    else round(ref.position_consistency, 3),
+                    "position consistency": _consistency_cell(ref),
+                    "trained on (left out)": ref.trained_excluded,
                     "ECE": round(ref.ece, 3),
                     "agreement with people": None
                     if report.people_model_agreement is None
