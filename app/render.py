@@ -23,6 +23,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from core.data.judgments import by_construction
+from core.evaluation.trust import TrustReport
 from core.jobs.batches import WorkerView
 from core.jobs.lifecycle import JobView
 from core.review.pair_view import JudgmentView, PairDetail
@@ -219,3 +220,13 @@ def _worker_state(worker: WorkerView) -> str:
 
 def rounded(value: Any) -> Any:
     return round(value, 3) if isinstance(value, float) else value
+
+
+def trust_markdown(report: TrustReport) -> str:
+    """The trust threshold in one paragraph (Markdown): what may stand without a person, and why."""
+    return (
+        f"**Trust threshold** (agreement with people ≥ {report.target:.0%}, {1 - report.alpha:.0%} sure; "
+        # The verdict is numbers and fixed words only: nothing in it to escape.
+        f"from {report.n_reviewed} reviewed pairs, none the judge trained on): {report.verdict}. "
+        "It holds for pairs like the reviewed ones: a random sample, not pairs sorted by the judge's confidence."
+    )

@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import json
 import random
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from app.cli import cli
+from app.context import StudioContext
+from app.pages import evaluate as evaluate_page
+from app.pages.review import handlers
+from core.data.identity import content_key
 from core.errors import GramError
 from core.evaluation.trust import choose_threshold, dataset_trust, fewest_to_pass
+from core.review.queue import QueueFilter, queue_page
 from core.review.reviews import save_review
+from core.review.workflow import Cursor
 from core.stats.binomial import at_least, lower_bound
 from storage.database import Database
 from storage.tables import Judgment, ModelVersion
 from tests import factories
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from core.settings import Settings
 
 REPETITIONS = 200
 REVIEWED = 1000
@@ -95,12 +107,11 @@ def test_exact_binomial_tail_and_bound() -> None:
 
 
 def _judged_dataset(session: Session, n: int, *, right: int, trained: int = 0) -> list[int]:
-    """n pairs judged at confidence 0.99 by a head version that trained on the first `trained`;
-    each reviewed as its reference says; the judge agrees on the first `right`."""
-    texts = [(f"q{i}", f"a{i}", f"b{i}") for i in range(n + 10)]
+    """n pairs judged at confidence 0.99 by a head version that trained on the first `trained`, each
+    reviewed as its reference says (A), the judge right on the first `right`; then, not reviewed,
+    10 pairs it judges at 0.6 and 5 at 0.995."""
+    texts = [(f"q{i}", f"a{i}", f"b{i}") for i in range(n + 15)]
     ids = factories.dataset(session, name="t", labels="A", texts=texts)
-    from core.data.identity import content_key
-
     version = ModelVersion(
         name="judge-v",
         base_model="base",
@@ -111,10 +122,11 @@ def _judged_dataset(session: Session, n: int, *, right: int, trained: int = 0) -
     session.flush()
     for i, pair_id in enumerate(ids):
         label = "A" if i < right or i >= n else "B"
+        confidence = 0.99 if i < n else 0.6 if i < n + 10 else 0.995
         session.add(
             Judgment(
                 pair_id=pair_id, model_version_id=version.id, model="judge-v", backend="transformers",
-                protocol="label-only", label=label, confidence=0.99 if i < n else 0.6, prob_a=0.99,
+                protocol="label-only", label=label, confidence=confidence, prob_a=confidence,
             )
         )  # fmt: skip
         session.flush()
@@ -138,8 +150,44 @@ def test_gram_trust_prints_threshold_coverage_reviews_and_bound(db: Database) ->
     assert result.exit_code == 0, result.output
     found = json.loads(result.output)
     assert found["threshold"] == 0.99 and found["n_reviewed"] == 60
-    assert found["coverage"] == pytest.approx(60 / 70) and found["lower_bound"] == pytest.approx(0.05 ** (1 / 60))
+    assert found["coverage"] == pytest.approx(65 / 75) and found["lower_bound"] == pytest.approx(0.05 ** (1 / 60))
     plain = CliRunner().invoke(cli, ["trust", "t"])
     assert plain.exit_code == 0 and "need a person" in plain.output
     refused = CliRunner().invoke(cli, ["trust", "t", "--target", "1.5"])
     assert refused.exit_code != 0 and "target" in refused.output and "Traceback" not in refused.output
+
+
+def test_pairs_under_the_threshold_form_the_needs_a_person_queue(settings: Settings, db: Database) -> None:
+    with db.session() as session:
+        ids = _judged_dataset(session, 60, right=60)
+        everyone = queue_page(session, QueueFilter("t", "needs-person", trust_below=None), page_size=100)
+        assert sorted(r.pair_id for r in everyone.rows) == ids[60:]  # no threshold: every pair not yet reviewed
+    ctx = StudioContext(settings.model_copy(update={"model": "unused"}), db)
+    loaded = handlers.load_queue(ctx, "t", "needs-person", "id", False, False, "", "", Cursor(), user="ana")
+    state = loaded[0]
+    assert state.filter.trust_below == 0.99 and state.ids == ids[60:70]  # the 0.6 ones; the 0.995 ones stand
+    shown = evaluate_page.trust_view(ctx, "t", 0.9, 0.05)
+    assert "confidence &gt;= 0.990" in shown or "confidence >= 0.990" in shown, shown
+    assert "needs a person" in shown
+
+
+def test_a_dpo_export_takes_the_judges_label_only_above_its_threshold(db: Database, tmp_path: Path) -> None:
+    with db.session() as session:
+        ids = _judged_dataset(session, 60, right=60)
+    out = tmp_path / "dpo.jsonl"
+    result = CliRunner().invoke(cli, ["export", "t", "--format", "dpo", "--out", str(out), "--trusted-judge"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (
+        len(rows) == 65 and "5 labelled by the judge" in result.output and "10 under the judge's trust" in result.output
+    )
+    plain = tmp_path / "plain.jsonl"
+    assert CliRunner().invoke(cli, ["export", "t", "--format", "dpo", "--out", str(plain)]).exit_code == 0
+    assert len(plain.read_text().splitlines()) == 60
+    with db.session() as session:  # with too few reviews there is no threshold: refused, nothing written
+        for pair_id in ids[30:60]:
+            save_review(session, pair_id, reviewer="ana", label="B")
+    refused = CliRunner().invoke(
+        cli, ["export", "t", "--format", "dpo", "--out", str(tmp_path / "x.jsonl"), "--trusted-judge"]
+    )
+    assert refused.exit_code == 1 and "no threshold" in refused.output and not (tmp_path / "x.jsonl").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.group import cli, database_of, settings_of
+from app.cli.group import cli, database_of, known_dataset, settings_of
 from core.data.importer import parse_mapping
 from core.errors import GramError
 from core.export.rows import EXPORT_FORMATS
@@ -98,20 +98,47 @@ def import_command(
     help="dpo: also use the source's reference label where no person reviewed the pair.",
 )
 @click.option("--conversational", is_flag=True, help="dpo: TRL's conversational (messages) form.")
+@click.option(
+    "--trusted-judge",
+    is_flag=True,
+    help="dpo: also take the judge's label on unreviewed pairs at or above its trust threshold (`gram trust`).",
+)
+@click.option("--target", type=float, default=0.9, show_default=True, help="--trusted-judge: `gram trust --target`.")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="--trusted-judge: `gram trust --alpha`.")
 @click.pass_context
 def export_command(
-    ctx: click.Context, dataset: str, fmt: str, out: Path, include_reference: bool, conversational: bool
+    ctx: click.Context,
+    dataset: str,
+    fmt: str,
+    out: Path,
+    include_reference: bool,
+    conversational: bool,
+    trusted_judge: bool,
+    target: float,
+    alpha: float,
 ) -> None:
     """Export a dataset as TRL DPO rows, GRAM-R² SFT rows, or a full dump that `gram import` reads."""
+    from core.evaluation.trust import check_levels, dataset_trust
     from core.export.rows import export_rows, write_rows
 
+    if trusted_judge and fmt != "dpo":
+        raise click.UsageError("--trusted-judge goes with --format dpo")
+    check_levels(target, alpha)
     with database_of(ctx).session() as session:
+        threshold = None
+        if trusted_judge:
+            trust = dataset_trust(session, known_dataset(ctx, dataset), target, alpha)
+            if trust.threshold is None:
+                raise GramError(f"--trusted-judge: {trust.verdict}")
+            threshold = trust.threshold
+            click.echo(f"trust threshold {threshold:.3f} (lower bound {trust.lower_bound:.3f})", err=True)
         result = export_rows(
             session,
             dataset,
             fmt,  # type: ignore[arg-type]
             include_reference=include_reference,
             conversational=conversational,
+            trusted_judge=threshold,
         )
     write_rows(result.rows, out)
     click.echo(f"wrote {out}: {result.summary()}")

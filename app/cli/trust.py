@@ -1,4 +1,4 @@
-"""`gram trust` and `gram check`: how far a team may rely on its judge, from its people's reviews."""
+"""`gram trust`, `check` and `estimate`: how far a team may rely on its judge, from its people's reviews."""
 
 from __future__ import annotations
 
@@ -73,3 +73,20 @@ class CheckError(click.ClickException):
     """`gram check` could not compare (exit status 2): 1 means "significantly worse"."""
 
     exit_code = 2
+
+
+@cli.command("estimate")
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def estimate_command(ctx: click.Context, dataset: str, as_json: bool) -> None:
+    """The judge's accuracy, the share of pairs where A is preferred and each named model's win rate,
+    by prediction-powered inference from the reviewed pairs and the judge's verdicts on all pairs
+    (95% intervals), beside the figures from the reviews alone; and how many more reviews give ±5
+    points. No model is loaded."""
+    from core.evaluation.estimates import dataset_estimates
+
+    dataset = known_dataset(ctx, dataset)
+    with database_of(ctx).session() as session:
+        found = dataset_estimates(session, dataset)
+    click.echo(json.dumps(found.as_dict()) if as_json else "\n".join(found.lines()))

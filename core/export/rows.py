@@ -2,7 +2,9 @@
 
 - dpo: TRL preference rows {prompt, chosen, rejected} from pairs with a final label (a lead's,
   else the reviewers' consensus: core/review/consensus.py); with include_reference, also pairs
-  with only a reference label. Ties, skips and disputed pairs are left out.
+  with only a reference label; with trusted_judge (a trust threshold: core/evaluation/trust.py),
+  also unreviewed pairs whose latest verdict's confidence is at or above it, with the judge's
+  label (counted apart, never as a person's). Ties, skips and disputed pairs are left out.
 - sft: TRL prompt-completion rows in conversational form: the exact GRAM-R² user message, and
   the reply "<think>rationale</think><answer>label</answer>". The rationale is the one written
   for the final label, else the model's when a person accepted a verdict with that label.
@@ -31,7 +33,7 @@ from core.data.paths import file_in
 from core.errors import GramError
 from core.review.consensus import confirmed_rationale, decide
 from core.text.prompting import gram_r2_user_message, rationale_target
-from core.vocab import Label
+from core.vocab import DECISIVE, Label
 from storage.tables import Pair, Review
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,12 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("dpo", "sft", "jsonl")
 class ExportResult:
     rows: list[dict[str, Any]]
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> pairs
+    by_judge: int = 0  # dpo rows labelled by the judge above its trust threshold
 
     def summary(self) -> str:
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.most_common())
-        return f"{len(self.rows)} rows" + (f"; skipped {skipped}" if skipped else "")
+        judged = f" ({self.by_judge} labelled by the judge above its trust threshold)" if self.by_judge else ""
+        return f"{len(self.rows)} rows{judged}" + (f"; skipped {skipped}" if skipped else "")
 
 
 def _pairs(session: Session, dataset_id: int) -> Iterator[Pair]:
@@ -118,10 +122,12 @@ def export_rows(
     include_reference: bool = False,
     conversational: bool = False,
     reviewer: str | None = None,
+    trusted_judge: float | None = None,
 ) -> ExportResult:
     """The dataset's rows in `fmt`. With `reviewer` (a reviewer's own export) only that person's
     reviews count and travel: nobody else's labels, rationales or history are in it. A pair whose
-    stored records cannot be read is counted and logged, never the end of the export."""
+    stored records cannot be read is counted and logged, never the end of the export. With
+    `trusted_judge` (dpo), unreviewed pairs the judge labels at or above that confidence join."""
     if fmt not in EXPORT_FORMATS:
         raise GramError(f"unknown export format '{fmt}'; use one of {', '.join(EXPORT_FORMATS)}")
     result = ExportResult([])
@@ -130,7 +136,7 @@ def export_rows(
         if reviewer is not None:
             reviews = [r for r in reviews if not r.final and r.reviewer == reviewer]
         try:
-            _export_pair(result, pair, reviews, fmt, include_reference, conversational)
+            _export_pair(result, pair, reviews, fmt, include_reference, conversational, trusted_judge)
         except Exception:
             log.exception("export of %s: pair %s could not be read", dataset, pair.id)
             if fmt == "jsonl":  # a dump (a deletion's too) loses nothing: the columns as they are stored
@@ -173,6 +179,7 @@ def _export_pair(
     fmt: ExportFormat,
     include_reference: bool,
     conversational: bool,
+    trusted_judge: float | None = None,
 ) -> None:
     if fmt == "jsonl":
         result.rows.append(dump_row(pair, reviews))
@@ -181,6 +188,16 @@ def _export_pair(
     label = final.label
     if label is None and include_reference and fmt == "dpo" and final.how == "unreviewed":
         label = pair.reference_label
+    if label is None and trusted_judge is not None and fmt == "dpo" and final.how == "unreviewed":
+        latest = max(pair.judgments, key=lambda j: j.id, default=None)
+        confidence = latest.confidence if latest is not None else None
+        if latest is not None and latest.label in DECISIVE and isinstance(confidence, float):
+            if confidence >= trusted_judge:
+                result.rows.append(dpo_row(pair, latest.label, conversational))
+                result.by_judge += 1
+                return
+            result.skipped["under the judge's trust threshold (they need a person)"] += 1
+            return
     if final.how == "disputed":
         result.skipped["disputed by reviewers (no final label yet)"] += 1
     elif label is None:

@@ -24,10 +24,11 @@ from core.vocab import DECISIVE, Label
 from storage.tables import PAIR_FILTERS, Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
 
 # judged: not by you yet; reviewed: by you
-Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "disagreements"]
+Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "needs-person", "disagreements"]
 STATUSES: list[tuple[str, Status]] = [
     ("all", "all"),
     ("needs you", "needs-you"),
+    ("needs a person (under the trust threshold)", "needs-person"),
     ("unjudged", "unjudged"),
     ("judged, not by you", "judged"),
     ("reviewed by you", "reviewed"),
@@ -46,6 +47,9 @@ class QueueFilter:
     search: str = ""
     sort: Sort = "id"
     reviewer: str = ""  # whose queue: their own label is the row's "reviewed"
+    # "needs-person": the trust threshold (core/evaluation/trust.py) pairs under which need a
+    # person; None: there is none yet, so every pair does.
+    trust_below: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,10 @@ def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]
         where.append(_labelled_by(f.reviewer))
     elif f.status == "needs-you":
         where += [Pair.review_count < dataset.reviews_per_pair, ~_labelled_by(f.reviewer)]
+    elif f.status == "needs-person":  # under the threshold (or unjudged), and not reviewed enough yet
+        if f.trust_below is not None:
+            where.append(or_(Pair.latest_confidence.is_(None), Pair.latest_confidence < f.trust_below))
+        where.append(Pair.review_count < dataset.reviews_per_pair)
     elif f.status == "disagreements":
         where.append(text(PAIR_FILTERS["disagreements"]))
     if f.inconsistent_only:

@@ -9,10 +9,13 @@ import pandas as pd
 from app.context import StudioContext
 from app.handlers import on
 from app.plots import reliability_svg
+from app.render import trust_markdown
 from app.widgets import dataset_dropdown
 from core.data.judgments import judged_models
+from core.evaluation.estimates import dataset_estimates
 from core.evaluation.metrics import Evaluation
 from core.evaluation.reports import DatasetReport, dataset_report
+from core.evaluation.trust import dataset_trust
 from core.stats.intervals import MIN_VERDICT_PAIRS
 
 
@@ -110,6 +113,32 @@ def compare_models(ctx: StudioContext, dataset: str, models: list[str] | None) -
     return pd.DataFrame(rows)
 
 
+def trust_view(ctx: StudioContext, dataset: str, target: float | None, alpha: float | None) -> str:
+    """The trust threshold of the dataset's latest verdicts (core/evaluation/trust.py)."""
+    if not dataset:
+        return "Choose a dataset."
+    with ctx.db.session() as session:
+        report = dataset_trust(
+            session, dataset, 0.9 if target is None else float(target), 0.05 if alpha is None else float(alpha)
+        )
+    return trust_markdown(report) + "\n\nPairs under it are the Review page's *needs a person* queue."
+
+
+def estimates_view(ctx: StudioContext, dataset: str) -> tuple[pd.DataFrame, str]:
+    """Prediction-powered estimates beside the naive ones (core/evaluation/estimates.py)."""
+    if not dataset:
+        return pd.DataFrame(), "Choose a dataset."
+    with ctx.db.session() as session:
+        found = dataset_estimates(session, dataset)
+    note = (
+        f"From {found.labelled} reviewed pairs and the judge's verdicts on {found.unlabelled} more; left out: "
+        f"{found.trained_excluded} the judge trained on, {found.tied_or_skipped} tied or skipped, {found.unjudged} "
+        "not judged. Prediction-powered inference corrects the judge's bias with the reviews, so its interval "
+        "is valid whatever the judge; like every figure here it assumes the reviewed pairs are a random sample."
+    )
+    return pd.DataFrame([row.cells() for row in found.rows]), note
+
+
 def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     with gr.Row():
         dataset = dataset_dropdown(ctx, studio, "evaluate_datasets", label="Dataset", elem_id="eval-dataset")
@@ -120,6 +149,18 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     summary = gr.Markdown(elem_id="eval-summary")
     confusion = gr.Dataframe(interactive=False, label="Confusion matrix", elem_id="eval-confusion")
     plot = gr.HTML(label="Reliability diagram", elem_id="eval-reliability")
+    gr.Markdown("### How far to trust the judge")
+    with gr.Row():
+        target = gr.Number(
+            0.9, minimum=0.5, maximum=0.99, step=0.01, label="Agreement with people", elem_id="trust-target"
+        )
+        alpha = gr.Number(0.05, minimum=0.01, maximum=0.25, step=0.01, label="Chance it fails", elem_id="trust-alpha")
+        find = gr.Button("Find the trust threshold", elem_id="trust-run", scale=0)
+    trust = gr.Markdown(elem_id="trust-summary")
+    gr.Markdown("### Estimates from the reviews and the judge together")
+    estimate = gr.Button("Estimate", elem_id="estimates-run")
+    estimates = gr.Dataframe(interactive=False, wrap=True, elem_id="estimates-table")
+    estimates_note = gr.Markdown(elem_id="estimates-note")
     gr.Markdown("### Compare models on this dataset")
     with gr.Row():
         compared = gr.Dropdown(
@@ -148,6 +189,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         api_name="compare_models",
     )
     on(model.focus, lambda d: gr.update(choices=models_of(ctx, d)), dataset, model, api_name="evaluate_models_refresh")
+    on(find.click, lambda d, t, a: trust_view(ctx, d, t, a), [dataset, target, alpha], trust, api_name="trust")
+    on(estimate.click, lambda d: estimates_view(ctx, d), dataset, [estimates, estimates_note], api_name="estimates")
     on(
         show.click,
         lambda d, m: evaluation_view(ctx, d, m),

@@ -17,10 +17,11 @@ import gradio as gr
 from app.context import StudioContext
 from app.pages.review.queue import guidelines_of, queue_label
 from app.pages.review.view import cannot_show, no_pair, pair_values, queue_cells
-from app.render import literal
+from app.render import literal, trust_markdown
 from app.widgets import first_dataset
 from core.access.roles import Action
 from core.errors import GramError
+from core.evaluation.trust import dataset_trust
 from core.head.instant import keep_instant, live_figures
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
@@ -104,7 +105,21 @@ def load_queue(
     cursor = replace(cursor, reviewer=user)
     if not name:
         return [QueueState(QueueFilter(""), 0, []), [], "no dataset", cursor, "", *no_pair()]
-    f = QueueFilter(name, status, include_reviewed, disagreements, tag or "", text or "", order, reviewer=user)  # type: ignore[arg-type]
+    trust_below = None
+    if status == "needs-person":  # the threshold as the reviews stand now
+        with ctx.db.session() as session:
+            trust_below = dataset_trust(session, name).threshold
+    f = QueueFilter(
+        name,
+        status,  # type: ignore[arg-type]
+        include_reviewed,
+        disagreements,
+        tag or "",
+        text or "",
+        order,  # type: ignore[arg-type]
+        reviewer=user,
+        trust_below=trust_below,
+    )
     return _opened(ctx, *open_queue(ctx.db, f, 0), cursor)
 
 
@@ -251,7 +266,9 @@ def instant_figures(ctx: StudioContext, name: str, *, user: str) -> str:
         return ""
     ctx.refit_instant(name)
     with ctx.db.session() as session:
-        return live_figures(session, name, user).markdown(literal)
+        return (
+            live_figures(session, name, user).markdown(literal) + "\n\n" + trust_markdown(dataset_trust(session, name))
+        )
 
 
 def keep(ctx: StudioContext, name: str, *, user: str) -> str:
