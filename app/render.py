@@ -27,7 +27,7 @@ from core.evaluation.trust import TrustReport
 from core.jobs.batches import WorkerView
 from core.jobs.lifecycle import JobView
 from core.review.pair_view import JudgmentView, PairDetail
-from core.vocab import Label, Origin
+from core.vocab import Label, Origin, Protocol
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -132,8 +132,9 @@ def pair_header(pair: PairDetail, *, hide_reference: bool = False) -> str:
     )
 
 
-def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = False) -> str:
-    """The model's judgment (HTML): label, confidence, both orders, votes, problems, rationale."""
+def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = False, problems: Sequence[str] = ()) -> str:
+    """The model's judgment (HTML): label, confidence, both orders, votes, problems, rationale;
+    `problems`: what makes its rationale degenerate (core/judge/rationale_checks.py)."""
     if j is None:
         return markdown_html("*Not judged yet.*")
     lines = [
@@ -172,6 +173,27 @@ def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = Fals
     lines.append("**Rationale**")
     if others:
         lines.append(f"*{others} other judgment(s) of this pair: choose one above the pair.*")
+    if not j.rationale and j.explained:
+        model = literal(j.explanation.get("model") if j.explanation else "the base model")
+        lines.append(
+            f"**Written to explain the verdict** by {model}, which was told the label {literal(j.label)}: "
+            "it argues for this verdict because it was asked to; it is not an independent judgment."
+        )
+        if problems:
+            lines.append(f"**Explanation flagged:** {literal('; '.join(problems))}.")
+        return markdown_html("\n\n".join(lines)) + markdown_html(j.explained, images=images)
+    if not j.rationale and j.protocol == Protocol.LABEL_ONLY:
+        return markdown_html("\n\n".join(lines)) + markdown_html(
+            "*None: this verdict comes from the fast path"
+            + (" (a judge head)" if by_construction(j.orders) else "")
+            + ", which gives a label and a confidence, not reasons. *Explain this verdict* has the base "
+            "model write one for its label.*"
+        )
+    if problems:
+        lines.append(
+            f"**Rationale flagged:** {literal('; '.join(problems))}. Shown as it is; it is never used as a "
+            "training target (SFT export, adaptation)."
+        )
     # The rationale is the model's Markdown: rendered, not made literal (its HTML is escaped all the same).
     return markdown_html("\n\n".join(lines)) + markdown_html(j.rationale or "(none)", images=images)
 

@@ -190,6 +190,9 @@ class Judgment(Base):
     orders: Mapped[list[Any]] = mapped_column(JSON, default=list)
     consistent: Mapped[bool | None] = mapped_column(Boolean, default=None)
     votes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # A rationale written afterwards for this verdict's label by the generative model, told the
+    # label (core/train/explain.py): {"rationale", "model", "created_at", "proof_score"} (0018).
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     raw_output: Mapped[str | None] = mapped_column(Text, default=None)
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -230,6 +233,9 @@ class Review(Base):
     # The adjudicated label: its `reviewer` is the lead who last set it.
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     judgment_id: Mapped[int | None] = mapped_column(ForeignKey("judgments.id", ondelete="SET NULL"), default=None)
+    # The judgment's rationale was on the person's screen when they labelled (migration 0017): only
+    # then may it be exported or trained on as theirs. None: not recorded (reviews before 0017).
+    rationale_seen: Mapped[bool | None] = mapped_column(Boolean, default=None)
     label: Mapped[str | None] = mapped_column(String(8), default=None)  # A, B, tie, skip (core.vocab)
     rationale: Mapped[str | None] = mapped_column(Text, default=None)
     reason: Mapped[str] = mapped_column(Text, default="")  # why it was skipped (not judgeable)

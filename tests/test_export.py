@@ -57,7 +57,9 @@ def judged(session: Session) -> list[Pair]:
     session.flush()
     # 0: accepted the model's label (confirmed); 1: corrected label and rationale;
     # 2: corrected label, no rationale; 3: tie; 4: edited then undone (no label); 5: untouched.
-    save_review(session, pairs[0].id, reviewer="ana", label="A", judgment_id=pairs[0].judgments[0].id)
+    save_review(
+        session, pairs[0].id, reviewer="ana", label="A", judgment_id=pairs[0].judgments[0].id, rationale_seen=True
+    )
     save_review(session, pairs[1].id, reviewer="ana", label="A", rationale=RATIONALE, tags=["fixed"], note="B misread")
     save_review(session, pairs[2].id, reviewer="bo", label="A")
     save_review(session, pairs[2].id, reviewer="bo", label="B")  # the model said A

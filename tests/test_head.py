@@ -118,7 +118,9 @@ def test_gram_adapt_fits_a_head_by_default_and_judging_with_that_version_uses_it
     from app.pages import judge as judge_page
 
     studio = StudioContext(settings, db)
-    assert judge_page.start_judging(studio, "demo", 6, False, False, 16).startswith("Judging demo (job ")
+    said = judge_page.start_judging(studio, "demo", 6, False, False, 16)
+    assert "is a judge head: it gives verdicts" in said and "Explain this verdict" in said  # not a silent 0/0
+    assert "Judging demo (job " in said
     # A worker process judges it: the page's status says when it is done.
     wait_for(lambda: 'data-status="succeeded"' in judge_page.judging_status(studio), seconds=300, what="judging")
     with db.session() as session:

@@ -179,6 +179,10 @@ JUDGMENT_SCHEMA: dict[str, Check] = {
     "orders": items(ORDER, 2),
     "consistent": flag,
     "votes": VOTES,
+    "explanation": record(
+        {"rationale": text(), "model": text(MAX_NAME * 5), "created_at": when, "proof_score": number(-1e9, 1e9)},
+        required=("rationale",),
+    ),
     "raw_output": text(),
     "parse_error": text(),
     "timings": timings,
@@ -200,6 +204,7 @@ REVIEW_SCHEMA: dict[str, Check] = {
     "reviewer": name,
     "final": flag,
     "version": whole(0, MAX_VERSION),
+    "rationale_seen": flag,
 }
 JUDGMENT_FIELDS = tuple(JUDGMENT_SCHEMA)
 REVIEW_FIELDS = tuple(REVIEW_SCHEMA)

@@ -6,8 +6,10 @@
   also unreviewed pairs whose latest verdict's confidence is at or above it, with the judge's
   label (counted apart, never as a person's). Ties, skips and disputed pairs are left out.
 - sft: TRL prompt-completion rows in conversational form: the exact GRAM-R² user message, and
-  the reply "<think>rationale</think><answer>label</answer>". The rationale is the one written
-  for the final label, else the model's when a person accepted a verdict with that label.
+  the reply "<think>rationale</think><answer>label</answer>". The rationale is the one a person
+  wrote or saved for the final label, else the model's, only where a person who chose that label
+  had it on screen (reviews.rationale_seen) and it is not degenerate (core/judge/rationale_checks.py);
+  what is left out is counted by reason.
 - jsonl: every pair with its judgments, everyone's reviews and their history; `gram import`
   reads it back.
 """
@@ -31,10 +33,11 @@ from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
 from core.data.paths import file_in
 from core.errors import GramError
-from core.review.consensus import confirmed_rationale, decide
+from core.judge.rationale_checks import rationale_problems
+from core.review.consensus import FinalLabel, confirmed_rationale, decide, shown_rationale
 from core.text.prompting import gram_r2_user_message, rationale_target
 from core.vocab import DECISIVE, Label
-from storage.tables import Pair, Review
+from storage.tables import Judgment, Pair, Review
 
 log = logging.getLogger(__name__)
 
@@ -210,10 +213,21 @@ def _export_pair(
         result.rows.append(dpo_row(pair, label, conversational))
     else:
         rationale = confirmed_rationale(final, pair.judgments)
+        problems = [] if rationale is None or final.rationale else rationale_problems(
+            rationale, pair.response_a, pair.response_b, label
+        )  # fmt: skip
         if rationale is None:
-            result.skipped["without a rationale for the chosen label"] += 1
+            result.skipped[_why_no_rationale(final, pair.judgments)] += 1
+        elif problems:  # a model rationale: a person's own words are theirs to judge
+            result.skipped[f"with a degenerate model rationale ({problems[0]})"] += 1
         else:
             result.rows.append(sft_row(pair, rationale, label))
+
+
+def _why_no_rationale(final: FinalLabel, judgments: list[Judgment]) -> str:
+    if any(j.label == final.label and shown_rationale(j) for j in judgments):
+        return "with a model rationale nobody had on screen when choosing the label"
+    return "without a rationale for the chosen label"
 
 
 def to_hf_dataset(rows: list[dict[str, Any]]) -> Any:  # a datasets.Dataset (imported lazily: slow)

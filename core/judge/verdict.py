@@ -33,7 +33,8 @@ class Verdict:
         return self.label is not None
 
 
-def _sections(rationale: str) -> dict[str, str]:
+def rationale_sections(rationale: str) -> dict[str, str]:
+    """The rationale's Feedback, Comparison and Conclusion (by lower-case name), where it has them."""
     marks = list(SECTION.finditer(rationale))
     found: dict[str, str] = {}
     ends = [following.start() for following in marks[1:]] + [len(rationale)] if marks else []
@@ -49,7 +50,7 @@ def parse_verdict(text: str) -> Verdict:
         return Verdict(None, None, problem="empty output")
     think = THINK.search(text)
     rationale = think.group(1).strip() if think else None
-    sections = _sections(rationale) if rationale else {}
+    sections = rationale_sections(rationale) if rationale else {}
     parts = {
         "rationale": rationale or None,
         "feedback": sections.get("feedback"),

@@ -40,6 +40,8 @@ class ReviewLike(Protocol):
     @property
     def judgment_id(self) -> int | None: ...
     @property
+    def rationale_seen(self) -> bool | None: ...
+    @property
     def updated_at(self) -> datetime: ...
 
 
@@ -50,6 +52,7 @@ REVIEW_COLUMNS = (
     Review.final,
     Review.rationale,
     Review.judgment_id,
+    Review.rationale_seen,
     Review.updated_at,
 )
 
@@ -62,6 +65,7 @@ class FinalLabel:
     votes: dict[str, int]  # people's labels (not the final one) -> how many chose it
     rationale: str | None = None  # written for the final label: the lead's, else a person's who chose it
     judgment_id: int | None = None  # the judgment whose verdict a person who chose it accepted
+    seen_rationale_of: int | None = None  # the judgment whose rationale such a person had on screen
 
 
 def people(reviews: Iterable[ReviewLike]) -> list[ReviewLike]:
@@ -74,7 +78,10 @@ def decide(pair_id: int, reviews: Sequence[ReviewLike]) -> FinalLabel:
     votes = Counter(r.label for r in people(reviews) if r.label)
     final = next((r for r in reviews if r.final and r.label is not None), None)
     if final is not None:
-        return FinalLabel(pair_id, final.label, "adjudicated", dict(votes), final.rationale or None, final.judgment_id)
+        seen = final.judgment_id if final.rationale_seen else None
+        return FinalLabel(
+            pair_id, final.label, "adjudicated", dict(votes), final.rationale or None, final.judgment_id, seen
+        )
     if not votes:
         return FinalLabel(pair_id, None, "unreviewed", {})
     (top, n), *rest = votes.most_common()
@@ -83,18 +90,31 @@ def decide(pair_id: int, reviews: Sequence[ReviewLike]) -> FinalLabel:
     chose = sorted((r for r in people(reviews) if r.label == top), key=lambda r: r.updated_at, reverse=True)
     rationale = next((r.rationale for r in chose if r.rationale), None)
     judgment = next((r.judgment_id for r in chose if r.judgment_id is not None), None)
-    return FinalLabel(pair_id, top, "consensus", dict(votes), rationale, judgment)
+    seen = next((r.judgment_id for r in chose if r.judgment_id is not None and r.rationale_seen), None)
+    return FinalLabel(pair_id, top, "consensus", dict(votes), rationale, judgment, seen)
 
 
 def confirmed_rationale(final: FinalLabel, judgments: Iterable[Judgment]) -> str | None:
-    """The rationale for the final label: written by a person, else the model's where a person
-    accepted a verdict with that label (the judgment they saw first, then the newest)."""
+    """The rationale for the final label: written (or saved) by a person, else the model's, only
+    from the judgment whose rationale a person who chose that label had on screen, and only where
+    its verdict is that label. A rationale nobody was shown is nobody's."""
     if final.label is None:
         return None
     if final.rationale:
         return final.rationale
-    judgments = sorted(judgments, key=lambda j: (j.id != final.judgment_id, -j.id))
-    return next((j.rationale for j in judgments if j.label == final.label and j.rationale), None)
+    seen = next((j for j in judgments if j.id == final.seen_rationale_of), None)
+    if seen is None or seen.label != final.label:
+        return None
+    return shown_rationale(seen)
+
+
+def shown_rationale(judgment: Judgment) -> str | None:
+    """The rationale a judgment shows: its own, else the explanation written for its label."""
+    if isinstance(judgment.rationale, str) and judgment.rationale.strip():
+        return judgment.rationale
+    explanation = judgment.explanation if isinstance(judgment.explanation, dict) else {}
+    text = explanation.get("rationale")
+    return text if isinstance(text, str) and text.strip() else None
 
 
 def _decided(rows: Iterable[ReviewLike], pair_ids: Iterable[int] = ()) -> dict[int, FinalLabel]:

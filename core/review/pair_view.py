@@ -35,6 +35,13 @@ class JudgmentView:
     votes: dict[str, Any] | None = None
     parse_error: str | None = None
     created_at: datetime | None = None
+    explanation: dict[str, Any] | None = None  # written afterwards for its label (core/train/explain.py)
+
+    @property
+    def explained(self) -> str | None:
+        """The explanation's text, where one was written."""
+        text = self.explanation.get("rationale") if isinstance(self.explanation, dict) else None
+        return text if isinstance(text, str) and text.strip() else None
 
     @property
     def title(self) -> str:
@@ -63,6 +70,7 @@ class JudgmentView:
             j.votes,
             j.parse_error,
             j.created_at,
+            j.explanation if isinstance(j.explanation, dict) else None,
         )
 
 

@@ -116,11 +116,13 @@ def save_review(
     expected_version: int | None = None,
     judgment_id: int | None = None,
     final: bool = False,
+    rationale_seen: bool | None = None,
     **changes: Any,
 ) -> Review:
     """Change some of label, reason, rationale, tags, note of `reviewer`'s review of the pair (of
     its final review with `final`). `expected_version` guards concurrent edits. A reason goes
-    with a skip; labelling the pair after all clears it."""
+    with a skip; labelling the pair after all clears it. `judgment_id`: the judgment the person
+    sees; `rationale_seen`: its rationale is on their screen now (kept once true for that judgment)."""
     unknown = set(changes) - set(STATE_FIELDS)
     if unknown:
         raise GramError(f"a review has no fields {sorted(unknown)}")
@@ -133,7 +135,11 @@ def save_review(
             f"(version {review.version}, you had {expected_version}); reload it"
         )
     if judgment_id is not None:
+        if judgment_id != review.judgment_id:
+            review.rationale_seen = None  # another judgment: what was seen of the last one says nothing
         review.judgment_id = judgment_id
+    if rationale_seen is not None and review.judgment_id is not None:
+        review.rationale_seen = bool(review.rationale_seen) or rationale_seen  # once on screen, seen
     if not final and changes.get("label") in DECISIVE and review.label is None and review.instant_prob_a is None:
         # The instant judge's guess (core/head/instant.py keeps one per pair it did not train on),
         # kept before it can learn the answer.

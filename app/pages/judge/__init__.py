@@ -14,7 +14,7 @@ import gradio as gr
 
 from app.context import StudioContext
 from app.handlers import bound, on
-from app.render import progress_html, workers_html
+from app.render import literal, progress_html, workers_html
 from app.widgets import dataset_dropdown
 from core.access.roles import Action
 from core.backends import backend_settings
@@ -54,9 +54,17 @@ def start_judging(
     )
     backend_name, _ = backend_settings(ctx.settings)
     job = start_judge_worker(ctx.db, ctx.settings, spec, backend_name, run, owner=user)
+    # Said first, whatever the job: a head asked for rationales must not end in a silent "0/0".
+    head = (
+        f"**{literal(spec.name)} is a judge head: it gives verdicts (a label and a confidence), not "
+        "rationales**, so its verdicts come from the fast path. For the reasons behind a verdict, use "
+        "*Explain this verdict* on the Review page: the base model writes a rationale for that label. "
+        if spec.head and not fast
+        else ""
+    )
     if job.status not in ACTIVE:
-        return f"Nothing left to judge in {dataset} with this model and these options."
-    return f"Judging {dataset} (job {job.id}): a worker is loading the model…"
+        return f"{head}Nothing left to judge in {literal(dataset)} with this model and these options."
+    return f"{head}Judging {literal(dataset)} (job {job.id}): a worker is loading the model…"
 
 
 def judging_status(ctx: StudioContext) -> str:

@@ -77,7 +77,14 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                 prev_pair = gr.Button("◀ Previous (k)", elem_id="key-prev", size="sm")
                 next_pair = gr.Button("Next (j) ▶", elem_id="key-next", size="sm")
             rationale = gr.Textbox(label="Rationale (e to edit, Ctrl+Enter to save)", lines=6, elem_id="rationale-box")
-            save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
+            # Kept by the page's script (assets.py): "seen" while the rationale box is on screen.
+            rationale_on_screen = gr.Textbox(
+                "", elem_id="rationale-seen", elem_classes=["gram-hidden"], show_label=False
+            )
+            with gr.Row():
+                save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
+                # For a verdict without reasons (a head, the fast path): the base model writes one for its label.
+                explain = gr.Button("Explain this verdict", elem_id="explain-verdict")
             diff = gr.HTML(elem_id="rationale-diff")
             with gr.Row():
                 tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
@@ -162,7 +169,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     action(prev_pair.click, handlers.step_to, paging, stepped, "previous_pair", step=-1)
     action(next_pair.click, handlers.step_to, paging, stepped, "next_pair", step=1)
 
-    label_inputs = [queue_state, cursor_state, model_label, judgment_id]
+    label_inputs = [queue_state, cursor_state, model_label, judgment_id, rationale_on_screen]
     for button, choice, api in (
         (accept, None, "accept"),
         (label_a, Label.A, "label_a"),
@@ -185,6 +192,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         save_rationale.click, handlers.save_rationale, [cursor_state, rationale, judgment_id], moved, "save_rationale"
     )
     on(rationale.change, diff_html, [model_rationale, rationale], diff, api_name="rationale_diff")
+    wire(explain.click, handlers.explain, [cursor_state, judgment_id], moved, "explain")
     action(save_meta.click, handlers.save_tags, [cursor_state, tags, note, judgment_id], moved, "save_tags")
     action(undo_button.click, handlers.undo, [cursor_state], moved, "undo")
     action(redo_button.click, handlers.redo, [cursor_state], moved, "redo")

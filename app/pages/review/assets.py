@@ -56,6 +56,25 @@ const watchHeader = () => {
   }).observe(header, {childList: true, subtree: true, characterData: true});
 };
 watchHeader();
+// Whether the rationale box is on screen (its first lines, with text in it), kept in a hidden box
+// that every label event sends: a model rationale becomes a training target only where it was.
+const rationaleOnScreen = () => {
+  const box = document.querySelector('#rationale-box textarea');
+  if (!box || !box.value.trim() || box.offsetParent === null) return false;
+  const r = box.getBoundingClientRect();
+  const visible = Math.min(r.bottom, window.innerHeight) - Math.max(r.top, 0);
+  return visible >= Math.min(r.height, 40);
+};
+setInterval(() => {
+  const page = document.getElementById('review-tab');
+  const input = document.querySelector('#rationale-seen textarea, #rationale-seen input');
+  if (!page || !input) return;
+  const value = page.offsetParent !== null && rationaleOnScreen() ? 'seen' : '';
+  if (input.value === value) return;
+  const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(input), 'value').set;
+  setter.call(input, value);
+  input.dispatchEvent(new Event('input', {bubbles: true}));
+}, 200);
 </script>
 """
 
@@ -72,6 +91,7 @@ REVIEW_CSS = """
 #review-actions { flex-wrap: nowrap; }
 #review-actions button { min-width: 0; padding: 4px 6px; white-space: nowrap; }
 #review-progress p { margin: 0; }
+.gram-hidden { display: none !important; }
 .conversation .turn { border-left: 3px solid var(--border-color-primary); padding: 2px 8px; margin: 4px 0; }
 .conversation .turn-user { border-left-color: var(--color-accent); }
 .conversation .turn-assistant { border-left-color: var(--neutral-400); background: var(--background-fill-secondary); }

@@ -26,8 +26,9 @@ from core.head.instant import keep_instant, live_figures
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
 from core.review.queue import QueueFilter, progress_key, review_progress, rows_now
-from core.review.reviews import review_now
+from core.review.reviews import find_review, review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
+from core.train.explain import explain_judgment
 from core.vocab import Label
 
 # What the pair view shows --------------------------------------------------------------------
@@ -173,22 +174,28 @@ def step_to(ctx: StudioContext, queue: QueueState, cursor: Cursor, *, step: int)
 # Reviews ------------------------------------------------------------------------------------
 
 
+RATIONALE_SEEN = "seen"  # the page script's word for "the rationale box is on screen" (assets.py)
+
+
 def set_label(
     ctx: StudioContext,
     queue: QueueState,
     cursor: Cursor,
     model_label: str | None,
     judgment_id: int | None,
+    on_screen: str | None = None,
     *,
     choice: Label | None,
     user: str,
 ) -> list[Any]:
     """[queue, *MOVED]: label the pair `choice` (None: accept the model's label shown) as the
-    judgment the person sees, and move to the next pair."""
+    judgment the person sees, and move to the next pair. `on_screen` is what the page's script
+    saw of the rationale box ("seen": on screen), recorded with the review."""
     if choice is None and model_label is None:
         why = "it is hidden in blind review; choose A, B, tie or skip" if cursor.blind else "it has none here"
         return [queue, cursor, f"No model label to accept: {why}.", *seen(ctx, cursor, cursor.pair_id)[1]]
-    saved = review_pair(ctx.db, cursor, user, judgment_id, label=choice or model_label)
+    looked = on_screen == RATIONALE_SEEN and not cursor.blind
+    saved = review_pair(ctx.db, cursor, user, judgment_id, rationale_seen=looked, label=choice or model_label)
     return _advance(ctx, queue, saved)
 
 
@@ -218,6 +225,27 @@ def undo(ctx: StudioContext, cursor: Cursor, *, user: str) -> list[Any]:
 
 def redo(ctx: StudioContext, cursor: Cursor, *, user: str) -> list[Any]:
     return shown(ctx, redo_last(ctx.db, cursor, user))
+
+
+def explain(ctx: StudioContext, cursor: Cursor, judgment_id: int | None, *, user: str) -> list[Any]:
+    """MOVED: the generative model writes a rationale for the shown verdict's label (kept on the
+    judgment, shown as written to explain it), and the pair is shown again with it."""
+    if cursor.pair_id is None or judgment_id is None:
+        raise GramError("open a judged pair first: there is no verdict to explain")
+    if cursor.blind and find_review_label(ctx, cursor.pair_id, user) is None:
+        raise GramError("blind review: label the pair first (an explanation shows the model's verdict)")
+    made = explain_judgment(ctx.db, ctx.settings, judgment_id, ctx.spec())
+    said = f"{literal(made.model)} wrote a rationale for this verdict's label."
+    if made.problems:
+        said += f" It is flagged: {literal('; '.join(made.problems))}."
+    moved, values = seen(ctx, cursor, cursor.pair_id, judgment_id)
+    return [moved, said, *values]
+
+
+def find_review_label(ctx: StudioContext, pair_id: int, user: str) -> str | None:
+    with ctx.db.session() as session:
+        review = find_review(session, pair_id, user)
+        return review.label if review is not None else None
 
 
 def choose_judgment(ctx: StudioContext, cursor: Cursor, chosen: int | None) -> list[Any]:

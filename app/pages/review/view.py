@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.render import conversation_html, history_rows, markdown_html, pair_header, rationale_diff, verdict_html
+from core.judge.rationale_checks import rationale_problems
 from core.review.pair_view import JudgmentView, PairDetail
 from core.review.queue import QUEUE_COLUMNS, QueueRow
 
@@ -59,11 +60,14 @@ def _judgment_choices(pair: PairDetail) -> list[tuple[str, int]]:
     return choices
 
 
-def _verdict(j: JudgmentView | None, others: int, images: bool, pair_id: int) -> str:
+def _verdict(j: JudgmentView | None, others: int, images: bool, pair: PairDetail) -> str:
     try:
-        return verdict_html(j, others, images=images)
+        problems = []
+        if j is not None and (j.rationale or j.explained):
+            problems = rationale_problems(j.rationale or j.explained, pair.response_a, pair.response_b, j.label)
+        return verdict_html(j, others, images=images, problems=problems)
     except Exception as error:
-        return damaged("judgment", error, pair_id)
+        return damaged("judgment", error, pair.pair_id)
 
 
 def _history(pair: PairDetail, shown_to: str | None) -> list[list[Any]]:
@@ -89,7 +93,8 @@ def pair_values(
     event that cannot be shown is said to be damaged; the rest of the pair shows."""
     hidden = blind and pair.review_label is None
     j = None if hidden else pair.chosen(judgment_id)
-    rationale = pair.review_rationale or ("" if hidden or j is None else j.rationale or "")
+    written = None if j is None else j.rationale or j.explained  # its own, or the one written to explain it
+    rationale = pair.review_rationale or ("" if hidden or written is None else written)
     if not isinstance(rationale, str):
         rationale = ""
     choices = [] if hidden else _judgment_choices(pair)
@@ -100,13 +105,13 @@ def pair_values(
         else markdown_html(pair.prompt, images=images),
         markdown_html(pair.response_a, images=images),
         markdown_html(pair.response_b, images=images),
-        markdown_html(BLIND_VERDICT) if hidden else _verdict(j, len(pair.judgments) - 1, images, pair.pair_id),
+        markdown_html(BLIND_VERDICT) if hidden else _verdict(j, len(pair.judgments) - 1, images, pair),
         rationale,
-        diff_html(j.rationale if j and isinstance(j.rationale, str) else None, rationale),
+        diff_html(written if isinstance(written, str) else None, rationale),
         ", ".join(str(tag) for tag in pair.tags),
         pair.note if isinstance(pair.note, str) else "",
         _history(pair, viewer if hidden else None),
-        (j.rationale if j else None) or "",
+        written if isinstance(written, str) else "",
         j.label if j else None,
         j.id if j else None,
         gr.Dropdown(choices=choices, value=j.id if j else None, interactive=len(choices) > 1),
