@@ -23,6 +23,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from core.data.judgments import by_construction
+from core.evaluation.calibration import Calibration
 from core.evaluation.trust import TrustReport
 from core.jobs.batches import WorkerView
 from core.jobs.lifecycle import JobView
@@ -132,15 +133,30 @@ def pair_header(pair: PairDetail, *, hide_reference: bool = False) -> str:
     )
 
 
-def verdict_html(j: JudgmentView | None, others: int = 0, *, images: bool = False, problems: Sequence[str] = ()) -> str:
+def verdict_html(
+    j: JudgmentView | None,
+    others: int = 0,
+    *,
+    images: bool = False,
+    problems: Sequence[str] = (),
+    calibration: Calibration | None = None,
+) -> str:
     """The model's judgment (HTML): label, confidence, both orders, votes, problems, rationale;
-    `problems`: what makes its rationale degenerate (core/judge/rationale_checks.py)."""
+    `problems`: what makes its rationale degenerate (core/judge/rationale_checks.py); `calibration`:
+    the one in force for its dataset (core/evaluation/calibration.py), said beside the confidence."""
     if j is None:
         return markdown_html("*Not judged yet.*")
     lines = [
         f"**Model:** {literal(j.model)} ({literal(j.protocol)}) · **label {literal(j.label or '?')}** · "
         f"confidence {_number(j.confidence)} · P(A) {_number(j.prob_a)}"
     ]
+    if calibration is not None and isinstance(j.prob_a, float):
+        shown = (
+            f"calibrated confidence **{calibration.confidence(j.prob_a):.3f}**; "
+            if calibration.temperature is not None
+            else ""
+        )
+        lines.append(f"{shown}calibration in force: {calibration.in_force}.")
     if j.label == Label.TIE:
         lines.append("**Undecided:** P(A) is within this backend's precision of 0.5, so no winner is named.")
     if by_construction(j.orders):

@@ -74,7 +74,19 @@ def test_the_review_page_fits_one_laptop_screen_with_every_judgment_reachable(
     ui.wait_text("#review-progress", "1 / 400 reviewed, 1 by ana")
     saved = review_of(db, first)
     assert saved is not None and (saved.label, saved.judgment_id) == (generative.label, generative.id)
-    # The keyboard's next pair too.
+    assert saved.rationale_seen is True  # the rationale box was on screen: it may become a training target
+    # The next pair's rationale, where the page opens it, is on screen or not; the review says which.
+    box = ui.page.locator("#rationale-box textarea").bounding_box()
+    assert box is not None and ui.page.input_value("#rationale-box textarea")
+    on_screen = box["y"] + min(box["height"], 40) <= LAPTOP[1]
+    ui.page.wait_for_timeout(400)  # the page's script looks every 200 ms
+    ui.key("a")
+    ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
+    second = review_of(db, first + 1)
+    assert second is not None and second.label == "A" and bool(second.rationale_seen) == on_screen, (box, second)
+    # The keyboard's previous and next pair too.
+    ui.key("k")
+    ui.wait_text("#pair-header h3", f"Pair {first + 1} ")
     ui.key("j")
     ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
     assert not _off_screen(ui), _off_screen(ui)

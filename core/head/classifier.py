@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +72,11 @@ class Head:
     l2: float
     trained_on: int
     pools: tuple[str, ...] = ()  # heads from before pooled features read the slot alone
+
+    def tempered(self, temperature: float) -> Head:
+        """The head with its logits divided by `temperature` (a calibration map: > 1 pulls its
+        confidence towards 1/2); the temperature folds into the weights, so it is saved with them."""
+        return replace(self, weight=self.weight / temperature)
 
     def prob_a(self, features: torch.Tensor) -> torch.Tensor:
         """P(A better) for each row of order-difference features."""
@@ -142,8 +147,16 @@ def _fit(x: torch.Tensor, y: torch.Tensor, l2: float) -> torch.Tensor:
     return w.detach()
 
 
-def fit_head(features: torch.Tensor, labels: Sequence[str], layers: Sequence[int], pools: Sequence[str] = ()) -> Head:
-    """Fit a head on `order_features` (read at `layers` with `pools`) and the reviewed labels (A or B)."""
+def fit_head(
+    features: torch.Tensor,
+    labels: Sequence[str],
+    layers: Sequence[int],
+    pools: Sequence[str] = (),
+    *,
+    l2: float | None = None,
+) -> Head:
+    """Fit a head on `order_features` (read at `layers` with `pools`) and the reviewed labels (A or
+    B); the penalty `l2`, or the one of `L2_GRID` cross-validation chooses."""
     import torch
 
     if len(labels) < 2 or len(set(labels)) < 2:
@@ -155,7 +168,8 @@ def fit_head(features: torch.Tensor, labels: Sequence[str], layers: Sequence[int
     # Each pair also in the other order (f -> -f, label flipped): the data the symmetry implies.
     pairs_x, pairs_y = torch.stack([x, -x], dim=1), torch.stack([y, 1 - y], dim=1)
     folds = min(5, len(labels))
-    l2 = min(L2_GRID, key=lambda value: _cv_loss(pairs_x, pairs_y, value, folds))
+    if l2 is None:
+        l2 = min(L2_GRID, key=lambda value: _cv_loss(pairs_x, pairs_y, value, folds))
     weight = _fit(pairs_x.flatten(0, 1), pairs_y.flatten(), l2)
     return Head(weight, scale, tuple(layers), l2, len(labels), tuple(pools))
 

@@ -12,6 +12,7 @@ from app.plots import reliability_svg
 from app.render import trust_markdown
 from app.widgets import dataset_dropdown
 from core.data.judgments import judged_models
+from core.evaluation.calibration import dataset_calibration
 from core.evaluation.estimates import dataset_estimates
 from core.evaluation.metrics import Evaluation
 from core.evaluation.reports import DatasetReport, dataset_report
@@ -40,6 +41,7 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
         return "Choose a dataset and a model that judged it.", pd.DataFrame(), ""
     with ctx.db.session() as session:
         report = dataset_report(session, dataset, model)
+        calibration = dataset_calibration(session, dataset)
     ref, rev = report.against_reference, report.against_reviews
     consistency = "" if ref.consistency_text is None else f" · position consistency {ref.consistency_text}"
     trained = (
@@ -58,7 +60,8 @@ def evaluation_view(ctx: StudioContext, dataset: str, model: str | None) -> tupl
         f"ECE {ref.ece:.4f} · labels forced at the answer slot: {ref.forced} of {ref.n} · "
         f"undecided (counted wrong): {ref.undecided} of {ref.n}\n\n"
         f"**Against people's labels:** {_accuracy(rev)}\n\n"
-        f"**People–model agreement:** {agreement}{trained}"
+        f"**People–model agreement:** {agreement}{trained}\n\n"
+        f"**Calibration in force** for the confidences shown on the Review page: {calibration.in_force}."
     )
     return text, confusion_table(report), reliability_svg(ref)
 

@@ -21,6 +21,7 @@ from app.render import literal, trust_markdown
 from app.widgets import first_dataset
 from core.access.roles import Action
 from core.errors import GramError
+from core.evaluation.calibration import pair_calibration
 from core.evaluation.trust import dataset_trust
 from core.head.instant import keep_instant, live_figures
 from core.review.bulk import accept_reference_labels, tag_all
@@ -44,8 +45,16 @@ def seen(
     try:
         with ctx.db.session() as session:
             pair = pair_detail(session, pair_id, cursor.reviewer)
+            calibration = pair_calibration(session, pair_id)
         images = ctx.settings.show_remote_images
-        values = pair_values(pair, blind=cursor.blind, images=images, judgment_id=judgment, viewer=cursor.reviewer)
+        values = pair_values(
+            pair,
+            blind=cursor.blind,
+            images=images,
+            judgment_id=judgment,
+            viewer=cursor.reviewer,
+            calibration=calibration,
+        )
     except GramError:
         raise
     except Exception as error:  # one damaged pair: said on the page, the queue still works

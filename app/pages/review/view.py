@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.render import conversation_html, history_rows, markdown_html, pair_header, rationale_diff, verdict_html
+from core.evaluation.calibration import Calibration
 from core.judge.rationale_checks import rationale_problems
 from core.review.pair_view import JudgmentView, PairDetail
 from core.review.queue import QUEUE_COLUMNS, QueueRow
@@ -60,12 +61,14 @@ def _judgment_choices(pair: PairDetail) -> list[tuple[str, int]]:
     return choices
 
 
-def _verdict(j: JudgmentView | None, others: int, images: bool, pair: PairDetail) -> str:
+def _verdict(
+    j: JudgmentView | None, others: int, images: bool, pair: PairDetail, calibration: Calibration | None
+) -> str:
     try:
         problems = []
         if j is not None and (j.rationale or j.explained):
             problems = rationale_problems(j.rationale or j.explained, pair.response_a, pair.response_b, j.label)
-        return verdict_html(j, others, images=images, problems=problems)
+        return verdict_html(j, others, images=images, problems=problems, calibration=calibration)
     except Exception as error:
         return damaged("judgment", error, pair.pair_id)
 
@@ -85,7 +88,13 @@ def _history(pair: PairDetail, shown_to: str | None) -> list[list[Any]]:
 
 
 def pair_values(
-    pair: PairDetail, *, blind: bool, images: bool, judgment_id: int | None = None, viewer: str = ""
+    pair: PairDetail,
+    *,
+    blind: bool,
+    images: bool,
+    judgment_id: int | None = None,
+    viewer: str = "",
+    calibration: Calibration | None = None,
 ) -> list[Any]:
     """header, prompt, A, B, verdict, rationale box, diff, tags, note, history, the model's
     rationale, label and judgment id (what an accept takes and a review records as seen), and the
@@ -105,7 +114,7 @@ def pair_values(
         else markdown_html(pair.prompt, images=images),
         markdown_html(pair.response_a, images=images),
         markdown_html(pair.response_b, images=images),
-        markdown_html(BLIND_VERDICT) if hidden else _verdict(j, len(pair.judgments) - 1, images, pair),
+        markdown_html(BLIND_VERDICT) if hidden else _verdict(j, len(pair.judgments) - 1, images, pair, calibration),
         rationale,
         diff_html(written if isinstance(written, str) else None, rationale),
         ", ".join(str(tag) for tag in pair.tags),
