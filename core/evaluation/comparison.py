@@ -42,6 +42,12 @@ class BeforeAfter:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def worse(self) -> bool:
+        """The "after" model is significantly worse (the regression gate's rule): enough pairs for a
+        verdict, McNemar p under SIGNIFICANCE, and more broken than fixed."""
+        return self.n >= MIN_VERDICT_PAIRS and self.p_value < SIGNIFICANCE and self.broken > self.fixed
+
     def lines(self) -> list[str]:
         def shown(value: float | None, ci: tuple[float, float] | None) -> str:
             if value is None or ci is None:

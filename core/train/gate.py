@@ -15,11 +15,10 @@ from typing import Any
 
 from core.data.datasets import get_dataset
 from core.errors import GramError
-from core.evaluation.comparison import SIGNIFICANCE, BeforeAfter
+from core.evaluation.comparison import BeforeAfter
 from core.model.lineage import trained_keys
 from core.model.versions import current_spec, get_version, spec_of, version_for
 from core.settings import Settings
-from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.train.adaptation import before_and_after, held_out_scores
 from core.train.split import LabelledPair, is_held_out, reviewed_pairs
 from storage.database import Database
@@ -36,8 +35,7 @@ class GateResult:
 
     @property
     def worse(self) -> bool:
-        c = self.comparison
-        return c.n >= MIN_VERDICT_PAIRS and c.p_value < SIGNIFICANCE and c.broken > c.fixed
+        return self.comparison.worse
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worse": self.worse}

@@ -21,6 +21,7 @@ from app.render import literal, progress_html
 from app.widgets import dataset_dropdown, header_text
 from core.access.roles import Action
 from core.errors import GramError
+from core.evaluation.comparison import BeforeAfter
 from core.jobs.lifecycle import job_view, latest_job
 from core.model.versions import activate_job_result, active_version, list_versions, rollback
 from core.stats.intervals import MIN_VERDICT_PAIRS
@@ -30,6 +31,7 @@ from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind
 from core.worker.process import start_worker
+from storage.tables import Job
 
 TRAIN = TrainConfig()
 
@@ -149,12 +151,33 @@ def confirm_text(ctx: StudioContext, job_id: int | None, user: str = "local") ->
         job = latest_job(session, JobKind.ADAPT, job_id)
         active = active_version(session)
     made = (job.result or {}).get("version") if job is not None else None
-    if not made:
+    if job is None or not made:
         raise GramError("no adaptation to activate yet")
     now = active.name if active else ctx.spec().name
     return (
         f"Activate **{literal(made)}** for everyone using this studio? It replaces **{literal(now)}** "
-        "for judging, the fast path and the next adaptation (a roll back returns to it)."
+        "for judging, the fast path and the next adaptation (a roll back returns to it).\n\n"
+        + regression_check(job, active.id if active else None, now)
+    )
+
+
+def regression_check(job: Job, active_id: int | None, active_name: str) -> str:
+    """`gram check`'s test, said before activating: the job's held-out comparison is that test
+    when it measured the new version against the active one (its parent); else where to run it."""
+    result = job.result or {}
+    if "comparison" not in result:
+        return "*No held-out comparison to check against (the job has none).*"
+    c = BeforeAfter(**result["comparison"])
+    if job.config.get("parent_version") != active_id:
+        return (
+            f"*The job compared it with the version it was trained from, not the active **{literal(active_name)}**: "
+            f"`gram check {literal(job.config.get('adapt', {}).get('dataset', 'DATASET'))} "
+            f"{literal(result.get('version'))}` compares the two.*"
+        )
+    head = "**Significantly worse than the active version.** " if c.worse else "Regression check: "
+    return (
+        f"{head}on {c.n} held-out pairs neither trained on: {literal(c.verdict)} · fixed {c.fixed}, "
+        f"broken {c.broken} (McNemar p = {c.p_value:.3g})."
     )
 
 
