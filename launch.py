@@ -14,7 +14,7 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from core.data.demo import seed_demo  # noqa: E402
+from core.data.demo import DEMO_DATASET, seed_demo  # noqa: E402
 from core.errors import SYSTEM_ERRORS, ConfigError, GramError, printable, system_error  # noqa: E402
 from core.model.embedded import embedded_checkpoint  # noqa: E402
 from core.settings import EMBEDDED_MODEL, get_settings, usable_home  # noqa: E402
@@ -76,6 +76,7 @@ def serve(args: argparse.Namespace) -> None:
     from core.access.roles import Team
     from core.backends import backend_settings
     from core.head.default_judge import install_default_judge
+    from core.judge.shipped import store_demo_verdicts
     from core.model.spec import check_sources
     from core.model.versions import record_current
 
@@ -89,6 +90,8 @@ def serve(args: argparse.Namespace) -> None:
     log_file = configure_logging(usable_home(settings))
     logging.getLogger("app").info("GRAM Studio starting; the log is also in %s", log_file)
     db = open_store(settings)
+    if settings.import_roots is None:  # the default import folder exists from the first start on
+        settings.allowed_import_roots[0].mkdir(parents=True, exist_ok=True)
     with db.session() as session:
         report = seed_demo(session, settings)
     if report:
@@ -98,6 +101,8 @@ def serve(args: argparse.Namespace) -> None:
     ctx = StudioContext(settings=settings, db=db, team=Team(frozenset(user for user, _ in admins)))
     if installed := install_default_judge(db, settings):  # a fresh store starts on the shipped judge
         print(f"active model: {installed} (the shipped judge; `gram models rollback` for the untrained one)")
+        if report and (stored := store_demo_verdicts(db, installed, DEMO_DATASET)):
+            print(f"the demo opens judged: {stored} of its pairs carry the shipped judge's verdicts")
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
     studio = build_studio(ctx)

@@ -49,7 +49,9 @@ def _image_as_link(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> 
 
 
 def _parser(images: bool) -> MarkdownIt:
-    parser = MarkdownIt("commonmark", {"html": False, "highlight": _highlight}).enable("table")
+    # Hard breaks: a single line break shows as one (poems, addresses, lists typed without blank
+    # lines read as written); code and tables keep their own layout.
+    parser = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "breaks": True}).enable("table")
     if not images:
         parser.add_render_rule("image", _image_as_link)
     return parser

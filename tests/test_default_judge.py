@@ -117,3 +117,41 @@ def test_studios_starting_at_once_on_a_fresh_store_install_the_shipped_judge_onc
         assert Path(active_version(session).head_path, "head.safetensors").is_file()  # type: ignore[union-attr]
     for store in stores:
         store.dispose()
+
+
+def test_a_fresh_studio_opens_on_the_shipped_judges_verdicts_of_the_demo(
+    db: Database, settings: Settings, embedded_placeholder: Path
+) -> None:
+    """Issue 26, item 1: the demo's pairs carry the default judge's verdicts from the first start;
+    a later fast run of the same version finds them judged, and another head gets none of them."""
+    from sqlalchemy import select
+
+    from core.data.datasets import get_dataset
+    from core.data.demo import DEMO_DATASET, seed_demo
+    from core.head.default_judge import DEMO_VERDICTS
+    from core.judge.shipped import store_demo_verdicts
+    from core.judge.work import JudgeRun, pending_pair_ids
+    from core.vocab import Protocol, verdict_for
+    from storage.tables import Judgment, ModelVersion
+
+    shipped = json.loads((SHIPPED / DEMO_VERDICTS).read_text())
+    with db.session() as session:
+        seed_demo(session, settings)
+    installed = install_default_judge(db, settings)
+    assert installed == NAME
+    stored = store_demo_verdicts(db, installed, DEMO_DATASET)
+    assert stored == len(demo_rows())  # every demo pair opens judged
+    assert store_demo_verdicts(db, installed, DEMO_DATASET) == 0  # once
+    with db.session() as session:
+        version = session.scalars(select(ModelVersion).where(ModelVersion.name == NAME)).one()
+        judgments = session.scalars(select(Judgment).where(Judgment.model_version_id == version.id)).all()
+        some = judgments[0]
+        p = shipped["verdicts"][content_key(some.pair.prompt, some.pair.response_a, some.pair.response_b)]
+        assert some.prob_a == p and some.label == verdict_for(p, shipped["undecided_within"])
+        assert some.orders[0]["head"] and some.pair.latest_judgment_id == some.id
+        dataset_id = get_dataset(session, DEMO_DATASET).id
+        key = JudgeRun(DEMO_DATASET, Protocol.LABEL_ONLY).options_key()
+        assert pending_pair_ids(session, dataset_id, version.id, key, labelled_only=False) == []
+        other = ModelVersion(name="other-head", base_model="b", head_path=version.head_path + "-other")
+        session.add(other)
+    assert store_demo_verdicts(db, "other-head", DEMO_DATASET) == 0  # not its head: not its verdicts

@@ -36,6 +36,9 @@ SHIPPED = Path(str(files("core.head") / "shipped_head"))
 NAME = "default-judge"
 FIGURES = "figures.json"  # the held-out comparison the benchmark measured
 TRAIN_KEYS = "train_keys.json"  # content keys of the pairs it trained on
+# Its verdicts on the demo pairs (benchmarks/demo_verdicts.py: content key -> P(A), with the
+# sha256 of the head they came from), so that a fresh studio opens on judged pairs.
+DEMO_VERDICTS = "demo_verdicts.json"
 
 
 def shipped_figures() -> dict[str, Any] | None:
@@ -148,3 +151,9 @@ def describe(report: dict[str, Any]) -> str:
         )
     lines += ["", f"Held-out gain: {held['after'] - held['before']:+.3f} (shipped only at +0.05 or more)."]
     return "\n".join(lines) + "\n"
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

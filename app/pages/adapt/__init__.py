@@ -23,7 +23,7 @@ from core.access.roles import Action
 from core.errors import GramError
 from core.evaluation.comparison import BeforeAfter
 from core.jobs.lifecycle import job_view, latest_job
-from core.model.versions import activate_job_result, active_version, list_versions, rollback
+from core.model.versions import activate, activate_job_result, active_version, get_version, list_versions, rollback
 from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.train.adaptation import start_adaptation
 from core.train.config import ADAPT_METHOD, AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
@@ -31,7 +31,7 @@ from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind
 from core.worker.process import start_worker
-from storage.tables import Job
+from storage.tables import Job, ModelVersion
 
 TRAIN = TrainConfig()
 
@@ -191,7 +191,59 @@ def adapt_progress(ctx: StudioContext, job_id: int | None) -> list[Any]:
 
 
 def ask_activate(ctx: StudioContext, job_id: int | None, *, user: str) -> list[Any]:
-    return [confirm_text(ctx, job_id, user), gr.Row(visible=True)]
+    return [confirm_text(ctx, job_id, user), gr.Row(visible=True), ("job", None)]
+
+
+def ask_version(ctx: StudioContext, name: str | None, *, user: str) -> list[Any]:
+    """[question, confirmation row, pending]: activating any version (the default judge after a roll
+    back, an older adaptation) is asked first, like an adaptation's."""
+    ctx.team.require(user, Action.ACTIVATE)
+    if not name:
+        raise GramError("choose a version to activate")
+    with ctx.db.session() as session:
+        chosen, active = get_version(session, name), active_version(session)
+        chosen_name = chosen.name
+    now = active.name if active else ctx.spec().name
+    question = (
+        f"Activate **{literal(chosen_name)}** for everyone using this studio? It replaces **{literal(now)}** for "
+        "judging, the fast path and the next adaptation. `gram check DATASET VERSION` compares the two first."
+    )
+    return [question, gr.Row(visible=True), ("version", chosen_name)]
+
+
+def ask_rollback(ctx: StudioContext, *, user: str) -> list[Any]:
+    """[question, confirmation row, pending]: a roll back changes the judge for everyone: asked first."""
+    ctx.team.require(user, Action.ROLLBACK)
+    with ctx.db.session() as session:
+        active = active_version(session)
+        parent = session.get(ModelVersion, active.parent_id) if active and active.parent_id else None
+        if active is None or parent is None:
+            raise GramError("nothing to roll back to: the active model has no parent version")
+        names = active.name, parent.name
+    question = f"Roll back from **{literal(names[0])}** to **{literal(names[1])}** for everyone using this studio?"
+    return [question, gr.Row(visible=True), ("rollback", None)]
+
+
+def confirmed(
+    ctx: StudioContext, pending: tuple[str, str | None] | None, job_id: int | None, request: gr.Request
+) -> list[Any]:
+    """Do what the confirmation row asked about (an activation or a roll back)."""
+    user = reviewer_name(request)
+    action, name = pending or ("job", None)
+    if action == "rollback":
+        return model_changed(ctx, roll_back(ctx, user), job_id, request)
+    if action == "version" and name:
+        ctx.team.require(user, Action.ACTIVATE)
+        with ctx.db.session() as session:
+            message = f"Active: **{literal(activate(session, get_version(session, name)).name)}**"
+        return model_changed(ctx, message, job_id, request)
+    return model_changed(ctx, activate_new(ctx, job_id, user), job_id, request)
+
+
+def version_names(ctx: StudioContext) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        names = [v.name for v in list_versions(session)]
+    return gr.update(choices=names, value=None)
 
 
 def model_changed(ctx: StudioContext, message: str, job_id: int | None, request: gr.Request | None) -> list[Any]:
@@ -199,14 +251,6 @@ def model_changed(ctx: StudioContext, message: str, job_id: int | None, request:
     confirmation], all at once."""
     text = adapt_progress(ctx, job_id)[2]
     return [message, header_text(ctx, request), versions_text(ctx), text, gr.Row(visible=False)]
-
-
-def activate_confirmed(ctx: StudioContext, job_id: int | None, request: gr.Request) -> list[Any]:
-    return model_changed(ctx, activate_new(ctx, job_id, reviewer_name(request)), job_id, request)
-
-
-def rolled_back(ctx: StudioContext, job_id: int | None, request: gr.Request) -> list[Any]:
-    return model_changed(ctx, roll_back(ctx, reviewer_name(request)), job_id, request)
 
 
 def selftrain_progress(ctx: StudioContext, job_id: int | None) -> list[Any]:
@@ -261,12 +305,17 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
     with gr.Row():
         activate_button = gr.Button("Activate the new version", elem_id="adapt-activate")
         rollback_button = gr.Button("Roll back", elem_id="adapt-rollback")
-    with gr.Row(visible=False) as confirm_row:  # activation changes the judge for everyone: asked first
+        version_pick = gr.Dropdown(choices=[], label="or any version", elem_id="version-pick", scale=2)
+        activate_pick = gr.Button("Activate this version", elem_id="version-activate")
+    # Activation and roll back change the judge for everyone: asked first.
+    pending = gr.State(None)  # ("job" | "version" | "rollback", version name)
+    with gr.Row(visible=False) as confirm_row:
         confirm_question = gr.Markdown(elem_id="adapt-confirm-text")
-        confirm_button = gr.Button("Yes, activate", variant="primary", elem_id="adapt-confirm", scale=0)
+        confirm_button = gr.Button("Yes", variant="primary", elem_id="adapt-confirm", scale=0)
         keep_button = gr.Button("No, keep the current one", elem_id="adapt-keep", scale=0)
     versions = gr.Markdown(elem_id="model-versions")
     on(studio.load, bound(ctx, versions_text), outputs=versions, api_name="versions")
+    on(studio.load, bound(ctx, version_names), outputs=version_pick, api_name="version_names")
 
     on(dataset.change, bound(ctx, plan_text), [dataset, holdout], plan, api_name="adapt_plan")
     on(holdout.change, bound(ctx, plan_text), [dataset, holdout], plan, api_name="adapt_plan_holdout")
@@ -281,12 +330,14 @@ def build(ctx: StudioContext, studio: gr.Blocks, header: gr.Markdown) -> None:
     on(stop.click, bound(ctx, cancel, kind=JobKind.ADAPT), job_state, said, api_name="adapt_cancel")
     ticked = [progress, result, lists, loss_chart]
     on(gr.Timer(1.0).tick, bound(ctx, adapt_progress), job_state, ticked, api_name="adapt_progress")
-    asking = [confirm_question, confirm_row]
+    asking = [confirm_question, confirm_row, pending]
     on(activate_button.click, bound(ctx, ask_activate), job_state, asking, api_name="activate_ask")
+    on(activate_pick.click, bound(ctx, ask_version), version_pick, asking, api_name="activate_version_ask")
+    on(rollback_button.click, bound(ctx, ask_rollback), None, asking, api_name="rollback_ask")
     on(keep_button.click, lambda: gr.Row(visible=False), None, confirm_row, api_name="activate_keep")
     model_outputs = [said, header, versions, lists, confirm_row]
-    on(confirm_button.click, bound(ctx, activate_confirmed), job_state, model_outputs, api_name="activate")
-    on(rollback_button.click, bound(ctx, rolled_back), job_state, model_outputs, api_name="rollback")
+    changing = on(confirm_button.click, bound(ctx, confirmed), [pending, job_state], model_outputs, api_name="activate")
+    on(changing.then, bound(ctx, version_names), outputs=version_pick, api_name="version_names_after")
 
     gr.Markdown("### Self-training\nLabel unreviewed pairs with votes, keep confident ones with proofs, retrain.")
     st_state = gr.State(None)

@@ -34,6 +34,13 @@ def dataset_rows(ctx: StudioContext) -> list[list[Any]]:
         ]
 
 
+def import_roots_line(ctx: StudioContext) -> str:
+    """Where a path import may read from, said where the path is typed (plain text: an info line)."""
+    roots = ctx.settings.allowed_import_roots
+    shown = "; ".join(f"{root}{'' if root.is_dir() else ' (missing)'}" for root in roots)
+    return f"Paths inside {shown} (GRAM_IMPORT_ROOTS); put files there on the server, or upload them."
+
+
 def _paths(ctx: StudioContext, files: list[Any] | None, path: str, user: str) -> list[Path]:
     """Uploaded files, and a typed server path if it lies in a folder the operator allowed (an
     admin's: a server path reads the server's disk)."""
@@ -199,7 +206,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     with gr.Row():
         files = gr.File(label="Files", file_count="multiple", elem_id="import-files")
         with gr.Column():
-            path = gr.Textbox(label="…or a local path (file or datasets folder)", elem_id="import-path")
+            path = gr.Textbox(
+                label="…or a local path (file or datasets folder)",
+                info=import_roots_line(ctx),
+                elem_id="import-path",
+            )
             name = gr.Textbox(label="Dataset name (default: the file's name)", elem_id="import-name")
             mapping = gr.Textbox(
                 label="Column mapping, field=column per line (optional)", lines=2, elem_id="import-mapping"

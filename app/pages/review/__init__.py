@@ -89,7 +89,7 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
             with gr.Row():
                 tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
                 note = gr.Textbox(label="Note", elem_id="note-box")
-                save_meta = gr.Button("Save tags and note", scale=0)
+                save_meta = gr.Button("Save tags and note (Ctrl+Enter)", scale=0, elem_id="key-save-meta")
             history_table = gr.Dataframe(
                 headers=["event", "when", "who", "action", "change"],
                 interactive=False,

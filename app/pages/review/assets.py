@@ -7,13 +7,16 @@ from __future__ import annotations
 
 SHORTCUTS = (
     "Keys: **a** / **b** / **t** label A, B, tie · **s** skip (not judgeable) · **Enter** accept the model's label · "
-    "**e** edit the rationale (**Ctrl+Enter** saves) · **z** undo · **y** redo · **j** / **k** next / previous pair"
+    "**e** edit the rationale (**Ctrl+Enter** saves) · **g** tags, **n** note (**Ctrl+Enter** saves both) · "
+    "**Esc** leaves a box · **z** undo · **y** redo · **j** / **k** next / previous pair"
 )
 
 # Keyboard shortcuts: each key clicks a button by its element id. They act only while the Review
 # page is visible (a key pressed on another tab must not label a pair nobody sees) and nothing that
 # takes keys has focus: typing in a text box is left alone, and a focused button or tab keeps its
-# own Enter and Space.
+# own Enter and Space (but not the letters: after a click, a key acts on the pair). A box that
+# sent itself (Enter in the skip reason, Ctrl+Enter in the rationale, tags or note) lets go of the
+# focus, so the next key acts on the next pair.
 # A new pair shown (the header names another pair) is brought into view when it is out of sight:
 # the page goes back to its first screen, which holds the whole pair view.
 KEYBOARD_JS = """
@@ -25,18 +28,24 @@ document.addEventListener('keydown', (event) => {
   const typing = target && (['TEXTAREA', 'INPUT', 'SELECT'].includes(target.tagName) || target.isContentEditable);
   const click = (id) => { const el = document.getElementById(id); if (el) { event.preventDefault(); el.click(); } };
   if (typing) {
-    const save = event.key === 'Enter' && (event.ctrlKey || event.metaKey) && target.closest('#rationale-box');
-    if (save) click('key-save-rationale');
+    const ctrlEnter = event.key === 'Enter' && (event.ctrlKey || event.metaKey);
+    if (ctrlEnter && target.closest('#rationale-box')) { click('key-save-rationale'); target.blur(); }
+    if (ctrlEnter && target.closest('#tags-box, #note-box')) { click('key-save-meta'); target.blur(); }
+    if (event.key === 'Enter' && !ctrlEnter && target.closest('#skip-reason')) setTimeout(() => target.blur(), 0);
     if (event.key === 'Escape') target.blur();
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (target && target.closest && target.closest('button, a, [role=button], [role=tab], [role=option]')) return;
+  const onControl = target && target.closest && target.closest('button, a, [role=button], [role=tab], [role=option]');
+  if (onControl && (event.key === 'Enter' || event.key === ' ')) return;
   const keys = {a: 'key-a', b: 'key-b', t: 'key-tie', s: 'key-skip', Enter: 'key-accept', z: 'key-undo',
                 y: 'key-redo', j: 'key-next', k: 'key-prev'};
-  if (event.key === 'e') {
-    const box = document.querySelector('#rationale-box textarea');
-    if (box) { event.preventDefault(); box.focus(); }
+  const boxes = {e: '#rationale-box textarea', g: '#tags-box textarea, #tags-box input',
+                 n: '#note-box textarea, #note-box input'};
+  if (boxes[event.key]) {
+    const box = document.querySelector(boxes[event.key]);
+    // Into the box without jumping: the page scrolls only as far as needed to show it.
+    if (box) { event.preventDefault(); box.focus({preventScroll: true}); box.scrollIntoView({block: 'nearest'}); }
     return;
   }
   if (keys[event.key]) click(keys[event.key]);

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import gradio as gr
+from sqlalchemy import select
 
 from app.context import StudioContext
 from app.pages.review.queue import guidelines_of, queue_label
@@ -20,6 +21,7 @@ from app.pages.review.view import cannot_show, no_pair, pair_values, queue_cells
 from app.render import literal, trust_markdown
 from app.widgets import first_dataset
 from core.access.roles import Action
+from core.data.datasets import get_dataset
 from core.errors import GramError
 from core.evaluation.calibration import pair_calibration
 from core.evaluation.trust import dataset_trust
@@ -31,6 +33,7 @@ from core.review.reviews import find_review, review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.train.explain import explain_judgment
 from core.vocab import Label
+from storage.tables import Pair, Review
 
 # What the pair view shows --------------------------------------------------------------------
 
@@ -74,7 +77,30 @@ def shown(ctx: StudioContext, saved: Saved) -> list[Any]:
 
 
 def _opened(ctx: StudioContext, state: QueueState, rows: list[Any], cursor: Cursor) -> list[Any]:
-    return [state, queue_cells(rows, blind=cursor.blind), queue_label(state), *goto(ctx, cursor, state.start)]
+    hint = next_step(ctx, state.filter.dataset, cursor.reviewer) if state.filter.dataset else ""
+    # Whose verdicts: each row's latest judgment ("judged by"); new ones will be the model in use's.
+    label = f"{queue_label(state)} · model in use: **{literal(ctx.spec().name)}** (*judged by*: each row's verdict)"
+    return [state, queue_cells(rows, blind=cursor.blind), label, *goto(ctx, cursor, state.start, hint)]
+
+
+def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
+    """One line of what to do next, for a person who has reviewed nothing of this dataset yet."""
+    with ctx.db.session() as session:
+        found = get_dataset(session, dataset)
+        mine = select(Review.id).join(Pair, Pair.id == Review.pair_id)
+        mine = mine.where(Pair.dataset_id == found.id, Review.reviewer == reviewer, Review.final.is_(False))
+        if session.scalar(mine.limit(1)) is not None:
+            return ""
+        judged = session.scalar(
+            select(Pair.id).where(Pair.dataset_id == found.id, Pair.latest_judgment_id.is_not(None)).limit(1)
+        )
+    if judged is None:
+        return "Nothing here is judged yet: the Judge page runs the active model over this dataset."
+    return (
+        "Each pair shows the active judge's verdict. Press **a** or **b** for the better response "
+        "(**Enter** accepts the verdict, **j** / **k** move, **z** undoes); the Evaluate page says how far "
+        "to trust the judge."
+    )
 
 
 def _advance(ctx: StudioContext, queue: QueueState, saved: Saved) -> list[Any]:
