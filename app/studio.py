@@ -15,8 +15,21 @@ from app.pages.review.assets import KEYBOARD_JS, REVIEW_CSS
 from app.render import CODE_CSS
 from app.widgets import header_text
 
-# Passed to launch(head=...): the review page's keys and layout, and the colours of highlighted code.
-HEAD = KEYBOARD_JS + REVIEW_CSS + CODE_CSS
+# Signing out happens in the tab the person is in (Gradio opens a Markdown link in a new tab, which
+# left the studio open and signed in beside the login page).
+SIGN_OUT_JS = """
+<script>
+document.addEventListener('click', (event) => {
+  const link = event.target.closest && event.target.closest('#studio-header a[href$="logout"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  window.location.assign(link.getAttribute('href'));
+}, true);
+</script>
+"""
+# Passed to launch(head=...): the review page's keys and layout, signing out, the colours of code.
+HEAD = KEYBOARD_JS + REVIEW_CSS + SIGN_OUT_JS + CODE_CSS
 # Events of one kind served at once. Gradio's default is one, across everyone: one person's slow
 # save held up a colleague's label. The store arbitrates what must not overlap (optimistic
 # concurrency, job claims, the judging and refit locks in StudioContext).

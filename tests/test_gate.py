@@ -98,18 +98,12 @@ def test_bad_arguments_are_one_line(store: Database, args: list[str], words: str
 def test_activation_shows_the_same_test_first() -> None:
     from app.pages.adapt import regression_check
     from core.evaluation.comparison import compare
-    from storage.tables import Job
 
     worse = compare([True] * 30, [True] * 10 + [False] * 20).as_dict()  # 20 broken, none fixed
-    job = Job(
-        kind="adapt",
-        config={"parent_version": 7, "adapt": {"dataset": "d"}},
-        result={"version": "v2", "comparison": worse},
-    )
-    assert regression_check(job, 7, "base").startswith("**Significantly worse than the active version.**")
-    assert "broken 20" in regression_check(job, 7, "base")
-    elsewhere = regression_check(job, 8, "other")  # the active version is not the one it was measured against
+    config, result = {"parent_version": 7, "adapt": {"dataset": "d"}}, {"version": "v2", "comparison": worse}
+    said = regression_check(config, result, 7, "base")
+    assert said.startswith("**Significantly worse than the active version.**") and "broken 20" in said
+    elsewhere = regression_check(config, result, 8, "other")  # not the version it was measured against
     assert "`gram check d v2`" in elsewhere
-    same = compare([True] * 30, [True] * 30).as_dict()
-    fine = Job(kind="adapt", config={"parent_version": 7}, result={"version": "v3", "comparison": same})
-    assert regression_check(fine, 7, "base").startswith("Regression check:")
+    same = {"version": "v3", "comparison": compare([True] * 30, [True] * 30).as_dict()}
+    assert regression_check({"parent_version": 7}, same, 7, "base").startswith("Regression check:")

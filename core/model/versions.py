@@ -118,6 +118,13 @@ def activate(session: Session, version: ModelVersion) -> ModelVersion:
     return version
 
 
+def rollback_target(session: Session) -> tuple[str, str] | None:
+    """(the active version's name, its parent's) where a roll back has somewhere to go, else None."""
+    active = active_version(session)
+    parent = session.get(ModelVersion, active.parent_id) if active is not None and active.parent_id else None
+    return (active.name, parent.name) if active is not None and parent is not None else None
+
+
 def rollback(session: Session) -> ModelVersion:
     """Re-activate the active version's parent."""
     current = active_version(session)

@@ -182,3 +182,9 @@ def pair_reviews(session: Session, dataset: str, pair_id: int) -> tuple[list[Pee
         raise NotFoundError(f"dataset '{dataset}' has no pair {pair_id}")
     final_version = next((r.version for r in pair.reviews if r.final), 0)
     return _labelled(pair.reviews), final_version
+
+
+def pair_texts(session: Session, pair_id: int) -> tuple[str, str, str]:
+    """The pair's prompt and responses ("" where there is no such pair)."""
+    pair = session.get(Pair, pair_id)
+    return (pair.prompt, pair.response_a, pair.response_b) if pair is not None else ("", "", "")

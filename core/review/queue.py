@@ -368,3 +368,12 @@ def review_progress(session: Session, dataset: str, reviewer: str) -> Progress:
         select(func.count().filter(per_pair.c.people >= found.reviews_per_pair), func.sum(per_pair.c.mine))
     ).one()
     return Progress(total, reviewed or 0, by_reviewer or 0, found.reviews_per_pair)
+
+
+def first_visit(session: Session, dataset: str, reviewer: str) -> tuple[bool, bool]:
+    """(whether `reviewer` has reviewed nothing of the dataset yet, whether any of its pairs is judged)."""
+    found = get_dataset(session, dataset)
+    mine = select(Review.id).join(Pair, Pair.id == Review.pair_id)
+    mine = mine.where(Pair.dataset_id == found.id, Review.reviewer == reviewer, Review.final.is_(False))
+    judged = select(Pair.id).where(Pair.dataset_id == found.id, Pair.latest_judgment_id.is_not(None))
+    return session.scalar(mine.limit(1)) is None, session.scalar(judged.limit(1)) is not None

@@ -23,7 +23,15 @@ from core.access.roles import Action
 from core.errors import GramError
 from core.evaluation.comparison import BeforeAfter
 from core.jobs.lifecycle import job_view, latest_job
-from core.model.versions import activate, activate_job_result, active_version, get_version, list_versions, rollback
+from core.model.versions import (
+    activate,
+    activate_job_result,
+    active_version,
+    get_version,
+    list_versions,
+    rollback,
+    rollback_target,
+)
 from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.train.adaptation import start_adaptation
 from core.train.config import ADAPT_METHOD, AdaptConfig, Method, Objective, SelfTrainConfig, TrainConfig
@@ -31,7 +39,6 @@ from core.train.selftrain import start_selftrain
 from core.train.split import plan_adaptation
 from core.vocab import JobKind
 from core.worker.process import start_worker
-from storage.tables import Job, ModelVersion
 
 TRAIN = TrainConfig()
 
@@ -157,21 +164,21 @@ def confirm_text(ctx: StudioContext, job_id: int | None, user: str = "local") ->
     return (
         f"Activate **{literal(made)}** for everyone using this studio? It replaces **{literal(now)}** "
         "for judging, the fast path and the next adaptation (a roll back returns to it).\n\n"
-        + regression_check(job, active.id if active else None, now)
+        + regression_check(job.config, job.result or {}, active.id if active else None, now)
     )
 
 
-def regression_check(job: Job, active_id: int | None, active_name: str) -> str:
-    """`gram check`'s test, said before activating: the job's held-out comparison is that test
-    when it measured the new version against the active one (its parent); else where to run it."""
-    result = job.result or {}
+def regression_check(config: dict[str, Any], result: dict[str, Any], active_id: int | None, active_name: str) -> str:
+    """`gram check`'s test, said before activating: an adaptation job's held-out comparison (its
+    `config` and `result`) is that test when it measured the new version against the active one
+    (its parent); else where to run it."""
     if "comparison" not in result:
         return "*No held-out comparison to check against (the job has none).*"
     c = BeforeAfter(**result["comparison"])
-    if job.config.get("parent_version") != active_id:
+    if config.get("parent_version") != active_id:
         return (
             f"*The job compared it with the version it was trained from, not the active **{literal(active_name)}**: "
-            f"`gram check {literal(job.config.get('adapt', {}).get('dataset', 'DATASET'))} "
+            f"`gram check {literal(config.get('adapt', {}).get('dataset', 'DATASET'))} "
             f"{literal(result.get('version'))}` compares the two.*"
         )
     head = "**Significantly worse than the active version.** " if c.worse else "Regression check: "
@@ -215,11 +222,9 @@ def ask_rollback(ctx: StudioContext, *, user: str) -> list[Any]:
     """[question, confirmation row, pending]: a roll back changes the judge for everyone: asked first."""
     ctx.team.require(user, Action.ROLLBACK)
     with ctx.db.session() as session:
-        active = active_version(session)
-        parent = session.get(ModelVersion, active.parent_id) if active and active.parent_id else None
-        if active is None or parent is None:
-            raise GramError("nothing to roll back to: the active model has no parent version")
-        names = active.name, parent.name
+        names = rollback_target(session)
+    if names is None:
+        raise GramError("nothing to roll back to: the active model has no parent version")
     question = f"Roll back from **{literal(names[0])}** to **{literal(names[1])}** for everyone using this studio?"
     return [question, gr.Row(visible=True), ("rollback", None)]
 

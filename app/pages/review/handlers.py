@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import gradio as gr
-from sqlalchemy import select
 
 from app.context import StudioContext
 from app.pages.review.queue import guidelines_of, queue_label
@@ -21,19 +20,17 @@ from app.pages.review.view import cannot_show, no_pair, pair_values, queue_cells
 from app.render import literal, trust_markdown
 from app.widgets import first_dataset
 from core.access.roles import Action
-from core.data.datasets import get_dataset
 from core.errors import GramError
 from core.evaluation.calibration import pair_calibration
 from core.evaluation.trust import dataset_trust
 from core.head.instant import keep_instant, live_figures
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
-from core.review.queue import QueueFilter, progress_key, review_progress, rows_now
+from core.review.queue import QueueFilter, first_visit, progress_key, review_progress, rows_now
 from core.review.reviews import find_review, review_now
 from core.review.workflow import Cursor, QueueState, Saved, neighbour, open_queue, redo_last, review_pair, undo_last
 from core.train.explain import explain_judgment
 from core.vocab import Label
-from storage.tables import Pair, Review
 
 # What the pair view shows --------------------------------------------------------------------
 
@@ -86,15 +83,10 @@ def _opened(ctx: StudioContext, state: QueueState, rows: list[Any], cursor: Curs
 def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
     """One line of what to do next, for a person who has reviewed nothing of this dataset yet."""
     with ctx.db.session() as session:
-        found = get_dataset(session, dataset)
-        mine = select(Review.id).join(Pair, Pair.id == Review.pair_id)
-        mine = mine.where(Pair.dataset_id == found.id, Review.reviewer == reviewer, Review.final.is_(False))
-        if session.scalar(mine.limit(1)) is not None:
-            return ""
-        judged = session.scalar(
-            select(Pair.id).where(Pair.dataset_id == found.id, Pair.latest_judgment_id.is_not(None)).limit(1)
-        )
-    if judged is None:
+        new, judged = first_visit(session, dataset, reviewer)
+    if not new:
+        return ""
+    if not judged:
         return "Nothing here is judged yet: the Judge page runs the active model over this dataset."
     return (
         "Each pair shows the active judge's verdict. Press **a** or **b** for the better response "

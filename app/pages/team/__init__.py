@@ -21,7 +21,7 @@ from core.data.datasets import get_dataset, set_reviews_per_pair
 from core.errors import GramError
 from core.review.adjudication import adjudicate
 from core.review.agreement import TeamAgreement, team_agreement
-from core.review.pair_view import pair_reviews
+from core.review.pair_view import pair_reviews, pair_texts
 from core.stats.intervals import MIN_VERDICT_PAIRS
 from core.vocab import REVIEW_LABELS
 
@@ -79,7 +79,13 @@ def adjudication_view(ctx: StudioContext, name: str, chosen: float | None, user:
     ctx.team.require(user, Action.ADJUDICATE)
     with ctx.db.session() as session:
         found, version = pair_reviews(session, name, int(chosen))
+        texts = pair_texts(session, int(chosen))
     final = next((r for r in found if r.final), None)
+    # The pair itself beside the labels: a lead decides on the texts, not on the votes alone.
+    shown_pair = "".join(
+        f"<h4>{heading}</h4>{markdown_html(body)}"
+        for heading, body in zip(("Prompt", "Response A", "Response B"), texts, strict=True)
+    )
     blocks = [
         f"**{'final, set by ' if r.final else ''}{literal(r.reviewer or 'someone')}: {literal(r.label)}**"
         + (f" ({literal(r.reason)})" if r.reason else "")
@@ -88,7 +94,8 @@ def adjudication_view(ctx: StudioContext, name: str, chosen: float | None, user:
         for r in found
     ]
     text = "\n\n---\n\n".join(blocks) if blocks else "*Nobody has labelled this pair.*"
-    return [markdown_html(text), final.label if final else None, (final.rationale or "") if final else "", version]
+    labels = shown_pair + "<h4>Labels</h4>" + markdown_html(text)
+    return [labels, final.label if final else None, (final.rationale or "") if final else "", version]
 
 
 def agreement(ctx: StudioContext, name: str, *, user: str) -> list[Any]:
