@@ -18,7 +18,7 @@ from core.evaluation.metrics import evaluate
 from core.evaluation.reports import dataset_report, evaluate_file, stored_scores
 from core.judge.generative import JudgeOptions
 from core.review.pair_view import JudgmentView
-from core.review.queue import QueueFilter, queue_page
+from core.review.queue import QUEUE_COLUMNS, QueueFilter, queue_page
 from core.review.reviews import save_review
 from core.settings import Settings
 from core.vocab import Label
@@ -109,7 +109,7 @@ def test_a_heads_position_flag_reads_consistent_by_construction(session: Session
     shown = verdict_html(JudgmentView.of(judgment))
     assert "by construction" in shown and "Both orders agree.</strong>" not in shown
     row = next(r for r in queue_page(session, QueueFilter("d")).rows if r.pair_id == ids[15])
-    assert row.cells()[4] == "by construction"
+    assert row.cells()[QUEUE_COLUMNS.index("consistent")] == "by construction"
 
 
 def test_the_evaluate_page_and_compare_say_how_many_pairs_were_left_out(settings: Settings, db: Database) -> None:

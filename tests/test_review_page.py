@@ -102,12 +102,13 @@ def test_blind_review_hides_the_reference_and_the_model_until_the_person_labels(
     first = first_pair_id(ana)
     ana.wait_text("#pair-verdict", "Model:")
     reference = ana.text("#pair-header").split("reference label:")[1].split()[0]
-    assert reference in ("A", "B", "tie") and queue_row(ana, first)[2] in ("A", "B")
+    assert reference in ("A", "B", "tie") and queue_row(ana, first)[QUEUE_COLUMNS.index("model")] in ("A", "B")
     ana.page.click("#blind-review input")
     ana.wait_text("#pair-header", "hidden (blind review)")
     assert "Model:" not in ana.text("#pair-verdict") and "Blind review" in ana.text("#pair-verdict")
     assert ana.page.input_value("#rationale-box textarea") == ""  # no model rationale to anchor on
-    wait_for(lambda: queue_row(ana, first)[2:7] == [""] * 5, seconds=10, what="blank queue columns")
+    hidden = [QUEUE_COLUMNS.index(c) for c in ("model", "confidence", "agrees", "consistent", "reference")]
+    wait_for(lambda: [queue_row(ana, first)[i] for i in hidden] == [""] * 5, seconds=10, what="blank queue columns")
     ana.shot("blind")
     # Accepting the hidden verdict is refused; a label of her own is saved, without a judgment seen.
     ana.key("Enter")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.review.queue import QUEUE_COLUMNS
 from storage.database import Database
 from storage.tables import Dataset, InstantScore, Job, Pair, ReviewHold
 from tests.browser import Studio, first_pair_id, queue_row, review_of, table_rows
@@ -169,6 +170,7 @@ def test_untrusted_html_in_a_pair_runs_nothing(studio: str, browser: object, gra
 # (p_o = 2/3) and each chose A three times (p_e = 1/2), so Cohen's kappa = (2/3 - 1/2) / (1/2) = 1/3;
 # Krippendorff's alpha (nominal) = 1 - (4/12) / (2*6*6 / (12*11)) = 7/18 = 0.39.
 DUO = {"ana": "A A B B A B", "ben": "A B B B A A"}
+REVIEWED = QUEUE_COLUMNS.index("reviewed")
 
 
 def _duo(db: Database, folder: Path) -> list[int]:
@@ -364,15 +366,15 @@ def test_each_action_updates_its_queue_row_and_a_colleagues_change_shows(studio:
     ana.wait_text("#review-message", f"Saved pair {pair_id}")
     # Her own row shows the review at once, without pressing Show.
     wait_for(lambda: queue_row(ana, pair_id)[1:2] == ["reviewed"], seconds=10, what="ana's row", interval=0.2)
-    assert queue_row(ana, pair_id)[7] == "A"
+    assert queue_row(ana, pair_id)[REVIEWED] == "A"
     # Ben's queue, open on the same pair, follows within a refresh (one person's review of one
     # needed; his own label column stays empty), and his pair view says it changed.
     wait_for(lambda: queue_row(ben, pair_id)[10:11] == ["1 of 1"], seconds=20, what="ben's row", interval=0.5)
-    assert queue_row(ben, pair_id)[7] == ""
+    assert queue_row(ben, pair_id)[REVIEWED] == ""
     ben.wait_text("#pair-changed", "changed by ana (their label: A)", timeout=20_000)
     ben.shot("changed-by-ana")
     # Undo puts her row back.
     ana.key("z")
     ana.wait_text("#review-message", "Undid")
-    wait_for(lambda: queue_row(ana, pair_id)[7:8] == [""], seconds=10, what="ana's row after undo", interval=0.2)
+    wait_for(lambda: queue_row(ana, pair_id)[REVIEWED] == "", seconds=10, what="ana's row after undo", interval=0.2)
     assert not ana.errors and not ben.errors, (ana.errors, ben.errors)

@@ -72,27 +72,29 @@ class QueueRow:
         return [
             self.pair_id,
             self.status,
+            self.reviewed_label or "",
             self.label or "",
             "" if self.confidence is None else round(self.confidence, 3),
+            {True: "yes", False: "NO", None: ""}[self.agrees],
             "by construction" if self.head else {True: "yes", False: "NO", None: ""}[self.consistent],
             self.reference or "",
-            {True: "yes", False: "NO", None: ""}[self.agrees],
-            self.reviewed_label or "",
             self.prompt,
             self.judge,
             f"{self.reviews} of {self.needed}",
         ]
 
 
+# What a reviewer decides by comes first (it fits the queue's column at 1366 px without scrolling
+# sideways); the rest is a sideways scroll away.
 QUEUE_COLUMNS = [
     "id",
     "status",
+    "reviewed",  # the person's own label
     "model",
     "confidence",
+    "agrees",  # the model's label against the reference
     "consistent",
     "reference",
-    "agrees",
-    "reviewed",
     "prompt",
     "judged by",
     "reviews",
