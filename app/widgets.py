@@ -35,10 +35,24 @@ def dataset_chooser(ctx: StudioContext, api_name: str, **options: Any) -> gr.Dro
     return dropdown
 
 
+def remembered(key: str) -> gr.BrowserState:
+    """A choice this browser keeps across reloads (its local storage), under `key`."""
+    return gr.BrowserState("", storage_key=f"gram-studio-{key}")
+
+
 def dataset_dropdown(ctx: StudioContext, studio: gr.Blocks, api_name: str, **options: Any) -> gr.Dropdown:
-    """A dataset chooser filled with the first dataset when a signed-in page loads."""
+    """A dataset chooser filled when a signed-in page loads: with the dataset this browser chose
+    last on this page (a reload does not send the person back to the first dataset), else the first."""
     dropdown = dataset_chooser(ctx, api_name, **options)
-    on(studio.load, lambda chosen: first_dataset(ctx, chosen), dropdown, dropdown, api_name=f"{api_name}_on_load")
+    kept = remembered(api_name)
+    on(
+        studio.load,
+        lambda chosen, last: first_dataset(ctx, chosen or last),
+        [dropdown, kept],
+        dropdown,
+        api_name=f"{api_name}_on_load",
+    )
+    on(dropdown.input, lambda name: name or "", dropdown, kept, api_name=f"{api_name}_remember")
     return dropdown
 
 

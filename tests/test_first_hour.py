@@ -15,6 +15,8 @@ from core.settings import Settings
 from storage.database import Database
 from storage.tables import Pair
 from tests.browser import USERS, Studio, first_pair_id, launched_studio, review_of
+from tests.conftest import FIXTURES
+from tests.helpers import gram_output as gram
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 LAPTOP = (1366, 768)
@@ -65,6 +67,13 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     ui.wait_text("#pair-header h3", f"Pair {first + 2} ")
     ui.page.keyboard.press("j")  # the focused button keeps Enter and Space, not the letters
     ui.wait_text("#pair-header h3", f"Pair {first + 3} ")
+    # 5. The page remembers the dataset this browser chose, across a reload.
+    gram("import", str(FIXTURES / "trl_standard.jsonl"), "--dataset", "second")
+    ui.choose("review-dataset", "second")
+    ui.wait_text("#queue-page", "second · page")
+    ui.page.reload()
+    ui.page.wait_for_selector("#pair-header h3", timeout=60_000)
+    ui.wait_text("#queue-page", "second · page")
     assert not ui.errors, ui.errors
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core.evaluation.reports import dataset_report
-from core.review.queue import QueueFilter, queue_page, review_progress
+from core.review.queue import STATUSES, QueueFilter, queue_page, review_progress
 from core.review.reviews import save_review
 from storage.tables import Dataset, InstantScore, Judgment, Pair
+from tests import factories
 
 
 def _store(session: Session) -> list[int]:
@@ -294,3 +295,14 @@ def test_pages_near_the_start_are_read_forwards_whatever_the_count(session: Sess
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert statements and not any(" DESC" in s for s in statements), statements
+
+
+def test_the_status_filter_includes_the_pairs_a_person_skipped(session: Session) -> None:
+    """Issue 26, item 5: a skipped pair is found again by the status filter (it left "judged")."""
+    ids = factories.dataset(session, 4, name="sk")
+    save_review(session, ids[1], reviewer="r", label="skip", reason="no context")
+    save_review(session, ids[2], reviewer="r", label="A")
+    save_review(session, ids[3], reviewer="s", label="skip")
+    assert "skipped" in [value for _, value in STATUSES]
+    assert _ids(session, QueueFilter("sk", status="skipped", reviewer="r")) == ([ids[1]], 1)
+    assert _ids(session, QueueFilter("sk", status="skipped", reviewer="s")) == ([ids[3]], 1)

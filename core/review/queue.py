@@ -24,7 +24,7 @@ from core.vocab import DECISIVE, Label
 from storage.tables import PAIR_FILTERS, Dataset, InstantScore, Judgment, Pair, Review, ReviewEvent, ReviewTag
 
 # judged: not by you yet; reviewed: by you
-Status = Literal["all", "unjudged", "judged", "reviewed", "needs-you", "needs-person", "disagreements"]
+Status = Literal["all", "unjudged", "judged", "reviewed", "skipped", "needs-you", "needs-person", "disagreements"]
 STATUSES: list[tuple[str, Status]] = [
     ("all", "all"),
     ("needs you", "needs-you"),
@@ -32,6 +32,7 @@ STATUSES: list[tuple[str, Status]] = [
     ("unjudged", "unjudged"),
     ("judged, not by you", "judged"),
     ("reviewed by you", "reviewed"),
+    ("skipped by you", "skipped"),
     ("people disagree", "disagreements"),
 ]
 Sort = Literal["id", "confidence-asc", "confidence-desc", "instant-uncertain"]
@@ -110,12 +111,12 @@ COUNT_CAP = 10_000
 SHALLOW = 1_000
 
 
-def _labelled_by(reviewer: str) -> Any:
-    """The reviewer has labelled the row's pair (an EXISTS: on PostgreSQL a left join's IS NULL
-    was estimated at one row, and the plan built on that ran for minutes at a million pairs)."""
-    return exists().where(
-        Review.pair_id == Pair.id, Review.final.is_(False), Review.reviewer == reviewer, Review.label.is_not(None)
-    )
+def _labelled_by(reviewer: str, label: str | None = None) -> Any:
+    """The reviewer has labelled the row's pair (with `label`, where given; an EXISTS: on PostgreSQL
+    a left join's IS NULL was estimated at one row, and the plan built on that ran for minutes at a
+    million pairs)."""
+    chosen = Review.label.is_not(None) if label is None else Review.label == label
+    return exists().where(Review.pair_id == Pair.id, Review.final.is_(False), Review.reviewer == reviewer, chosen)
 
 
 def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]:
@@ -128,6 +129,8 @@ def _conditions(session: Session, f: QueueFilter, dataset: Dataset) -> list[Any]
         where += [Pair.latest_judgment_id.is_not(None), ~_labelled_by(f.reviewer)]
     elif f.status == "reviewed":
         where.append(_labelled_by(f.reviewer))
+    elif f.status == "skipped":
+        where.append(_labelled_by(f.reviewer, Label.SKIP))
     elif f.status == "needs-you":
         where += [Pair.review_count < dataset.reviews_per_pair, ~_labelled_by(f.reviewer)]
     elif f.status == "needs-person":  # under the threshold (or unjudged), and not reviewed enough yet

@@ -10,7 +10,7 @@ from app.context import StudioContext
 from app.handlers import on
 from app.plots import reliability_svg
 from app.render import trust_markdown
-from app.widgets import dataset_dropdown
+from app.widgets import dataset_dropdown, remembered
 from core.data.judgments import judged_models
 from core.evaluation.calibration import dataset_calibration
 from core.evaluation.estimates import dataset_estimates
@@ -172,11 +172,14 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         compare = gr.Button("Compare", elem_id="compare-run", scale=0)
     comparison = gr.Dataframe(interactive=False, elem_id="compare-table")
 
-    def choose_models(d: str) -> dict:
-        models = models_of(ctx, d)
-        return gr.update(choices=models, value=models[0] if models else None)
+    last_model = remembered("evaluate-model")  # the model this browser evaluated last, where it judged
 
-    on(dataset.change, choose_models, dataset, model, api_name="evaluate_models")
+    def choose_models(d: str, last: str | None) -> dict:
+        models = models_of(ctx, d)
+        return gr.update(choices=models, value=last if last in models else models[0] if models else None)
+
+    on(dataset.change, choose_models, [dataset, last_model], model, api_name="evaluate_models")
+    on(model.input, lambda m: m or "", model, last_model, api_name="evaluate_model_remember")
     on(
         dataset.change,
         lambda d: gr.update(choices=models_of(ctx, d), value=[]),

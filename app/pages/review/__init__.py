@@ -18,6 +18,7 @@ from app.pages.review import handlers
 from app.pages.review.assets import SHORTCUTS
 from app.pages.review.queue import queue_column
 from app.pages.review.view import diff_html
+from app.widgets import remembered
 from core.review.queue import QueueFilter
 from core.review.workflow import Cursor, QueueState
 from core.vocab import Label
@@ -155,9 +156,15 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
         loading = action(trigger, handlers.load_queue, filters, loaded, api)
         refresh_instant(loading.then, api)
         show_guidelines(loading.then, api)
+    last_dataset = remembered("review-dataset")
     opening = action(
-        studio.load, handlers.open_studio, [*filters[1:], q.blind_saved], [q.dataset, q.blind, *loaded], "open_studio"
+        studio.load,
+        handlers.open_studio,
+        [*filters[1:], q.blind_saved, last_dataset],
+        [q.dataset, q.blind, *loaded],
+        "open_studio",
     )
+    on(q.dataset.input, lambda name: name or "", q.dataset, last_dataset, api_name="review_dataset_remember")
     refresh_instant(opening.then, "open_studio")
     show_guidelines(opening.then, "open_studio")
 

@@ -161,12 +161,13 @@ def open_studio(
     text: str,
     cursor: Cursor,
     blind_on: bool,
+    last_dataset: str | None = None,
     *,
     user: str,
 ) -> list[Any]:
-    """[dataset chooser, blind, *LOADED] when the page opens: the first dataset, blind review as
-    this browser last left it."""
-    chooser, cursor = first_dataset(ctx), replace(cursor, blind=bool(blind_on))
+    """[dataset chooser, blind, *LOADED] when the page opens: the dataset and blind review as this
+    browser last left them (else the first dataset)."""
+    chooser, cursor = first_dataset(ctx, last_dataset), replace(cursor, blind=bool(blind_on))
     loaded = load_queue(
         ctx, chooser["value"] or "", status, order, include_reviewed, disagreements, tag, text, cursor, user=user
     )
