@@ -99,12 +99,12 @@ def serve(args: argparse.Namespace) -> None:
     if settings.model == EMBEDDED_MODEL:
         embedded_checkpoint(settings.models_dir)  # convert once, before the first page needs it
     ctx = StudioContext(settings=settings, db=db, team=Team(frozenset(user for user, _ in admins)))
-    if installed := install_default_judge(db, settings):  # a fresh store starts on the shipped judge
+    if installed := install_default_judge(db, settings):  # only a judge that holds off its sources
         print(f"active model: {installed} (the shipped judge; `gram models rollback` for the untrained one)")
-        if report and (stored := store_demo_verdicts(db, installed, DEMO_DATASET)):
-            print(f"the demo opens judged: {stored} of its pairs carry the shipped judge's verdicts")
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
+    if report and (stored := store_demo_verdicts(db, ctx.spec(), DEMO_DATASET)):
+        print(f"the demo opens judged: {stored} of its pairs carry the embedded model's shipped fast-path verdicts")
     studio = build_studio(ctx)
     # Exports are written to the data folder's exports/, which Gradio serves only when allowed
     # (by default it serves the system temp folder and the working folder alone).

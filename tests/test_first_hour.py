@@ -38,9 +38,10 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     ui = Studio(browser, fresh_studio, "ana", "first-hour", viewport=LAPTOP)
     ui.open_dataset("demo")
     # 1. A judged pair and what to do next, not "Not judged yet".
-    ui.wait_text("#pair-verdict", "default-judge")
+    ui.wait_text("#pair-verdict", "SmolLM2-135M-Instruct (label-only)")
     assert "Not judged yet" not in ui.text("#pair-verdict")
     ui.wait_text("#review-message", "Press a or b")
+    assert "stand-in" in ui.text("#review-message")  # the untrained 135M model is said to be one
     first = first_pair_id(ui)
     # 3. After Enter in the skip reason, the next key acts on the next pair.
     ui.page.fill("#skip-reason input, #skip-reason textarea", "no context given")
@@ -86,6 +87,7 @@ def test_text_shows_as_written_versions_are_steered_and_the_import_folder_is_nam
         assert pair is not None
         pair.response_a = poem
         pair_id = pair.id
+    gram("models", "default")  # the shipped head, on request: a version to roll back from
     ui = Studio(browser, fresh_studio, "ana", "first-hour-2", viewport=LAPTOP)
     ui.open_dataset("demo")
     ui.wait_text("#pair-header h3", f"Pair {pair_id} ")

@@ -55,18 +55,25 @@ def test_launch_serves_the_demo_dataset_behind_a_login(studio: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_fresh_studio_of_the_embedded_model_starts_on_the_shipped_judge(
+def test_a_fresh_studio_of_the_embedded_model_starts_untrained_on_a_judged_demo(
     gram_home: Path, embedded_model_dir: Path, settings: Settings, db: Database
 ) -> None:
+    """The shipped head fails off its training sources (core/head/default_judge.py), so a fresh
+    studio starts on the untrained model, whose shipped fast-path verdicts of the demo are stored."""
+    from sqlalchemy import func, select
+
     from core.head.default_judge import NAME
     from core.model.versions import active_version, list_versions
+    from storage.tables import Judgment
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     (settings.models_dir / embedded_model_dir.name).symlink_to(embedded_model_dir)  # converted once per session
     with launched_studio(gram_home, "embedded", ["--auth", "ana:secret"]), db.session() as session:
-        assert active_version(session).name == NAME  # type: ignore[union-attr]
-        kinds = {v.name: v.kind for v in list_versions(session)}
-    assert kinds[NAME] == "head" and "base" in kinds.values(), kinds
+        assert active_version(session) is None  # the settings' model: the untrained embedded one
+        names = {v.name for v in list_versions(session)}
+        judged = session.scalar(select(func.count(Judgment.id)))
+    assert NAME not in names and judged == 400
+    assert (gram_home / "imports").is_dir()  # the import folder, made at the first start
 
 
 @pytest.mark.slow

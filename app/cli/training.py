@@ -122,12 +122,20 @@ def activate_command(ctx: click.Context, version: str) -> None:
 @click.pass_context
 def default_command(ctx: click.Context) -> None:
     """Install the judge shipped with GRAM Studio (a head of the embedded model) and activate it."""
-    from core.head.default_judge import default_judge
+    from core.head.default_judge import SHIPPED, default_judge, holds_off_its_sources, shipped_figures
     from core.model.versions import activate
 
     with database_of(ctx).session() as session:
         version = activate(session, default_judge(session, settings_of(ctx)))
         click.echo(f"active: {version.name}")
+    figures = shipped_figures() or {}
+    if not holds_off_its_sources(figures):
+        click.echo(
+            "note: leave-one-source-out found it below the untrained model on sources it did not train on "
+            f"(a new dataset is such a source; {SHIPPED / 'README.md'}): trust its verdicts only after "
+            "`gram trust` or an adaptation on your own reviews",
+            err=True,
+        )
 
 
 @models_group.command("rollback")

@@ -2,12 +2,16 @@
 
 `benchmarks/default_judge.py` fits it on the human-labelled PandaLM and LLMBar pairs (licences
 allow it; BIG-bench HHH only measures it) and writes it to `SHIPPED` with its held-out figures and
-the content keys it trained on, only if it beats the untrained model by at least 5 points on
-human-labelled pairs it never saw. A store whose model is the embedded one and that has no active
-version yet gets it as its first active version when the studio starts (`install_default_judge`;
-`gram models default` installs and activates it from the command line), with the untrained model
-as its parent: rolling back returns to the untrained model, and the pairs it trained on are
-never counted in a later adaptation's held-out figures (core/train/split.py reads the keys).
+the content keys it trained on. `benchmarks/default_judge_loso.py` then asks whether it holds off
+its training sources: leave-one-source-out, is its confidence calibrated (ECE <= 0.05) and its
+accuracy not significantly below the untrained model's on every source it did not train on? Its
+answer is kept in the figures (`loso`). Only when it holds does a fresh store of the embedded model
+get the head as its first active version (`install_default_judge`). It does not hold today: a head
+fitted on PandaLM is right on 0.17 of LLMBar's adversarial pairs and one fitted on LLMBar on 0.26
+of PandaLM's (the sources reward opposite surface cues), and no temperature calibrates a judge that
+is worse than chance. So a fresh studio starts on the untrained model, and `gram models default`
+installs the head on request, with the untrained model as its parent: rolling back returns to it,
+and the pairs it trained on are never counted in a later figure (core/model/lineage.py).
 """
 
 from __future__ import annotations
@@ -36,15 +40,19 @@ SHIPPED = Path(str(files("core.head") / "shipped_head"))
 NAME = "default-judge"
 FIGURES = "figures.json"  # the held-out comparison the benchmark measured
 TRAIN_KEYS = "train_keys.json"  # content keys of the pairs it trained on
-# Its verdicts on the demo pairs (benchmarks/demo_verdicts.py: content key -> P(A), with the
-# sha256 of the head they came from), so that a fresh studio opens on judged pairs.
-DEMO_VERDICTS = "demo_verdicts.json"
 
 
 def shipped_figures() -> dict[str, Any] | None:
     """What the benchmark measured of the shipped head, or None when none ships."""
     path = SHIPPED / FIGURES
     return json.loads(path.read_text()) if is_head(SHIPPED) and path.is_file() else None
+
+
+def holds_off_its_sources(figures: dict[str, Any]) -> bool:
+    """Whether leave-one-source-out found the shipped judge calibrated and no worse than the
+    untrained model on every source it did not train on."""
+    loso = figures.get("loso")
+    return isinstance(loso, dict) and loso.get("ship") is True
 
 
 def install_default_judge(db: Database, settings: Settings) -> str | None:
@@ -56,6 +64,8 @@ def install_default_judge(db: Database, settings: Settings) -> str | None:
     figures = shipped_figures()
     if settings.model != EMBEDDED_MODEL or settings.backend != BackendName.TRANSFORMERS or figures is None:
         return None
+    if not holds_off_its_sources(figures):
+        return None  # a judge that misleads on a new source is no default (benchmarks/default_judge_loso.py)
     for attempt in range(3):
         try:
             with db.session() as session:
@@ -151,9 +161,3 @@ def describe(report: dict[str, Any]) -> str:
         )
     lines += ["", f"Held-out gain: {held['after'] - held['before']:+.3f} (shipped only at +0.05 or more)."]
     return "\n".join(lines) + "\n"
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,39 +1,43 @@
-"""The default judge's verdicts on the demo pairs, shipped with it, stored at a fresh studio's
-first start so that it opens on judged pairs (core/head/default_judge.py ships the head;
-benchmarks/demo_verdicts.py writes the verdicts from it)."""
+"""The embedded model's verdicts on the demo pairs, shipped with the demo, stored at a fresh
+studio's first start so that it opens on judged pairs (benchmarks/demo_verdicts.py writes them).
+
+They are what a fast judging run of the embedded model computes on a CPU, stored as that run
+would store them (the same model version and options key, so a later run skips those pairs), and
+only when the model in use is the one they came from.
+"""
 
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 
 from sqlalchemy import select
 
 from core.data.identity import content_key
-from core.head.classifier import HEAD_FILE, is_head
-from core.head.default_judge import DEMO_VERDICTS, SHIPPED, file_sha256
 from core.judge.work import JudgeRun
-from core.vocab import BackendName, Order, Protocol, verdict_for
+from core.model.spec import ModelSpec
+from core.model.versions import version_for
+from core.vocab import BackendName, Protocol
 from storage.database import Database
-from storage.tables import Dataset, Judgment, ModelVersion, Pair
+from storage.tables import Dataset, Judgment, Pair
+
+DEMO_VERDICTS = Path(str(files("core.data") / "demo_data" / "fast_verdicts.json"))
+RECORD_FIELDS = ("prob_a", "label", "confidence", "orders", "consistent")
 
 
-def store_demo_verdicts(db: Database, version_name: str, dataset: str) -> int:
-    """The shipped verdicts of the default judge on `dataset`'s demo pairs, stored as the judgments
-    a fast judging run of `version_name` would make (the same options key: a later run skips
-    them). Only where the version's head is the one they came from (its sha256), and only for
-    pairs it has not judged; returns how many were stored."""
-    path = SHIPPED / DEMO_VERDICTS
-    if not path.is_file():
+def store_demo_verdicts(db: Database, spec: ModelSpec, dataset: str) -> int:
+    """The shipped verdicts on `dataset`'s demo pairs, stored as judgments of `spec`'s version,
+    where `spec` is the model they came from and only for pairs it has not judged; how many."""
+    if not DEMO_VERDICTS.is_file() or spec.head or spec.adapter:
         return 0
-    shipped = json.loads(path.read_text())
+    shipped = json.loads(DEMO_VERDICTS.read_text())
+    if shipped.get("model") != spec.name:
+        return 0  # another model: its verdicts are not these
+    records = shipped.get("records") or {}
     run = JudgeRun(dataset, Protocol.LABEL_ONLY)
     with db.session() as session:
-        version = session.scalars(select(ModelVersion).where(ModelVersion.name == version_name)).first()
-        if version is None or not version.head_path or not is_head(Path(version.head_path)):
-            return 0
-        if file_sha256(Path(version.head_path) / HEAD_FILE) != shipped.get("head_sha256"):
-            return 0  # another head: its verdicts are not these
+        version = version_for(session, spec)
         judged = select(Judgment.pair_id).where(Judgment.model_version_id == version.id)
         pairs = session.execute(
             select(Pair.id, Pair.prompt, Pair.response_a, Pair.response_b)
@@ -42,24 +46,19 @@ def store_demo_verdicts(db: Database, version_name: str, dataset: str) -> int:
         ).all()
         stored = 0
         for pair_id, prompt, a, b in pairs:
-            p = shipped["verdicts"].get(content_key(prompt, a, b))
-            if not isinstance(p, float):
+            record = records.get(content_key(prompt, a, b))
+            if not isinstance(record, dict):
                 continue
-            label = verdict_for(p, shipped.get("undecided_within", 0.0))
             session.add(
                 Judgment(
                     pair_id=pair_id,
                     model_version_id=version.id,
-                    model=version.name,
+                    model=spec.name,
                     backend=BackendName.TRANSFORMERS,
                     protocol=Protocol.LABEL_ONLY,
                     options_key=run.options_key(),
-                    label=label,
-                    confidence=max(p, 1 - p),
-                    prob_a=p,
-                    orders=[{"order": o, "prob_a": p, "label": label, "head": True} for o in (Order.AB, Order.BA)],
-                    consistent=True,
                     timings={"shipped": 1},
+                    **{field: record.get(field) for field in RECORD_FIELDS},
                 )
             )
             stored += 1

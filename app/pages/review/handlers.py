@@ -24,6 +24,7 @@ from core.errors import GramError
 from core.evaluation.calibration import pair_calibration
 from core.evaluation.trust import dataset_trust
 from core.head.instant import keep_instant, live_figures
+from core.model.embedded import CHECKPOINT_NAME
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
 from core.review.queue import QueueFilter, first_visit, progress_key, review_progress, rows_now
@@ -88,10 +89,17 @@ def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
         return ""
     if not judged:
         return "Nothing here is judged yet: the Judge page runs the active model over this dataset."
+    spec = ctx.spec()
+    whose = (
+        "the embedded 135M model's verdict (a stand-in for the GRAM-R² checkpoints, at chance on pairs like "
+        "these: the README's *Measured*)"
+        if spec.name == CHECKPOINT_NAME and not spec.head and not spec.adapter
+        else "the active judge's verdict"
+    )
     return (
-        "Each pair shows the active judge's verdict. Press **a** or **b** for the better response "
-        "(**Enter** accepts the verdict, **j** / **k** move, **z** undoes); the Evaluate page says how far "
-        "to trust the judge."
+        f"Each pair shows {whose}. Press **a** or **b** for the better response (**Enter** accepts the "
+        "verdict, **j** / **k** move, **z** undoes); your reviews teach the instant judge, and the Evaluate "
+        "page says how far to trust a judge."
     )
 
 
