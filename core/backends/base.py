@@ -35,6 +35,15 @@ class Completion:
     tokens: int  # generated tokens
 
 
+@dataclass(frozen=True)
+class TokenStates:
+    """One slot's hidden states at the layers a head reads, token by token (`Backend.token_states`)."""
+
+    slot: Any  # [layers, hidden]: the state at the slot (the last token)
+    spans: tuple[list[tuple[int, int]], list[tuple[int, int]]]  # each response's tokens: (start, end) in the text
+    states: tuple[Any, Any]  # each response's tokens' states: [layers, tokens, hidden]
+
+
 class Backend(ABC):
     name: str = ""
     tokenizer: Any
@@ -73,6 +82,13 @@ class Backend(ABC):
         state at the slot (the last token), then for each pool in `pools` ("mean", "max") that pool
         over the first response's tokens and over the second's; a float tensor
         [len(slots), len(layers) * (1 + 2 * len(pools)) * hidden size]."""
+        raise ModelError(
+            f"the {self.name} backend cannot read hidden states; a judge head needs the transformers backend"
+        )
+
+    def token_states(self, slot: LabelSlot, layers: Sequence[int]) -> TokenStates:
+        """The hidden states `slot_states` pools, token by token, for one slot: per layer the slot's
+        state, and each response's tokens with their character spans in the slot's text."""
         raise ModelError(
             f"the {self.name} backend cannot read hidden states; a judge head needs the transformers backend"
         )

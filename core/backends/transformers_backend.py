@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.backends.base import Backend, Completion, Sampling
+from core.backends.base import Backend, Completion, Sampling, TokenStates
 from core.backends.precision import tolerance_of
 from core.backends.shared_prefix import MIN_SHARED_TOKENS, Family, PrefixCache, plan, shared_length
 from core.errors import ModelError
@@ -243,6 +243,35 @@ class TransformersBackend(Backend):
             for hook in hooks:
                 hook.remove()
         return (torch.stack(rows) if rows else torch.zeros(0, 0)), scores
+
+    def token_states(self, slot: LabelSlot, layers: Sequence[int]) -> TokenStates:
+        """One slot in a pass of its own (no padding, no shared prefix), every position kept."""
+        import torch
+
+        decoder = self._decoder_layers()
+        captured: dict[int, Any] = {}
+
+        def keep(index: int) -> Any:
+            def hook(_module: Any, _inputs: Any, output: Any) -> None:
+                captured[index] = (output[0] if isinstance(output, tuple) else output).float()
+
+            return hook
+
+        encoded = self.tokenizer(
+            [slot.text], return_tensors="pt", add_special_tokens=False, return_offsets_mapping=True
+        )
+        offsets = encoded.pop("offset_mapping")
+        hooks = [decoder[i].register_forward_hook(keep(i)) for i in layers]
+        try:
+            with torch.inference_mode():
+                self.model(**{k: v.to(self.device) for k, v in encoded.items()})
+        finally:
+            for hook in hooks:
+                hook.remove()
+        hidden = torch.stack([captured[i][0].cpu() for i in layers])  # [layers, tokens, hidden]
+        masks = [mask[0] for mask in _span_masks(offsets, [slot])]
+        spans = tuple([tuple(int(x) for x in offsets[0][j]) for j in range(len(m)) if m[j]] for m in masks)
+        return TokenStates(hidden[:, -1, :], spans, (hidden[:, masks[0], :], hidden[:, masks[1], :]))  # type: ignore[arg-type]
 
     def _decoder_layers(self) -> Any:
         """The model's list of decoder layers (the one ModuleList as long as the config says)."""

@@ -18,6 +18,7 @@ from app.pages.review import handlers
 from app.pages.review.assets import SHORTCUTS
 from app.pages.review.queue import queue_column
 from app.pages.review.view import diff_html
+from app.pages.review.why import which_words
 from app.widgets import remembered
 from core.review.queue import QueueFilter
 from core.review.workflow import Cursor, QueueState
@@ -86,6 +87,9 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
                 save_rationale = gr.Button("Save rationale (Ctrl+Enter)", elem_id="key-save-rationale")
                 # For a verdict without reasons (a head, the fast path): the base model writes one for its label.
                 explain = gr.Button("Explain this verdict", elem_id="explain-verdict")
+                # A head's verdict split exactly over the words of A and B.
+                words = gr.Button("Which words pushed it (a head)", elem_id="head-words")
+            why = gr.HTML(elem_id="head-why")
             diff = gr.HTML(elem_id="rationale-diff")
             with gr.Row():
                 tags = gr.Textbox(label="Tags (comma-separated)", elem_id="tags-box")
@@ -200,6 +204,8 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     )
     on(rationale.change, diff_html, [model_rationale, rationale], diff, api_name="rationale_diff")
     wire(explain.click, handlers.explain, [cursor_state, judgment_id], moved, "explain")
+    wire(words.click, which_words, [cursor_state, judgment_id], why, "head_words")
+    on(header.change, lambda: "", None, why, api_name="head_words_clear")  # another pair: not its words
     action(save_meta.click, handlers.save_tags, [cursor_state, tags, note, judgment_id], moved, "save_tags")
     action(undo_button.click, handlers.undo, [cursor_state], moved, "undo")
     action(redo_button.click, handlers.redo, [cursor_state], moved, "redo")
