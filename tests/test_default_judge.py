@@ -119,14 +119,19 @@ def test_the_shipped_judge_scores_demo_pairs_as_when_it_was_measured(
 
 
 def test_studios_starting_at_once_on_a_fresh_store_install_the_shipped_judge_once(
-    either_db: Database, settings: Settings, embedded_placeholder: Path
+    either_db: Database, settings: Settings, embedded_placeholder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two or more studios started together on one fresh team store: each start succeeds, one
-    version is installed and active, and its head is whole."""
+    """Two or more studios started together on one fresh team store (were the judge to hold off its
+    sources): each start succeeds, one version is installed and active, and its head is whole."""
     from sqlalchemy import func, select
 
     from storage.tables import ModelVersion
     from tests.helpers import threads_at_once
+
+    figures = shipped_figures()
+    assert figures is not None
+    holding = {**figures, "loso": {**figures["loso"], "ship": True}}
+    monkeypatch.setattr("core.head.default_judge.shipped_figures", lambda: holding)
 
     url = either_db.engine.url.render_as_string(hide_password=False)
     stores = [Database(url) for _ in range(6)]
