@@ -72,6 +72,8 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     gram("import", str(FIXTURES / "trl_standard.jsonl"), "--dataset", "second")
     ui.choose("review-dataset", "second")
     ui.wait_text("#queue-page", "second · page")
+    # The choice is kept in this browser's storage once its event has answered.
+    ui.page.wait_for_function("() => localStorage.getItem('gram-studio-review-dataset') !== null")
     ui.page.reload()
     ui.page.wait_for_selector("#pair-header h3", timeout=60_000)
     ui.wait_text("#queue-page", "second · page")
