@@ -16,7 +16,7 @@ from app.render import CODE_CSS
 from app.widgets import header_text
 
 # Signing out happens in the tab the person is in (Gradio opens a Markdown link in a new tab, which
-# left the studio open and signed in beside the login page).
+# left the studio open and signed in beside the login page); a session that ended says so once.
 SIGN_OUT_JS = """
 <script>
 document.addEventListener('click', (event) => {
@@ -26,6 +26,24 @@ document.addEventListener('click', (event) => {
   event.stopPropagation();
   window.location.assign(link.getAttribute('href'));
 }, true);
+// A session that ended (signed out elsewhere, expired, the server restarted with other logins)
+// makes every event answer 401: one line says so, instead of an error badge on every component.
+const signedOut = () => {
+  if (document.getElementById('signed-out')) return;
+  const line = document.createElement('div');
+  line.id = 'signed-out';
+  line.setAttribute('role', 'alert');
+  line.style.cssText = 'position:fixed;top:0;left:0;right:0;z-index:1000;padding:8px;text-align:center;' +
+    'background:#fde68a;color:#111;font-weight:600';
+  line.innerHTML = 'You were signed out. <a href="/login">Sign in again</a> (your saved reviews are kept).';
+  document.body.appendChild(line);
+};
+const fetched = window.fetch;
+window.fetch = async (...args) => {
+  const response = await fetched(...args);
+  if (response.status === 401 && !document.querySelector('input[type=password]')) signedOut();
+  return response;
+};
 </script>
 """
 # Passed to launch(head=...): the review page's keys and layout, signing out, the colours of code.

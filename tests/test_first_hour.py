@@ -127,6 +127,12 @@ def test_text_shows_as_written_versions_are_steered_and_the_import_folder_is_nam
     ui.page.click("#adapt-confirm")
     ui.wait_text("#studio-header", "model: default-judge", timeout=10_000)
     ui.shot("version-steered")
+    # 7. A session that ended says so once, instead of an error on every component.
+    cookies = ui.page.context.cookies()
+    ui.page.context.clear_cookies()
+    ui.page.click("#adapt-activate")
+    ui.wait_text("#signed-out", "You were signed out", timeout=20_000)
+    ui.page.context.add_cookies(cookies)  # type: ignore[arg-type]
     # 7. Signing out happens in the same tab.
     pages = len(ui.page.context.pages)
     ui.page.locator("#studio-header a", has_text="log out").click()
