@@ -103,7 +103,8 @@ def serve(args: argparse.Namespace) -> None:
         print(f"active model: {installed} (the shipped judge; `gram models rollback` for the untrained one)")
     with db.session() as session:
         record_current(session, settings)  # so the Adapt page has a parent version to show
-    if report and (stored := store_demo_verdicts(db, ctx.spec(), DEMO_DATASET)):
+    # Only for the embedded model itself: a folder of the same name may hold another model.
+    if report and settings.model == EMBEDDED_MODEL and (stored := store_demo_verdicts(db, ctx.spec(), DEMO_DATASET)):
         print(f"the demo opens judged: {stored} of its pairs carry the embedded model's shipped fast-path verdicts")
     studio = build_studio(ctx)
     # Exports are written to the data folder's exports/, which Gradio serves only when allowed
