@@ -33,7 +33,7 @@ const signedOut = () => {
   const line = document.createElement('div');
   line.id = 'signed-out';
   line.setAttribute('role', 'alert');
-  line.style.cssText = 'position:fixed;top:0;left:0;right:0;z-index:1000;padding:8px;text-align:center;' +
+  line.style.cssText = 'position:fixed;bottom:0;left:0;right:0;z-index:1000;padding:8px;text-align:center;' +
     'background:#fde68a;color:#111;font-weight:600';
   line.innerHTML = 'You were signed out. <a href="/login">Sign in again</a> (your saved reviews are kept).';
   document.body.appendChild(line);

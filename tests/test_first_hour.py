@@ -40,8 +40,8 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     # 1. A judged pair and what to do next, not "Not judged yet".
     ui.wait_text("#pair-verdict", "SmolLM2-135M-Instruct (label-only)")
     assert "Not judged yet" not in ui.text("#pair-verdict")
-    ui.wait_text("#review-message", "Press a or b")
-    assert "stand-in" in ui.text("#review-message")  # the untrained 135M model is said to be one
+    ui.wait_text("#queue-page", "Press a or b")
+    assert "stand-in" in ui.text("#queue-page")  # the untrained 135M model is said to be one
     first = first_pair_id(ui)
     # 3. After Enter in the skip reason, the next key acts on the next pair.
     ui.page.fill("#skip-reason input, #skip-reason textarea", "no context given")
@@ -59,7 +59,7 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     ui.page.keyboard.press("n")
     ui.page.keyboard.type("long prompt")
     ui.page.keyboard.press("Control+Enter")
-    ui.wait_text("#review-message", "Saved")
+    ui.wait_text("#review-message", f"Saved pair {first + 2}.")  # the save answered: the next key starts from it
     ui.page.keyboard.press("a")
     ui.wait_text("#pair-header h3", f"Pair {first + 3} ")
     tagged = review_of(db, first + 2)
@@ -70,10 +70,12 @@ def test_the_first_screen_shows_a_judged_pair_and_keys_never_fall_into_a_trap(
     ui.wait_text("#pair-header h3", f"Pair {first + 3} ")
     # 5. The page remembers the dataset this browser chose, across a reload.
     gram("import", str(FIXTURES / "trl_standard.jsonl"), "--dataset", "second")
+    kept = "() => localStorage.getItem('gram-studio-review-dataset')"
+    before = ui.page.evaluate(kept)
     ui.choose("review-dataset", "second")
     ui.wait_text("#queue-page", "second · page")
     # The choice is kept in this browser's storage once its event has answered.
-    ui.page.wait_for_function("() => localStorage.getItem('gram-studio-review-dataset') !== null")
+    ui.page.wait_for_function(f"before => ({kept})() !== before", arg=before)
     ui.page.reload()
     ui.page.wait_for_selector("#pair-header h3", timeout=60_000)
     ui.wait_text("#queue-page", "second · page")

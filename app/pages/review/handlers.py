@@ -77,8 +77,10 @@ def shown(ctx: StudioContext, saved: Saved) -> list[Any]:
 def _opened(ctx: StudioContext, state: QueueState, rows: list[Any], cursor: Cursor) -> list[Any]:
     hint = next_step(ctx, state.filter.dataset, cursor.reviewer) if state.filter.dataset else ""
     # Whose verdicts: each row's latest judgment ("judged by"); new ones will be the model in use's.
+    # The first visit's hint goes here, in the queue's column: the pair's column keeps its one screen.
     label = f"{queue_label(state)} · model in use: **{literal(ctx.spec().name)}** (*judged by*: each row's verdict)"
-    return [state, queue_cells(rows, blind=cursor.blind), label, *goto(ctx, cursor, state.start, hint)]
+    label += f"\n\n{hint}" if hint else ""
+    return [state, queue_cells(rows, blind=cursor.blind), label, *goto(ctx, cursor, state.start)]
 
 
 def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
@@ -90,16 +92,11 @@ def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
     if not judged:
         return "Nothing here is judged yet: the Judge page runs the active model over this dataset."
     spec = ctx.spec()
-    whose = (
-        "the embedded 135M model's verdict (a stand-in for the GRAM-R² checkpoints, at chance on pairs like "
-        "these: the README's *Measured*)"
-        if spec.name == CHECKPOINT_NAME and not spec.head and not spec.adapter
-        else "the active judge's verdict"
-    )
+    stand_in = spec.name == CHECKPOINT_NAME and not spec.head and not spec.adapter
+    whose = "the embedded 135M model's verdicts: a stand-in, at chance on pairs like these" if stand_in else "verdicts"
     return (
-        f"Each pair shows {whose}. Press **a** or **b** for the better response (**Enter** accepts the "
-        "verdict, **j** / **k** move, **z** undoes); your reviews teach the instant judge, and the Evaluate "
-        "page says how far to trust a judge."
+        f"*First time here?* Press **a** or **b** for the better response, **Enter** to accept the verdict, "
+        f"**j** / **k** to move ({whose}; the Evaluate page says how far to trust a judge)."
     )
 
 
