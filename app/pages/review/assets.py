@@ -88,14 +88,18 @@ setInterval(() => {
 """
 
 # One screen per pair at 1366x768 (with the heights set on the page's boxes): a compact header, and
-# an action bar that sticks to the bottom of the window.
+# an action bar that sticks to the bottom of the window, and to its top once scrolled past.
 REVIEW_CSS = """
 <style>
 #review-tab #pair-header h3 { margin: 0 0 2px 0; font-size: 1.05em; }
 #review-tab #pair-header p { margin: 0; }
 #review-tab .gram-md p { margin: 0.2em 0; }
 #review-main .html-container.label-padding { padding-top: 22px; }
-#review-actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary);
+/* Gradio's container clips with overflow: hidden, which makes it the bar's scroll container, and a
+   sticky bar then never moves with the window; clip clips the same without being one. */
+.gradio-container { overflow: clip !important; }
+#review-main { align-self: stretch !important; }  /* as tall as the queue column: the bar sticks all along */
+#review-actions { position: sticky; bottom: 0; top: 0; z-index: 20; background: var(--background-fill-primary);
                   padding: 4px 0; gap: 6px; }
 #review-actions { flex-wrap: nowrap; }
 #review-actions button { min-width: 0; padding: 4px 6px; white-space: nowrap; }
