@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.data.datasets import get_dataset
-from core.model.lineage import TrainedOn
-from core.review.consensus import dataset_finals
+from core.evaluation.reviewed import reviewed_verdicts
 from core.stats.intervals import MIN_VERDICT_PAIRS
-from core.vocab import DECISIVE, Label
-from storage.tables import Judgment, Pair, Review
+from core.vocab import Label
+from storage.tables import Pair
 
 TEMPERATURES = tuple(round(0.25 * 1.15**i, 4) for i in range(50))  # 0.25 ... about 240
 EDGE = 1e-6
@@ -72,21 +70,12 @@ def fit_temperature(probs: list[float], ys: list[bool]) -> float:
 
 def dataset_calibration(session: Session, dataset: str) -> Calibration:
     """The calibration of the dataset's latest verdicts by its people's final labels (A or B)."""
-    found = get_dataset(session, dataset)
-    finals = dataset_finals(session, found.id)
-    rows = session.execute(
-        select(Pair.id, Pair.prompt, Pair.response_a, Pair.response_b, Judgment.model_version_id, Judgment.prob_a)
-        .join(Judgment, Judgment.id == Pair.latest_judgment_id)
-        .where(Pair.dataset_id == found.id, Pair.id.in_(select(Review.pair_id)))
-    )
-    trained_on = TrainedOn(session)
+    settled = reviewed_verdicts(session, get_dataset(session, dataset).id).verdicts
     probs, ys = [], []
-    for pair_id, prompt, a, b, version_id, prob_a in rows:
-        final = finals[pair_id].label if pair_id in finals else None
-        if final not in DECISIVE or not isinstance(prob_a, float) or trained_on(version_id, prompt, a, b):
-            continue
-        probs.append(prob_a)
-        ys.append(final == Label.A)
+    for v in settled:
+        if isinstance(v.judgment.prob_a, float):
+            probs.append(v.judgment.prob_a)
+            ys.append(v.label == Label.A)
     if len(ys) < MIN_VERDICT_PAIRS:
         return Calibration(None, len(ys))
     return Calibration(fit_temperature(probs, ys), len(ys))

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.data.datasets import get_dataset
+from core.evaluation.reviewed import number
 from core.model.lineage import TrainedOn
 from core.review.consensus import dataset_finals
 from core.stats.intervals import MIN_VERDICT_PAIRS, wilson_interval
@@ -106,9 +107,8 @@ class DatasetEstimates:
             f"{self.unjudged} not judged"
         ]
         for row in self.rows:
-            shown = [str(value) or "-" for value in row.cells().values()]
-            names = list(row.cells())
-            out.append(f"{row.quantity}: " + " · ".join(f"{k} {v}" for k, v in zip(names[1:], shown[1:], strict=True)))
+            cells = list(row.cells().items())[1:]  # after the quantity itself
+            out.append(f"{row.quantity}: " + " · ".join(f"{k} {str(v) or '-'}" for k, v in cells))
         out.append("valid when the reviewed pairs are a random sample of the dataset (not sorted by confidence)")
         return out
 
@@ -130,10 +130,6 @@ def _estimate(quantity: str, labelled: list[tuple[float, float]], unlabelled: li
         ppi,
         None if needed is None else max(0, needed - len(ys)),
     )
-
-
-def _number(value: Any, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
 def dataset_estimates(session: Session, dataset: str) -> DatasetEstimates:
@@ -163,8 +159,8 @@ def dataset_estimates(session: Session, dataset: str) -> DatasetEstimates:
         if final in (Label.TIE, Label.SKIP):
             counts["tied"] += 1
             continue
-        prob_a = _number(judgment.prob_a, {"A": 1.0, "B": 0.0}.get(str(judgment.label), 0.5))
-        confidence = _number(judgment.confidence, 0.5)
+        prob_a = number(judgment.prob_a, {"A": 1.0, "B": 0.0}.get(str(judgment.label), 0.5))
+        confidence = number(judgment.confidence, 0.5)
         models = meta if isinstance(meta, dict) else {}
         sides = [(str(models[k]), k == "model_a") for k in ("model_a", "model_b") if isinstance(models.get(k), str)]
         if len({model for model, _ in sides}) < len(sides):

@@ -25,11 +25,9 @@ from sqlalchemy.orm import Session
 
 from core.data.datasets import get_dataset
 from core.errors import GramError
-from core.model.lineage import TrainedOn
-from core.review.consensus import dataset_finals
+from core.evaluation.reviewed import number, reviewed_verdicts
 from core.stats.binomial import at_least, lower_bound
-from core.vocab import DECISIVE
-from storage.tables import Judgment, Pair, Review
+from storage.tables import Pair
 
 # The tested thresholds are the confidences of reviewed pairs, chosen by rank alone: the first is
 # that of the `FIRST_SHARE` most confident (at least `fewest_to_pass` pairs), each next one takes in
@@ -155,24 +153,9 @@ def dataset_trust(session: Session, dataset: str, target: float = 0.9, alpha: fl
     """The trust threshold of the dataset's latest judgments, from its people's final labels."""
     check_levels(target, alpha)
     found = get_dataset(session, dataset)
-    finals = dataset_finals(session, found.id)
-    rows = session.execute(
-        select(Pair.id, Pair.prompt, Pair.response_a, Pair.response_b, Judgment)
-        .join(Judgment, Judgment.id == Pair.latest_judgment_id)
-        .where(Pair.dataset_id == found.id, Pair.id.in_(select(Review.pair_id)))
-    ).all()
-    trained_on = TrainedOn(session)
-    reviewed, trained, models = [], 0, set()
-    for pair_id, prompt, a, b, judgment in rows:
-        if pair_id not in finals or finals[pair_id].label not in DECISIVE:
-            continue  # skipped, tied, disputed
-        if trained_on(judgment.model_version_id, prompt, a, b):
-            trained += 1
-            continue
-        models.add(judgment.model)
-        value = judgment.confidence
-        confidence = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-        reviewed.append((confidence, judgment.label == finals[pair_id].label))
+    settled = reviewed_verdicts(session, found.id)
+    reviewed = [(number(v.judgment.confidence, 0.0), v.judgment.label == v.label) for v in settled.verdicts]
+    models = {v.judgment.model for v in settled.verdicts}
     chosen = choose_threshold(reviewed, target, alpha)
     pairs = session.scalar(select(func.count()).select_from(Pair).where(Pair.dataset_id == found.id)) or 0
     covered = 0
@@ -197,7 +180,7 @@ def dataset_trust(session: Session, dataset: str, target: float = 0.9, alpha: fl
         n_above=chosen.n_above if chosen else 0,
         agree_above=chosen.agree_above if chosen else 0,
         lower_bound=chosen.lower_bound if chosen else None,
-        trained_excluded=trained,
+        trained_excluded=settled.trained,
         needed=None if chosen else more_reviews_needed(reviewed, target, alpha),
         models=sorted(models),
     )

@@ -35,7 +35,7 @@ def store_demo_verdicts(db: Database, spec: ModelSpec, dataset: str) -> int:
     if shipped.get("model") != spec.name:
         return 0  # another model: its verdicts are not these
     records = shipped.get("records") or {}
-    run = JudgeRun(dataset, Protocol.LABEL_ONLY)
+    options_key = JudgeRun(dataset, Protocol.LABEL_ONLY).options_key()  # what a fast run would record
     with db.session() as session:
         version = version_for(session, spec)
         judged = select(Judgment.pair_id).where(Judgment.model_version_id == version.id)
@@ -56,7 +56,7 @@ def store_demo_verdicts(db: Database, spec: ModelSpec, dataset: str) -> int:
                     model=spec.name,
                     backend=BackendName.TRANSFORMERS,
                     protocol=Protocol.LABEL_ONLY,
-                    options_key=run.options_key(),
+                    options_key=options_key,
                     timings={"shipped": 1},
                     **{field: record.get(field) for field in RECORD_FIELDS},
                 )
