@@ -10,6 +10,7 @@ import click
 from app.cli.group import cli, database_of, known_dataset, settings_of
 from core.data.importer import parse_mapping
 from core.errors import GramError
+from core.evaluation.trust import DEFAULT_ALPHA, DEFAULT_TARGET
 from core.export.rows import EXPORT_FORMATS
 
 SHOWN_ERRORS = 50
@@ -103,8 +104,12 @@ def import_command(
     is_flag=True,
     help="dpo: also take the judge's label on unreviewed pairs at or above its trust threshold (`gram trust`).",
 )
-@click.option("--target", type=float, default=0.9, show_default=True, help="--trusted-judge: `gram trust --target`.")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="--trusted-judge: `gram trust --alpha`.")
+@click.option(
+    "--target", type=float, default=DEFAULT_TARGET, show_default=True, help="--trusted-judge: `gram trust --target`."
+)
+@click.option(
+    "--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="--trusted-judge: `gram trust --alpha`."
+)
 @click.pass_context
 def export_command(
     ctx: click.Context,

@@ -8,12 +8,15 @@ import click
 
 from app.cli.group import cli, database_of, known_dataset, settings_of
 from core.errors import GramError, printable
+from core.evaluation.trust import DEFAULT_ALPHA, DEFAULT_TARGET
 
 
 @cli.command("trust")
 @click.argument("dataset")
-@click.option("--target", type=float, default=0.9, show_default=True, help="Agreement with people to guarantee.")
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="Chance that the guarantee fails.")
+@click.option(
+    "--target", type=float, default=DEFAULT_TARGET, show_default=True, help="Agreement with people to guarantee."
+)
+@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="Chance that the guarantee fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def trust_command(ctx: click.Context, dataset: str, target: float, alpha: float, as_json: bool) -> None:

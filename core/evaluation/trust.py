@@ -35,6 +35,7 @@ from storage.tables import Pair
 # there still fails half the time, and the sequence ends at its first failure; a tenth of the reviews,
 # growing by a quarter, kept the promise and found a threshold most often in a simulation
 # (tests/test_abstention.py).
+DEFAULT_TARGET, DEFAULT_ALPHA = 0.9, 0.05  # the studio's panel and queue, and the CLI's defaults
 FIRST_SHARE = 0.1
 GROWTH = 1.25
 
@@ -149,7 +150,9 @@ class TrustReport:
         ]
 
 
-def dataset_trust(session: Session, dataset: str, target: float = 0.9, alpha: float = 0.05) -> TrustReport:
+def dataset_trust(
+    session: Session, dataset: str, target: float = DEFAULT_TARGET, alpha: float = DEFAULT_ALPHA
+) -> TrustReport:
     """The trust threshold of the dataset's latest judgments, from its people's final labels."""
     check_levels(target, alpha)
     found = get_dataset(session, dataset)

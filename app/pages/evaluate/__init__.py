@@ -16,7 +16,7 @@ from core.evaluation.calibration import dataset_calibration
 from core.evaluation.estimates import dataset_estimates
 from core.evaluation.metrics import Evaluation
 from core.evaluation.reports import DatasetReport, dataset_report
-from core.evaluation.trust import dataset_trust
+from core.evaluation.trust import DEFAULT_ALPHA, DEFAULT_TARGET, dataset_trust
 from core.stats.intervals import MIN_VERDICT_PAIRS
 
 
@@ -122,7 +122,10 @@ def trust_view(ctx: StudioContext, dataset: str, target: float | None, alpha: fl
         return "Choose a dataset."
     with ctx.db.session() as session:
         report = dataset_trust(
-            session, dataset, 0.9 if target is None else float(target), 0.05 if alpha is None else float(alpha)
+            session,
+            dataset,
+            DEFAULT_TARGET if target is None else float(target),
+            DEFAULT_ALPHA if alpha is None else float(alpha),
         )
     return trust_markdown(report) + "\n\nPairs under it are the Review page's *needs a person* queue."
 
@@ -155,9 +158,11 @@ def build(ctx: StudioContext, studio: gr.Blocks) -> None:
     gr.Markdown("### How far to trust the judge")
     with gr.Row():
         target = gr.Number(
-            0.9, minimum=0.5, maximum=0.99, step=0.01, label="Agreement with people", elem_id="trust-target"
+            DEFAULT_TARGET, minimum=0.5, maximum=0.99, step=0.01, label="Agreement with people", elem_id="trust-target"
         )
-        alpha = gr.Number(0.05, minimum=0.01, maximum=0.25, step=0.01, label="Chance it fails", elem_id="trust-alpha")
+        alpha = gr.Number(
+            DEFAULT_ALPHA, minimum=0.01, maximum=0.25, step=0.01, label="Chance it fails", elem_id="trust-alpha"
+        )
         find = gr.Button("Find the trust threshold", elem_id="trust-run", scale=0)
     trust = gr.Markdown(elem_id="trust-summary")
     gr.Markdown("### Estimates from the reviews and the judge together")

@@ -25,6 +25,7 @@ from core.evaluation.calibration import pair_calibration
 from core.evaluation.trust import dataset_trust
 from core.head.instant import keep_instant, live_figures
 from core.model.embedded import CHECKPOINT_NAME
+from core.model.spec import ModelSpec
 from core.review.bulk import accept_reference_labels, tag_all
 from core.review.pair_view import pair_detail
 from core.review.queue import QueueFilter, first_visit, progress_key, review_progress, rows_now
@@ -75,15 +76,16 @@ def shown(ctx: StudioContext, saved: Saved) -> list[Any]:
 
 
 def _opened(ctx: StudioContext, state: QueueState, rows: list[Any], cursor: Cursor) -> list[Any]:
-    hint = next_step(ctx, state.filter.dataset, cursor.reviewer) if state.filter.dataset else ""
+    spec = ctx.spec()
+    hint = next_step(ctx, state.filter.dataset, cursor.reviewer, spec) if state.filter.dataset else ""
     # Whose verdicts: each row's latest judgment ("judged by"); new ones will be the model in use's.
     # The first visit's hint goes here, in the queue's column: the pair's column keeps its one screen.
-    label = f"{queue_label(state)} · model in use: **{literal(ctx.spec().name)}** (*judged by*: each row's verdict)"
+    label = f"{queue_label(state)} · model in use: **{literal(spec.name)}** (*judged by*: each row's verdict)"
     label += f"\n\n{hint}" if hint else ""
     return [state, queue_cells(rows, blind=cursor.blind), label, *goto(ctx, cursor, state.start)]
 
 
-def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
+def next_step(ctx: StudioContext, dataset: str, reviewer: str, spec: ModelSpec) -> str:
     """One line of what to do next, for a person who has reviewed nothing of this dataset yet."""
     with ctx.db.session() as session:
         new, judged = first_visit(session, dataset, reviewer)
@@ -91,7 +93,6 @@ def next_step(ctx: StudioContext, dataset: str, reviewer: str) -> str:
         return ""
     if not judged:
         return "Nothing here is judged yet: the Judge page runs the active model over this dataset."
-    spec = ctx.spec()
     stand_in = spec.name == CHECKPOINT_NAME and not spec.head and not spec.adapter
     whose = "the embedded 135M model's verdicts: a stand-in, at chance on pairs like these" if stand_in else "verdicts"
     return (
@@ -265,8 +266,7 @@ def explain(ctx: StudioContext, cursor: Cursor, judgment_id: int | None, *, user
     judgment, shown as written to explain it), and the pair is shown again with it."""
     if cursor.pair_id is None or judgment_id is None:
         raise GramError("open a judged pair first: there is no verdict to explain")
-    if cursor.blind and find_review_label(ctx, cursor.pair_id, user) is None:
-        raise GramError("blind review: label the pair first (an explanation shows the model's verdict)")
+    require_verdict_shown(ctx, cursor, user, "an explanation")
     made = explain_judgment(ctx.db, ctx.settings, judgment_id, ctx.spec())
     said = f"{literal(made.model)} wrote a rationale for this verdict's label."
     if made.problems:
@@ -275,10 +275,15 @@ def explain(ctx: StudioContext, cursor: Cursor, judgment_id: int | None, *, user
     return [moved, said, *values]
 
 
-def find_review_label(ctx: StudioContext, pair_id: int, user: str) -> str | None:
+def require_verdict_shown(ctx: StudioContext, cursor: Cursor, user: str, what: str) -> None:
+    """Refuse, in blind review before the person's own label, what would show the model's verdict."""
+    if not cursor.blind or cursor.pair_id is None:
+        return
     with ctx.db.session() as session:
-        review = find_review(session, pair_id, user)
-        return review.label if review is not None else None
+        review = find_review(session, cursor.pair_id, user)
+        labelled = review is not None and review.label is not None
+    if not labelled:
+        raise GramError(f"blind review: label the pair first ({what} shows the model's verdict)")
 
 
 def choose_judgment(ctx: StudioContext, cursor: Cursor, chosen: int | None) -> list[Any]:

@@ -4,10 +4,10 @@ B, exactly (core/head/contributions.py), read on demand with the head's own mode
 from __future__ import annotations
 
 from app.context import StudioContext
+from app.pages.review.handlers import require_verdict_shown
 from app.render import literal, markdown_html
 from core.errors import GramError
 from core.head.contributions import HeadExplanation, head_contributions, judgment_head
-from core.review.reviews import find_review
 from core.review.workflow import Cursor
 
 SHOWN = 5  # words per response
@@ -16,11 +16,8 @@ SHOWN = 5  # words per response
 def which_words(ctx: StudioContext, cursor: Cursor, judgment_id: int | None, *, user: str) -> str:
     if cursor.pair_id is None or judgment_id is None:
         raise GramError("open a judged pair first")
+    require_verdict_shown(ctx, cursor, user, "this")
     with ctx.db.session() as session:
-        if cursor.blind:
-            review = find_review(session, cursor.pair_id, user)
-            if review is None or review.label is None:
-                raise GramError("blind review: label the pair first (this shows the model's verdict)")
         spec, head, pair = judgment_head(session, judgment_id)
     return explanation_html(head_contributions(ctx.backend(spec), head, pair))
 
