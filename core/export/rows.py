@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.data.datasets import get_dataset
 from core.data.dump import dump_judgment, dump_review
+from core.data.judgments import newest_first
 from core.data.paths import file_in
 from core.errors import GramError
-from core.judge.rationale_checks import rationale_problems
-from core.review.consensus import FinalLabel, confirmed_rationale, decide, shown_rationale
+from core.judge.rationale_checks import target_rationale
+from core.review.consensus import FinalLabel, decide, shown_rationale
 from core.text.prompting import gram_r2_user_message, rationale_target
 from core.vocab import DECISIVE, Label
 from storage.tables import Judgment, Pair, Review
@@ -192,7 +193,7 @@ def _export_pair(
     if label is None and include_reference and fmt == "dpo" and final.how == "unreviewed":
         label = pair.reference_label
     if label is None and trusted_judge is not None and fmt == "dpo" and final.how == "unreviewed":
-        latest = max(pair.judgments, key=lambda j: j.id, default=None)
+        latest = next(iter(newest_first(pair.judgments)), None)
         confidence = latest.confidence if latest is not None else None
         if latest is not None and latest.label in DECISIVE and isinstance(confidence, float):
             if confidence >= trusted_judge:
@@ -212,13 +213,10 @@ def _export_pair(
     elif fmt == "dpo":
         result.rows.append(dpo_row(pair, label, conversational))
     else:
-        rationale = confirmed_rationale(final, pair.judgments)
-        problems = [] if rationale is None or final.rationale else rationale_problems(
-            rationale, pair.response_a, pair.response_b, label
-        )  # fmt: skip
+        rationale, problems = target_rationale(final, pair)
         if rationale is None:
             result.skipped[_why_no_rationale(final, pair.judgments)] += 1
-        elif problems:  # a model rationale: a person's own words are theirs to judge
+        elif problems:
             result.skipped[f"with a degenerate model rationale ({problems[0]})"] += 1
         else:
             result.rows.append(sft_row(pair, rationale, label))

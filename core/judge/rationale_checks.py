@@ -14,6 +14,8 @@ import re
 from collections import Counter
 
 from core.judge.verdict import named_letters, rationale_sections
+from core.review.consensus import FinalLabel, confirmed_rationale
+from storage.tables import Pair
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 SENTENCE_END = re.compile(r"[.!?;:\n]+")
@@ -98,3 +100,13 @@ def rationale_problems(
     if other is not None and named_letters(conclusion) == {other}:
         problems.append(f"its conclusion names response {other}, not the verdict {label}")
     return problems
+
+
+def target_rationale(final: FinalLabel, pair: Pair) -> tuple[str | None, list[str]]:
+    """The rationale that may train and be exported for the pair's final label (the one a person
+    wrote or saved, else the model's that a person had on screen: core/review/consensus.py), and
+    what makes it degenerate; a person's own words are theirs to judge, so only the model's is checked."""
+    rationale = confirmed_rationale(final, pair.judgments)
+    if rationale is None or final.rationale:
+        return rationale, []
+    return rationale, rationale_problems(rationale, pair.response_a, pair.response_b, final.label)

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, selectinload
 from core.data.datasets import get_dataset
 from core.data.identity import content_key
 from core.errors import GramError
-from core.judge.rationale_checks import rationale_problems
+from core.judge.rationale_checks import target_rationale
 from core.model.lineage import trained_keys
-from core.review.consensus import FinalLabel, confirmed_rationale, final_labels, reviewed_finals
+from core.review.consensus import FinalLabel, final_labels, reviewed_finals
 from core.text.pair import PairText
 from core.vocab import DECISIVE, Label
 from storage.database import Database
@@ -77,8 +77,8 @@ class AdaptPlan:
 
 def _reviewed(pair: Pair, final: FinalLabel, label: str) -> LabelledPair:
     """The pair with `label` and the rationale written (or accepted) for it, if the final label is still `label`."""
-    rationale = confirmed_rationale(final, pair.judgments) if final.label == label else None
-    if rationale and not final.rationale and rationale_problems(rationale, pair.response_a, pair.response_b, label):
+    rationale, problems = target_rationale(final, pair) if final.label == label else (None, [])
+    if problems:
         rationale = None  # a degenerate model rationale is no target: the pair is proved or trains label-only
     return LabelledPair(
         pair.id,
